@@ -1,0 +1,518 @@
+package chat
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"time"
+)
+
+// Subscriber is one connection's side of the hub: a bounded queue of encoded
+// frames on their way to the client. The hub never waits on a subscriber: it
+// offers, and when the queue is full it gives up on the subscriber. The hub
+// calls Offer and Slow with a room's lock held: they must return promptly and
+// must not call back into the hub.
+type Subscriber interface {
+	// Offer queues frame without blocking and reports whether it fit.
+	Offer(frame []byte) bool
+	// Push queues frame, waiting while the queue is full, until ctx ends.
+	// The hub uses it only to replay history that the subscriber asked for.
+	Push(ctx context.Context, frame []byte) error
+	// Slow tells the subscriber that it fell behind and was dropped from a
+	// room. It must disconnect (close 4008) and accept nothing more, so that
+	// its client sees a disconnect rather than a gap.
+	Slow()
+}
+
+// Codec encodes frames for subscribers. The hub calls Message once per
+// message and room and hands the same bytes to every member.
+type Codec interface {
+	Message(m Message) []byte
+	Joined(room string, lastSeq int64, members []User) []byte
+	Presence(room string, u User, online bool) []byte
+	Typing(room string, u User) []byte
+}
+
+// HubOptions tunes the hub; zero values take the defaults.
+type HubOptions struct {
+	// GapWait is how long a message that arrived ahead of its predecessor
+	// waits for it before the hub backfills the gap from the store.
+	GapWait time.Duration // default 200ms
+	// MaxHeld bounds the live frames held for a member while its history
+	// replays; a member that needs more is too slow.
+	MaxHeld int // default 4096
+	// ReplayPage is the page size used to read history for replays and
+	// backfills.
+	ReplayPage int // default 500
+}
+
+// maxPending bounds the out-of-order messages a room keeps while waiting for
+// a gap to close. Past it the hub keeps only the highest seq it has seen and
+// reads everything from the store, which holds every message it could drop.
+const maxPending = 1024
+
+const hubShards = 64
+
+// Hub keeps the rooms that have members on this server, delivers each room's
+// messages to them in seq order without gaps or duplicates, and tracks who is
+// present. Rooms live in shards so that unrelated rooms never share a lock.
+type Hub struct {
+	store Store
+	codec Codec
+	opts  HubOptions
+	seed  maphash.Seed
+
+	shards [hubShards]shard
+
+	// Backfills run in goroutines owned by the hub: ctx stops them and wg
+	// waits for them in Close.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type shard struct {
+	mu    sync.Mutex
+	rooms map[string]*room
+}
+
+// NewHub returns a hub that reads room state and missed messages from store.
+func NewHub(store Store, codec Codec, opts HubOptions) *Hub {
+	if opts.GapWait <= 0 {
+		opts.GapWait = 200 * time.Millisecond
+	}
+	if opts.MaxHeld <= 0 {
+		opts.MaxHeld = 4096
+	}
+	if opts.ReplayPage <= 0 {
+		opts.ReplayPage = 500
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Hub{store: store, codec: codec, opts: opts, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel}
+	for i := range h.shards {
+		h.shards[i].rooms = make(map[string]*room)
+	}
+	return h
+}
+
+// Close stops backfills and waits for them. Members are not notified: their
+// connections are closed by their owners.
+func (h *Hub) Close() {
+	h.cancel()
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.Lock()
+		for _, r := range s.rooms {
+			r.mu.Lock()
+			r.stopTimer()
+			r.mu.Unlock()
+		}
+		s.mu.Unlock()
+	}
+	h.wg.Wait()
+}
+
+// room is a room with members on this server.
+type room struct {
+	id  string
+	hub *Hub
+
+	refs int // members and joins in progress; guarded by the shard's lock
+
+	ready   chan struct{} // closed once last is known (or loading failed)
+	loadErr error         // set before ready is closed
+
+	mu          sync.Mutex
+	loaded      bool
+	last        int64 // seq of the newest message delivered to members
+	highest     int64 // newest seq known to exist, delivered or not
+	pending     map[int64]Message
+	members     map[Subscriber]*member
+	present     map[string]*presence // by user id
+	gapTimer    *time.Timer
+	backfilling bool
+}
+
+type member struct {
+	sub  Subscriber
+	user User
+	// While replaying, live frames are held here so they follow the replayed
+	// history instead of overtaking it.
+	replaying bool
+	held      [][]byte
+	dropped   bool
+}
+
+type presence struct {
+	user  User
+	conns int
+}
+
+func (h *Hub) shardOf(roomID string) *shard {
+	return &h.shards[maphash.String(h.seed, roomID)%hubShards]
+}
+
+// acquire returns the room, creating it if needed, and counts a reference.
+func (h *Hub) acquire(roomID string) (r *room, created bool) {
+	s := h.shardOf(roomID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r = s.rooms[roomID]
+	if r == nil {
+		r = &room{
+			id:      roomID,
+			hub:     h,
+			ready:   make(chan struct{}),
+			pending: make(map[int64]Message),
+			members: make(map[Subscriber]*member),
+			present: make(map[string]*presence),
+		}
+		s.rooms[roomID] = r
+		created = true
+	}
+	r.refs++
+	return r, created
+}
+
+// release drops a reference; the last one removes the room.
+func (h *Hub) release(r *room) {
+	s := h.shardOf(r.id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.refs--
+	if r.refs == 0 {
+		if s.rooms[r.id] == r {
+			delete(s.rooms, r.id)
+		}
+		r.mu.Lock()
+		r.stopTimer()
+		r.mu.Unlock()
+	}
+}
+
+func (h *Hub) lookup(roomID string) *room {
+	s := h.shardOf(roomID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rooms[roomID]
+}
+
+// load reads the room's newest seq from the store. Messages delivered while
+// it runs wait in pending and are sorted out once last is known.
+func (r *room) load(ctx context.Context) error {
+	info, err := r.hub.store.Room(ctx, r.id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer close(r.ready)
+	if err != nil {
+		r.loadErr = err
+		return err
+	}
+	r.loaded = true
+	r.last = info.LastSeq
+	r.highest = max(r.highest, r.last)
+	r.drain()
+	return nil
+}
+
+// Join adds sub to the room as user. The subscriber first gets the joined
+// frame, then, when since is set, every stored message with seq > since,
+// then live messages, with no gap and no duplicate between them.
+func (h *Hub) Join(ctx context.Context, roomID string, sub Subscriber, user User, since *int64) error {
+	r, created := h.acquire(roomID)
+	if created {
+		if err := r.load(ctx); err != nil {
+			h.forget(r)
+			return err
+		}
+	} else {
+		select {
+		case <-r.ready:
+		case <-ctx.Done():
+			h.release(r)
+			return ctx.Err()
+		}
+		if r.loadErr != nil {
+			h.release(r)
+			return r.loadErr
+		}
+	}
+
+	r.mu.Lock()
+	if _, ok := r.members[sub]; ok {
+		r.mu.Unlock()
+		h.release(r)
+		return Errorf(ErrConflict, "already joined this room")
+	}
+	m := &member{sub: sub, user: user}
+	r.members[m.sub] = m
+	joinedAt := r.last
+	p := r.present[user.ID]
+	if p == nil {
+		p = &presence{user: user}
+		r.present[user.ID] = p
+		r.broadcast(h.codec.Presence(roomID, user, true), sub)
+	}
+	p.conns++
+	r.offer(m, h.codec.Joined(roomID, joinedAt, r.users()))
+	// From here until the replay ends, live frames for m are held back.
+	m.replaying = since != nil && *since < joinedAt
+	r.mu.Unlock()
+
+	if !m.replaying {
+		return nil
+	}
+	if err := h.replay(ctx, roomID, sub, *since, joinedAt); err != nil {
+		h.Leave(roomID, sub)
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m.replaying = false
+	for _, f := range m.held {
+		if !r.offer(m, f) {
+			break
+		}
+	}
+	m.held = nil
+	return nil
+}
+
+// forget removes a room whose loading failed, so the next join tries again.
+func (h *Hub) forget(r *room) {
+	s := h.shardOf(r.id)
+	s.mu.Lock()
+	if s.rooms[r.id] == r {
+		delete(s.rooms, r.id)
+	}
+	s.mu.Unlock()
+}
+
+// replay pushes the stored messages (from, to] to sub.
+func (h *Hub) replay(ctx context.Context, roomID string, sub Subscriber, from, to int64) error {
+	for cursor := from; cursor < to; {
+		msgs, _, err := h.store.History(ctx, roomID, Page{Cursor: cursor, Limit: int(min(int64(h.opts.ReplayPage), to-cursor))})
+		if err != nil {
+			return err
+		}
+		if len(msgs) == 0 {
+			return nil // the store keeps no more (bounded in-memory history)
+		}
+		for _, msg := range msgs {
+			if msg.Seq > to {
+				return nil
+			}
+			if err := sub.Push(ctx, h.codec.Message(msg)); err != nil {
+				return err
+			}
+			cursor = msg.Seq
+		}
+	}
+	return nil
+}
+
+// Leave removes sub from the room and reports whether it was a member.
+func (h *Hub) Leave(roomID string, sub Subscriber) bool {
+	r := h.lookup(roomID)
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	m, ok := r.members[sub]
+	if ok {
+		delete(r.members, sub)
+		if p := r.present[m.user.ID]; p != nil {
+			p.conns--
+			if p.conns == 0 {
+				delete(r.present, m.user.ID)
+				r.broadcast(h.codec.Presence(roomID, m.user, false), nil)
+			}
+		}
+	}
+	r.mu.Unlock()
+	if ok {
+		h.release(r)
+	}
+	return ok
+}
+
+// Typing tells the room's other users that user is typing. sub must have
+// joined the room.
+func (h *Hub) Typing(roomID string, sub Subscriber, user User) error {
+	r := h.lookup(roomID)
+	if r == nil {
+		return errNotJoined
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.members[sub]; !ok {
+		return errNotJoined
+	}
+	frame := h.codec.Typing(roomID, user)
+	for _, m := range r.members {
+		if m.user.ID != user.ID {
+			r.offer(m, frame)
+		}
+	}
+	return nil
+}
+
+var errNotJoined = Errorf(ErrInvalid, "join the room first")
+
+// Deliver hands a stored message to the room's members, if it has any here.
+// Messages may arrive out of order or twice (from this server and from the
+// broker); members still see each seq once and in order.
+func (h *Hub) Deliver(msg Message) {
+	r := h.lookup(msg.Room)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.accept(msg)
+}
+
+// accept is the single path by which messages reach members. r.mu is held.
+func (r *room) accept(msg Message) {
+	r.highest = max(r.highest, msg.Seq)
+	if r.loaded && msg.Seq <= r.last {
+		return // delivered already
+	}
+	if len(r.pending) < maxPending {
+		r.pending[msg.Seq] = msg
+	}
+	if r.loaded {
+		r.drain()
+	}
+}
+
+// drain delivers pending messages that continue the sequence and, if a gap
+// remains, arms the timer that will backfill it. r.mu is held.
+func (r *room) drain() {
+	for seq := range r.pending {
+		if seq <= r.last {
+			delete(r.pending, seq)
+		}
+	}
+	for {
+		msg, ok := r.pending[r.last+1]
+		if !ok {
+			break
+		}
+		delete(r.pending, msg.Seq)
+		r.last = msg.Seq
+		r.broadcast(r.hub.codec.Message(msg), nil)
+	}
+	if r.highest > r.last {
+		r.armTimer()
+	} else {
+		r.stopTimer()
+	}
+}
+
+func (r *room) armTimer() {
+	if r.gapTimer != nil || r.backfilling {
+		return
+	}
+	r.gapTimer = time.AfterFunc(r.hub.opts.GapWait, r.startBackfill)
+}
+
+func (r *room) stopTimer() {
+	if r.gapTimer != nil {
+		r.gapTimer.Stop()
+		r.gapTimer = nil
+	}
+}
+
+func (r *room) startBackfill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gapTimer = nil
+	if r.backfilling || r.highest <= r.last || len(r.members) == 0 || r.hub.ctx.Err() != nil {
+		return
+	}
+	r.backfilling = true
+	r.hub.wg.Add(1)
+	go r.backfill()
+}
+
+// backfill reads the missing messages from the store, which has every
+// message that was ever acked, and delivers them through accept. A store
+// that fails is retried with backoff until the gap closes, the room empties
+// or the hub closes.
+func (r *room) backfill() {
+	defer r.hub.wg.Done()
+	ctx := r.hub.ctx
+	retry := 50 * time.Millisecond
+	for {
+		r.mu.Lock()
+		cursor, highest, members := r.last, r.highest, len(r.members)
+		if highest <= cursor || members == 0 || ctx.Err() != nil {
+			r.backfilling = false
+			r.mu.Unlock()
+			return
+		}
+		r.mu.Unlock()
+
+		limit := int(min(int64(r.hub.opts.ReplayPage), highest-cursor))
+		msgs, _, err := r.hub.store.History(ctx, r.id, Page{Cursor: cursor, Limit: limit})
+		if err != nil {
+			select {
+			case <-ctx.Done():
+			case <-time.After(retry):
+				retry = min(retry*2, 5*time.Second)
+			}
+			continue
+		}
+		r.mu.Lock()
+		if len(msgs) == 0 {
+			// Nothing past cursor is stored, so whatever announced highest
+			// was not a stored message: stop waiting for it.
+			r.last = max(r.last, highest)
+			r.drain()
+		}
+		for _, msg := range msgs {
+			r.accept(msg)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// broadcast offers frame to every member but except. r.mu is held.
+func (r *room) broadcast(frame []byte, except Subscriber) {
+	for sub, m := range r.members {
+		if sub != except {
+			r.offer(m, frame)
+		}
+	}
+}
+
+// offer queues frame for m, or holds it while m replays history. A member
+// whose queue or hold is full is dropped and told it is too slow: it must
+// never see a later frame after missing an earlier one. r.mu is held.
+func (r *room) offer(m *member, frame []byte) bool {
+	if m.dropped {
+		return false
+	}
+	if m.replaying {
+		if len(m.held) < r.hub.opts.MaxHeld {
+			m.held = append(m.held, frame)
+			return true
+		}
+	} else if m.sub.Offer(frame) {
+		return true
+	}
+	m.dropped = true
+	m.held = nil
+	m.sub.Slow()
+	return false
+}
+
+// users lists the users present in the room. r.mu is held.
+func (r *room) users() []User {
+	out := make([]User, 0, len(r.present))
+	for _, p := range r.present {
+		out = append(out, p.user)
+	}
+	return out
+}

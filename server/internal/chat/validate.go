@@ -1,0 +1,76 @@
+package chat
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits of the public protocol.
+const (
+	MaxBodyChars     = 4000
+	MaxClientIDChars = 64
+	MaxRoomNameChars = 64
+	MinUsernameLen   = 3
+	MaxUsernameLen   = 32
+)
+
+// ValidateUsername accepts 3 to 32 characters of A-Z, a-z, 0-9, '_', '.', '-'.
+func ValidateUsername(name string) error {
+	if n := len(name); n < MinUsernameLen || n > MaxUsernameLen {
+		return Errorf(ErrInvalid, "username must be %d to %d characters", MinUsernameLen, MaxUsernameLen)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return Errorf(ErrInvalid, "username may hold only letters A-Z, digits, '_', '.' and '-'")
+		}
+	}
+	return nil
+}
+
+// ValidateRoomName accepts 1 to 64 characters of valid UTF-8 without control
+// characters and not only white space.
+func ValidateRoomName(name string) error {
+	if !utf8.ValidString(name) {
+		return Errorf(ErrInvalid, "room name must be valid UTF-8")
+	}
+	if strings.TrimSpace(name) == "" {
+		return Errorf(ErrInvalid, "room name must not be empty")
+	}
+	if utf8.RuneCountInString(name) > MaxRoomNameChars {
+		return Errorf(ErrInvalid, "room name must be at most %d characters", MaxRoomNameChars)
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return Errorf(ErrInvalid, "room name must not contain control characters")
+	}
+	return nil
+}
+
+// ValidateClientID accepts 1 to 64 characters of valid UTF-8.
+func ValidateClientID(id string) error {
+	if id == "" {
+		return Errorf(ErrInvalid, "client_id is required")
+	}
+	if !utf8.ValidString(id) {
+		return Errorf(ErrInvalid, "client_id must be valid UTF-8")
+	}
+	if utf8.RuneCountInString(id) > MaxClientIDChars {
+		return Errorf(ErrInvalid, "client_id must be at most %d characters", MaxClientIDChars)
+	}
+	return nil
+}
+
+// ValidateBody accepts 1 to 4000 characters of valid UTF-8. A longer body is
+// ErrTooLarge rather than ErrInvalid, so HTTP answers it with 413.
+func ValidateBody(body string) error {
+	if !utf8.ValidString(body) {
+		return Errorf(ErrInvalid, "body must be valid UTF-8")
+	}
+	if body == "" {
+		return Errorf(ErrInvalid, "body must not be empty")
+	}
+	if utf8.RuneCountInString(body) > MaxBodyChars {
+		return Errorf(ErrTooLarge, "body must be at most %d characters", MaxBodyChars)
+	}
+	return nil
+}
