@@ -1,0 +1,241 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/server/internal/chat"
+	"github.com/parleychat/parley/server/internal/testenv"
+)
+
+// mustOpenStore opens a store on a fresh database of its own, closed when the
+// test ends.
+func mustOpenStore(t testing.TB) *Store {
+	t.Helper()
+	return mustOpen(t, testenv.PostgresURL(t), Options{})
+}
+
+// mustOpen opens a store on url, closed when the test ends.
+func mustOpen(t testing.TB, url string, opts Options) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, url, opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// testCtx is the context of a test's calls: they must not hang it.
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func mustCreateUser(t testing.TB, s *Store, name string) chat.User {
+	t.Helper()
+	u := chat.User{ID: chat.NewID(time.Now()), Username: name}
+	if err := s.CreateUser(testCtx(t), u, "hash-of-"+name); err != nil {
+		t.Fatalf("CreateUser(%q): %v", name, err)
+	}
+	return u
+}
+
+func mustCreateRoom(t testing.TB, s *Store, name string) chat.Room {
+	t.Helper()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	r, err := s.CreateRoom(testCtx(t), chat.Room{ID: chat.NewID(now), Name: name, CreatedAt: now})
+	if err != nil {
+		t.Fatalf("CreateRoom(%q): %v", name, err)
+	}
+	return r
+}
+
+// draft is a message from u to room; its client id is made from clientID.
+func draft(room chat.Room, u chat.User, clientID string) chat.Draft {
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	return chat.Draft{ID: chat.NewID(now), Room: room.ID, ClientID: clientID, User: u, Body: "body of " + clientID, TS: now}
+}
+
+func mustAppend(t testing.TB, s *Store, d chat.Draft) (chat.Message, bool) {
+	t.Helper()
+	m, created, err := s.Append(testCtx(t), d)
+	if err != nil {
+		t.Fatalf("Append(%q): %v", d.ClientID, err)
+	}
+	return m, created
+}
+
+// mustFillRoom creates a room and sends it n messages, returned in seq order.
+func mustFillRoom(t testing.TB, s *Store, name string, n int) (chat.Room, []chat.Message) {
+	t.Helper()
+	room := mustCreateRoom(t, s, name)
+	u := mustCreateUser(t, s, name+"-user")
+	msgs := make([]chat.Message, n)
+	for i := range msgs {
+		msgs[i], _ = mustAppend(t, s, draft(room, u, fmt.Sprint("c", i+1)))
+	}
+	return room, msgs
+}
+
+// mustCount runs a count(*) query.
+func mustCount(t testing.TB, s *Store, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.pool.QueryRow(testCtx(t), query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func seqsOf(msgs []chat.Message) []int64 {
+	seqs := make([]int64, len(msgs))
+	for i, m := range msgs {
+		seqs[i] = m.Seq
+	}
+	return seqs
+}
+
+// withHost returns dbURL pointing at addr instead of its own host.
+func withHost(t testing.TB, dbURL, addr string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = addr
+	return u.String()
+}
+
+// hostPort returns the address of dbURL's database server.
+func hostPort(t testing.TB, dbURL string) string {
+	t.Helper()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "5432")
+	}
+	return u.Host
+}
+
+// closedPort returns an address where nothing listens.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// proxy stands in for the network between a store and its database, so a
+// test can take the database away.
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	mu     sync.Mutex
+	conns  []net.Conn
+	killed bool
+	wg     sync.WaitGroup
+}
+
+// startProxy forwards connections to target until the test ends or kill.
+func startProxy(t testing.TB, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target}
+	p.wg.Go(p.serve)
+	t.Cleanup(p.kill)
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		down, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			down.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.killed {
+			p.mu.Unlock()
+			down.Close()
+			up.Close()
+			return
+		}
+		p.conns = append(p.conns, down, up)
+		p.mu.Unlock()
+		p.wg.Go(func() { io.Copy(up, down); up.Close() })
+		p.wg.Go(func() { io.Copy(down, up); down.Close() })
+	}
+}
+
+// kill drops every connection and refuses new ones, as a database that went
+// away would.
+func (p *proxy) kill() {
+	p.ln.Close()
+	p.mu.Lock()
+	p.killed = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// startBlackHole listens on a port that accepts connections and never
+// answers, as a database host that hangs would.
+func startBlackHole(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return ln.Addr().String()
+}

@@ -1,0 +1,112 @@
+// Package testenv gives integration tests the real services they need:
+// PostgreSQL and Redis, named by TEST_DATABASE_URL and TEST_REDIS_URL.
+//
+// Without the variable a test skips and says why, so `go test ./...` works on
+// a laptop with nothing running. Under CI=true it fails instead: in CI a
+// missing service is a broken pipeline, and a skip would hide that the tests
+// never ran.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// adminTimeout bounds creating and dropping a test database, so a server that
+// accepts connections but never answers fails the test instead of hanging it.
+const adminTimeout = 30 * time.Second
+
+// PostgresURL returns the URL of a new, empty PostgreSQL database that lives
+// as long as the test: it is created on the server named by
+// TEST_DATABASE_URL (whose user must be allowed to create databases) and
+// dropped, with any connections still open to it, when the test ends.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	base := requireEnv(t, "TEST_DATABASE_URL", "PostgreSQL")
+
+	name := "parley_test_" + randomHex(8)
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	if err := adminExec(ctx, base, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("testenv: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		// The test's own context is already cancelled when cleanups run.
+		ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+		defer cancel()
+		if err := adminExec(ctx, base, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("testenv: drop database %s: %v", name, err)
+		}
+	})
+
+	u, err := withDatabase(base, name)
+	if err != nil {
+		t.Fatalf("testenv: TEST_DATABASE_URL: %v", err)
+	}
+	return u
+}
+
+// RedisURL returns TEST_REDIS_URL. Tests that share the server should keep
+// their keys apart (a random prefix or channel name), as nothing is reset
+// between them.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	return requireEnv(t, "TEST_REDIS_URL", "Redis")
+}
+
+// requireEnv returns the variable's value, or skips the test (fails it under
+// CI=true) when the variable is unset.
+func requireEnv(t testing.TB, name, service string) string {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+		t.Fatalf("%s not set: CI must provide %s for the integration tests", name, service)
+	}
+	t.Skipf("%s not set: integration test needs %s", name, service)
+	return ""
+}
+
+func adminExec(ctx context.Context, url, sql string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// withDatabase returns base with its database replaced by name, keeping the
+// host, credentials and parameters. It accepts both forms libpq does: a URL
+// and a list of key=value settings.
+func withDatabase(base, name string) (string, error) {
+	if !strings.HasPrefix(base, "postgres://") && !strings.HasPrefix(base, "postgresql://") {
+		// A later setting overrides an earlier one in a key=value string.
+		return fmt.Sprintf("%s dbname=%s", base, name), nil
+	}
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) // never fails (crypto/rand documents it)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,152 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestPostgresURLGivesAFreshDatabaseDroppedAtTheEnd(t *testing.T) {
+	base := PostgresURL(t) // skips here without TEST_DATABASE_URL
+
+	var name string
+	var left *pgx.Conn // still open when the database is dropped
+	t.Run("inner", func(t *testing.T) {
+		u := PostgresURL(t)
+		if u == base {
+			t.Fatalf("got the same URL twice: %s", u)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, u)
+		if err != nil {
+			t.Fatalf("connect to the new database: %v", err)
+		}
+		left = conn
+		var tables int
+		if err := conn.QueryRow(ctx, "SELECT current_database(), count(*) FROM pg_tables WHERE schemaname = 'public'").Scan(&name, &tables); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(name, "parley_test_") {
+			t.Errorf("got database %q, want the prefix parley_test_", name)
+		}
+		if tables != 0 {
+			t.Errorf("got %d tables, want an empty database", tables)
+		}
+	})
+
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if left != nil {
+		left.Close(ctx)
+	}
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		t.Errorf("database %s still exists after its test ended", name)
+	}
+}
+
+func TestWithDatabaseKeepsEverythingButTheName(t *testing.T) {
+	tests := []struct {
+		name, base, want string
+	}{
+		{"url", "postgres://u:p@db:5432/test?sslmode=disable", "postgres://u:p@db:5432/x?sslmode=disable"},
+		{"url without a database", "postgresql://db", "postgresql://db/x"},
+		{"key value", "host=db user=u dbname=test", "host=db user=u dbname=test dbname=x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := withDatabase(tt.base, "x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMissingServiceSkipsOrFailsUnderCI(t *testing.T) {
+	tests := []struct {
+		name     string
+		ci       string
+		get      func(testing.TB) string
+		wantSkip bool
+		wantFail bool
+	}{
+		{"postgres skips on a laptop", "", PostgresURL, true, false},
+		{"postgres fails in CI", "true", PostgresURL, false, true},
+		{"redis skips on a laptop", "false", RedisURL, true, false},
+		{"redis fails in CI", "true", RedisURL, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("TEST_DATABASE_URL", "")
+			t.Setenv("TEST_REDIS_URL", "")
+			t.Setenv("CI", tt.ci)
+
+			rec := run(tt.get)
+			if rec.skipped != tt.wantSkip || rec.failed != tt.wantFail {
+				t.Errorf("got skipped=%v failed=%v, want skipped=%v failed=%v", rec.skipped, rec.failed, tt.wantSkip, tt.wantFail)
+			}
+			if !strings.Contains(rec.msg, "not set") {
+				t.Errorf("got message %q, want it to say the variable is not set", rec.msg)
+			}
+		})
+	}
+}
+
+func TestRedisURLReturnsTheVariable(t *testing.T) {
+	t.Setenv("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+	if got, want := RedisURL(t), "redis://127.0.0.1:6379/0"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// recorder stands in for a test to watch how it ends. Embedding testing.TB
+// satisfies the interface's unexported method; only what testenv calls is
+// overridden.
+type recorder struct {
+	testing.TB
+	skipped, failed bool
+	msg             string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Skipf(format string, args ...any) {
+	r.skipped, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failed, r.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// run calls get on its own goroutine, as Skip and Fatal end the goroutine
+// that calls them.
+func run(get func(testing.TB) string) *recorder {
+	rec := &recorder{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		get(rec)
+	}()
+	<-done
+	return rec
+}
