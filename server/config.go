@@ -1,0 +1,204 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is everything the server reads from its environment. loadConfig
+// fills and validates it; nothing else reads the environment.
+type config struct {
+	Addr           string        // PARLEY_ADDR
+	AdminAddr      string        // PARLEY_ADMIN_ADDR
+	DatabaseURL    string        // DATABASE_URL; empty selects the in-memory store
+	JWTSecret      string        // PARLEY_JWT_SECRET; empty means a random one per start
+	TokenTTL       time.Duration // PARLEY_TOKEN_TTL
+	PasswordCost   int           // PARLEY_PASSWORD_COST
+	AllowedOrigins []string      // PARLEY_ALLOWED_ORIGINS
+	LogLevel       slog.Level    // LOG_LEVEL
+	MemoryHistory  int           // PARLEY_MEMORY_HISTORY
+	SendQueue      int           // PARLEY_SEND_QUEUE
+	ConnRate       float64       // PARLEY_CONN_RATE
+	UserRate       float64       // PARLEY_USER_RATE
+	DrainTimeout   time.Duration // PARLEY_DRAIN_TIMEOUT
+	DrainJitter    time.Duration // PARLEY_DRAIN_JITTER
+}
+
+// minSecretLen is the shortest signing secret accepted: HS256 with fewer
+// than 32 bytes of key is weaker than the hash it uses.
+const minSecretLen = 32
+
+// loadConfig reads the environment through getenv. It reports every bad
+// variable at once, each by name.
+func loadConfig(getenv func(string) string) (config, error) {
+	p := envParser{getenv: getenv}
+	cfg := config{
+		Addr:           p.addr("PARLEY_ADDR", ":8080"),
+		AdminAddr:      p.addr("PARLEY_ADMIN_ADDR", ":9091"),
+		DatabaseURL:    p.databaseURL("DATABASE_URL"),
+		JWTSecret:      getenv("PARLEY_JWT_SECRET"),
+		TokenTTL:       p.duration("PARLEY_TOKEN_TTL", 24*time.Hour, time.Second, 30*24*time.Hour),
+		PasswordCost:   p.integer("PARLEY_PASSWORD_COST", 10, 4, 31),
+		AllowedOrigins: p.origins("PARLEY_ALLOWED_ORIGINS"),
+		LogLevel:       p.level("LOG_LEVEL"),
+		MemoryHistory:  p.integer("PARLEY_MEMORY_HISTORY", 10000, 1, 10_000_000),
+		SendQueue:      p.integer("PARLEY_SEND_QUEUE", 256, 8, 65536),
+		ConnRate:       p.rate("PARLEY_CONN_RATE", 20),
+		UserRate:       p.rate("PARLEY_USER_RATE", 10),
+		DrainTimeout:   p.duration("PARLEY_DRAIN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
+		DrainJitter:    p.duration("PARLEY_DRAIN_JITTER", 2*time.Second, time.Millisecond, 5*time.Minute),
+	}
+	if cfg.JWTSecret != "" && len(cfg.JWTSecret) < minSecretLen {
+		p.fail("PARLEY_JWT_SECRET", "must be at least %d bytes", minSecretLen)
+	}
+	if cfg.DrainJitter >= cfg.DrainTimeout {
+		p.fail("PARLEY_DRAIN_JITTER", "must be shorter than PARLEY_DRAIN_TIMEOUT (%v)", cfg.DrainTimeout)
+	}
+	return cfg, errors.Join(p.errs...)
+}
+
+// logAttrs describes the configuration for the start-up log, with secrets
+// redacted.
+func (c config) logAttrs() []any {
+	secret := "random per start"
+	if c.JWTSecret != "" {
+		secret = "set (redacted)"
+	}
+	store := "memory"
+	if c.DatabaseURL != "" {
+		store = redactURL(c.DatabaseURL)
+	}
+	return []any{
+		"PARLEY_ADDR", c.Addr,
+		"PARLEY_ADMIN_ADDR", c.AdminAddr,
+		"DATABASE_URL", store,
+		"PARLEY_JWT_SECRET", secret,
+		"PARLEY_TOKEN_TTL", c.TokenTTL.String(),
+		"PARLEY_PASSWORD_COST", c.PasswordCost,
+		"PARLEY_ALLOWED_ORIGINS", strings.Join(c.AllowedOrigins, ","),
+		"LOG_LEVEL", c.LogLevel.String(),
+		"PARLEY_MEMORY_HISTORY", c.MemoryHistory,
+		"PARLEY_SEND_QUEUE", c.SendQueue,
+		"PARLEY_CONN_RATE", c.ConnRate,
+		"PARLEY_USER_RATE", c.UserRate,
+		"PARLEY_DRAIN_TIMEOUT", c.DrainTimeout.String(),
+		"PARLEY_DRAIN_JITTER", c.DrainJitter.String(),
+	}
+}
+
+// redactURL hides the password of a connection URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable, redacted)"
+	}
+	return u.Redacted()
+}
+
+// envParser reads variables and collects what is wrong with them.
+type envParser struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (p *envParser) fail(name, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+func (p *envParser) addr(name, def string) string {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		p.fail(name, "want host:port or :port, got %q", v)
+	}
+	return v
+}
+
+func (p *envParser) databaseURL(name string) string {
+	v := p.getenv(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		p.fail(name, "want a postgres:// URL")
+	}
+	return v
+}
+
+func (p *envParser) integer(name string, def, lo, hi int) int {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.fail(name, "want a whole number from %d to %d, got %q", lo, hi, v)
+		return def
+	}
+	return n
+}
+
+func (p *envParser) rate(name string, def float64) float64 {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0 && f <= 1e6) {
+		p.fail(name, "want a positive number per second (at most 1e6), got %q", v)
+		return def
+	}
+	return f
+}
+
+func (p *envParser) duration(name string, def, lo, hi time.Duration) time.Duration {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < lo || d > hi {
+		p.fail(name, "want a duration from %v to %v such as 30s, got %q", lo, hi, v)
+		return def
+	}
+	return d
+}
+
+func (p *envParser) level(name string) slog.Level {
+	var l slog.Level
+	v := p.getenv(name)
+	if v == "" {
+		return slog.LevelInfo
+	}
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		p.fail(name, "want debug, info, warn or error, got %q", v)
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func (p *envParser) origins(name string) []string {
+	var out []string
+	for o := range strings.SplitSeq(p.getenv(name), ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			p.fail(name, "want origins like https://chat.example.com, got %q", o)
+			continue
+		}
+		out = append(out, strings.TrimSuffix(o, "/"))
+	}
+	return out
+}

@@ -1,0 +1,439 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/parleychat/parley/server/internal/auth"
+	"github.com/parleychat/parley/server/internal/chat"
+)
+
+// closeGrace is how long a connection waits for the client's reply to its
+// close frame before it drops the socket.
+const closeGrace = time.Second
+
+var errConnClosed = errors.New("connection closed")
+
+// conn is one WebSocket connection. Its reader runs in the upgrade handler's
+// goroutine and handles one frame at a time; its writer runs in a goroutine
+// of its own that the reader starts and waits for. Everything sent to the
+// client goes through queue, so frames are written in the order queued.
+type conn struct {
+	s       *Server
+	ws      *websocket.Conn
+	user    chat.User
+	expires time.Time
+	ctx     context.Context
+	cancel  context.CancelFunc
+
+	queue chan []byte
+
+	// closing is closed once, by closeWith, when the connection is to end;
+	// code and reason are set just before and read only after.
+	closing   chan struct{}
+	closeOnce sync.Once
+	code      int
+	reason    string
+
+	// readMu guards the read deadline and stopped: once reading has been
+	// stopped (for a drain or a close), nothing may extend the deadline again.
+	readMu   sync.Mutex
+	stopped  bool
+	draining atomic.Bool
+
+	framesIn, framesOut atomic.Int64
+
+	// Used by the reader goroutine only.
+	rooms   map[string]struct{}
+	limiter *rate.Limiter
+	flood   floodGuard
+}
+
+func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.Claims) *conn {
+	ctx, cancel := sessionContext(parent)
+	return &conn{
+		ctx:     ctx,
+		cancel:  cancel,
+		s:       s,
+		ws:      ws,
+		user:    claims.User,
+		expires: claims.ExpiresAt,
+		queue:   make(chan []byte, s.cfg.SendQueue),
+		closing: make(chan struct{}),
+		rooms:   make(map[string]struct{}),
+		limiter: rate.NewLimiter(rate.Limit(s.cfg.ConnRate), int(2*s.cfg.ConnRate)),
+		flood:   floodGuard{window: s.cfg.RateLimitedClose},
+	}
+}
+
+// serve runs the connection until it ends and cleans up after it.
+func (c *conn) serve() {
+	start := time.Now()
+	defer c.cancel()
+	c.s.metrics.connections.Inc()
+	defer c.s.metrics.connections.Dec()
+
+	var writer sync.WaitGroup
+	writer.Go(c.writeLoop)
+	expiry := time.AfterFunc(time.Until(c.expires), func() {
+		c.closeWith(websocket.ClosePolicyViolation, "token expired")
+	})
+
+	c.readLoop()
+
+	expiry.Stop()
+	for room := range c.rooms {
+		c.s.chat.Leave(room, c)
+	}
+	writer.Wait()
+	c.lingeringClose()
+
+	code := c.closeCode()
+	c.s.metrics.disconnects.WithLabelValues(closeCodeLabel(code)).Inc()
+	c.s.log.InfoContext(c.ctx, "ws session ended",
+		"user_id", c.user.ID, "duration", time.Since(start).Round(time.Millisecond),
+		"frames_in", c.framesIn.Load(), "frames_out", c.framesOut.Load(), "close_code", code)
+}
+
+// lingeringClose closes the socket without losing the close frame. Closing a
+// socket with unread input makes the kernel send a reset, which can destroy
+// the close frame before the client reads it (after 1009 the rest of the
+// oversized frame is still arriving). So: send FIN, read and discard until
+// the client closes too or closeGrace passes, then close.
+func (c *conn) lingeringClose() {
+	nc := c.ws.NetConn()
+	if tcp, ok := nc.(*net.TCPConn); ok {
+		tcp.CloseWrite()
+		tcp.SetReadDeadline(time.Now().Add(closeGrace))
+		io.Copy(io.Discard, tcp)
+	}
+	nc.Close()
+}
+
+// refuse closes a fresh connection that the server will not serve.
+func (c *conn) refuse() {
+	c.cancel()
+	c.ws.WriteControl(websocket.CloseMessage,
+		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server is draining"),
+		time.Now().Add(c.s.cfg.WriteTimeout))
+	c.ws.Close()
+}
+
+// closeWith asks the connection to end with code and reports whether this
+// call decided the code (the first one does).
+func (c *conn) closeWith(code int, reason string) bool {
+	first := false
+	c.closeOnce.Do(func() {
+		c.code, c.reason = code, reason
+		close(c.closing)
+		first = true
+	})
+	return first
+}
+
+func (c *conn) closeCode() int {
+	select {
+	case <-c.closing:
+		return c.code
+	default:
+		return closeLost
+	}
+}
+
+// stopReading makes the reader's next (or current) read fail at t and keeps
+// anything from extending the deadline again.
+func (c *conn) stopReading(t time.Time) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	c.stopped = true
+	c.ws.SetReadDeadline(t)
+}
+
+// extendRead pushes the read deadline out, unless reading has been stopped.
+// It reports whether reading may go on.
+func (c *conn) extendRead() bool {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if !c.stopped {
+		c.ws.SetReadDeadline(time.Now().Add(2 * c.s.cfg.PingInterval))
+	}
+	return !c.stopped
+}
+
+// drainAfter ends the connection with 1001 after d. The reader finishes the
+// frame in hand first, so a send in flight is acked before the close.
+func (c *conn) drainAfter(d time.Duration) {
+	time.AfterFunc(d, func() {
+		c.draining.Store(true)
+		c.stopReading(time.Now())
+	})
+}
+
+// abort ends the connection at once: the drain ran out of time.
+func (c *conn) abort() {
+	c.closeWith(websocket.CloseGoingAway, "server going away")
+	c.cancel()
+	c.ws.Close()
+}
+
+// Offer implements chat.Subscriber.
+func (c *conn) Offer(frame []byte) bool {
+	select {
+	case <-c.closing:
+		return false
+	default:
+	}
+	select {
+	case c.queue <- frame:
+		return true
+	default:
+		return false
+	}
+}
+
+// Push implements chat.Subscriber.
+func (c *conn) Push(ctx context.Context, frame []byte) error {
+	select {
+	case c.queue <- frame:
+		return nil
+	case <-c.closing:
+		return errConnClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Slow implements chat.Subscriber.
+func (c *conn) Slow() {
+	if c.closeWith(closeTooSlow, "too slow") {
+		c.s.metrics.slowCloses.Inc()
+	}
+}
+
+// send queues a reply to the client; a client that lets its queue fill up
+// is too slow.
+func (c *conn) send(frame []byte) {
+	if !c.Offer(frame) {
+		c.Slow()
+	}
+}
+
+func (c *conn) writeLoop() {
+	ping := time.NewTicker(c.s.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		// A close takes precedence over queued frames: a member dropped as
+		// too slow must not be fed the frames it could not take.
+		select {
+		case <-c.closing:
+			c.finish()
+			return
+		default:
+		}
+		select {
+		case frame := <-c.queue:
+			if !c.write(frame) {
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+				c.lost()
+				return
+			}
+		case <-c.closing:
+			c.finish()
+			return
+		}
+	}
+}
+
+// finish writes what a drain leaves queued (acks of the last sends among it)
+// and then the close frame, and gives the client closeGrace to answer.
+func (c *conn) finish() {
+	if c.draining.Load() {
+		for flushed := false; !flushed; {
+			select {
+			case frame := <-c.queue:
+				if !c.write(frame) {
+					return
+				}
+			default:
+				flushed = true
+			}
+		}
+	}
+	if c.code != closeLost {
+		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.reason),
+			time.Now().Add(c.s.cfg.WriteTimeout))
+	}
+	c.stopReading(time.Now().Add(closeGrace))
+}
+
+func (c *conn) write(frame []byte) bool {
+	c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		c.lost()
+		return false
+	}
+	c.framesOut.Add(1)
+	return true
+}
+
+// lost ends a connection whose socket failed.
+func (c *conn) lost() {
+	c.closeWith(closeLost, "")
+	c.stopReading(time.Now())
+}
+
+func (c *conn) readLoop() {
+	c.ws.SetReadLimit(c.s.cfg.MaxFrameBytes)
+	c.ws.SetPongHandler(func(string) error {
+		c.extendRead()
+		return nil
+	})
+	for c.extendRead() {
+		kind, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.framesIn.Add(1)
+		if !c.handle(kind, data) {
+			return
+		}
+	}
+	c.readFailed(nil)
+}
+
+// readFailed picks the close code for a reader that stopped.
+func (c *conn) readFailed(err error) {
+	var closeErr *websocket.CloseError
+	var netErr net.Error
+	switch {
+	case c.draining.Load():
+		c.closeWith(websocket.CloseGoingAway, "server going away")
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.closeWith(websocket.CloseMessageTooBig, "frame too large")
+	case errors.As(err, &closeErr):
+		c.closeWith(closeErr.Code, "")
+	case errors.As(err, &netErr) && netErr.Timeout():
+		c.closeWith(closeLost, "") // no pong in time, or no close reply
+	default:
+		c.closeWith(closeLost, "")
+	}
+}
+
+// handle handles one frame and reports whether to read on. A panic is
+// recovered here: it ends this connection and no other.
+func (c *conn) handle(kind int, data []byte) (readOn bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.s.metrics.panics.WithLabelValues("ws").Inc()
+			logPanic(c.s.log, c.ctx, "ws frame", v, debug.Stack())
+			c.closeWith(websocket.CloseInternalServerErr, "internal error")
+			readOn = false
+		}
+	}()
+	if kind != websocket.TextMessage {
+		c.s.metrics.framesIn.WithLabelValues("invalid").Inc()
+		c.sendError(codeBadRequest, "frames must be text frames holding JSON", "")
+		return true
+	}
+	f, ferr := decodeFrame(data)
+	if ferr != nil {
+		c.s.metrics.framesIn.WithLabelValues("invalid").Inc()
+		c.sendError(ferr.code, ferr.msg, ferr.ref)
+		return true
+	}
+	c.s.metrics.framesIn.WithLabelValues(f.Type).Inc()
+	if !c.limiter.Allow() || (f.Type == frameSend && !c.s.users.allow(c.user.ID)) {
+		c.s.metrics.rateLimited.Inc()
+		c.sendError(codeRateLimited, "too many frames; slow down", refOf(f))
+		if c.flood.refused(time.Now()) {
+			c.closeWith(closeRateLimited, "rate limited too long")
+			return false
+		}
+		return true
+	}
+	switch f.Type {
+	case frameJoin:
+		c.join(f)
+	case frameLeave:
+		c.leave(f)
+	case frameSend:
+		c.sendMessage(f)
+	case frameTyping:
+		if err := c.s.chat.Typing(f.Room, c, c.user); err != nil {
+			c.fail(err, refOf(f))
+		}
+	}
+	return true
+}
+
+func (c *conn) join(f clientFrame) {
+	if err := c.s.chat.Join(c.ctx, f.Room, c, c.user, f.Since); err != nil {
+		c.fail(err, refOf(f))
+		return
+	}
+	c.rooms[f.Room] = struct{}{}
+}
+
+func (c *conn) leave(f clientFrame) {
+	if !c.s.chat.Leave(f.Room, c) {
+		c.sendError(codeBadRequest, "not in this room", refOf(f))
+		return
+	}
+	delete(c.rooms, f.Room)
+	c.send(encode(leftFrame{Type: "left", Room: f.Room}))
+}
+
+func (c *conn) sendMessage(f clientFrame) {
+	msg, _, err := c.s.chat.Send(c.ctx, c.user, f.Room, f.ClientID, f.Body)
+	if err != nil {
+		c.fail(err, f.ClientID)
+		return
+	}
+	c.send(encode(ackFrame{
+		Type: "ack", Room: msg.Room, ClientID: msg.ClientID, ID: msg.ID, Seq: msg.Seq, TS: formatTime(msg.TS),
+	}))
+}
+
+// fail answers a frame whose handling failed. Internal errors are logged
+// here, once.
+func (c *conn) fail(err error, ref string) {
+	if errors.Is(err, errConnClosed) {
+		return
+	}
+	_, code, msg := classify(err)
+	if code == codeInternal {
+		c.s.log.ErrorContext(c.ctx, "frame failed", "ref", ref, "err", err)
+	}
+	c.sendError(code, msg, ref)
+}
+
+func (c *conn) sendError(code, msg, ref string) {
+	c.send(encode(errorFrame{Type: "error", Code: code, Message: msg, Ref: ref}))
+}
+
+// closeCodeLabel keeps the disconnects metric's label bounded: close codes
+// a client may send are arbitrary numbers.
+func closeCodeLabel(code int) string {
+	switch code {
+	case websocket.CloseNormalClosure, websocket.CloseGoingAway, websocket.CloseProtocolError,
+		websocket.CloseUnsupportedData, websocket.CloseInvalidFramePayloadData, websocket.ClosePolicyViolation,
+		websocket.CloseMessageTooBig, websocket.CloseInternalServerErr, closeLost, closeTooSlow, closeRateLimited:
+		return strconv.Itoa(code)
+	default:
+		return "other"
+	}
+}

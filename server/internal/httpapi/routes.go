@@ -1,0 +1,58 @@
+package httpapi
+
+import (
+	"net/http"
+	"runtime/debug"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Handler returns every route of the public listener and its middleware.
+func (s *Server) Handler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverPanics)
+
+	r.Get("/healthz", s.healthz())
+	r.Get("/readyz", s.readyz())
+	r.Get("/ws", s.upgrade())
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Post("/users", s.createUser())
+		r.Post("/sessions", s.createSession())
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireToken)
+			r.Get("/rooms", s.listRooms())
+			r.Post("/rooms", s.createRoom())
+			r.Get("/rooms/{room}/messages", s.listMessages())
+			r.Post("/rooms/{room}/messages", s.postMessage())
+			r.Post("/ws-tickets", s.createTicket())
+		})
+	})
+
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorEnvelope(codeNotFound, "no such endpoint"))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorEnvelope(codeBadRequest, "method not allowed"))
+	})
+	return r
+}
+
+// recoverPanics turns a handler's panic into a 500 for that request alone.
+// WebSocket connections recover their own panics: after the upgrade no HTTP
+// response can be written.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.metrics.panics.WithLabelValues("http").Inc()
+				logPanic(s.log, r.Context(), "http "+r.Method+" "+r.URL.Path, v, debug.Stack())
+				writeJSON(w, http.StatusInternalServerError, errorEnvelope(codeInternal, genericMessage[codeInternal]))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

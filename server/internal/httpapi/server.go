@@ -1,0 +1,175 @@
+// Package httpapi is Parley's public API over HTTP and WebSocket: the REST
+// handlers, the /ws endpoint and its connections, and the probes. It knows
+// the wire format and nothing of storage.
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/parleychat/parley/server/internal/auth"
+	"github.com/parleychat/parley/server/internal/chat"
+)
+
+// Config tunes the API. Zero values take the defaults noted.
+type Config struct {
+	// AllowedOrigins are the WebSocket origins allowed besides the server's
+	// own host, e.g. "https://chat.example.com".
+	AllowedOrigins []string
+	// SendQueue is each connection's outgoing queue, in frames (default 256).
+	SendQueue int
+	// ConnRate limits the frames a connection may send per second (default
+	// 20; bursts of twice that).
+	ConnRate float64
+	// UserRate limits the messages a user may send per second over all
+	// connections and REST (default 10; bursts of twice that).
+	UserRate float64
+	// RateLimitedClose is how long a connection may keep sending over its
+	// limit before it is closed with 4029 (default 5s).
+	RateLimitedClose time.Duration
+	// MaxFrameBytes is the largest frame a client may send; larger ones close
+	// the connection with 1009 (default 64 KiB).
+	MaxFrameBytes int64
+	// PingInterval is how often the server pings; a client that answers no
+	// ping for two intervals is gone (default 25s).
+	PingInterval time.Duration
+	// WriteTimeout bounds every socket write (default 10s).
+	WriteTimeout time.Duration
+	// DrainJitter spreads the 1001 closes of a drain over this long, so that
+	// clients do not all reconnect at once (default 2s).
+	DrainJitter time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.SendQueue <= 0 {
+		c.SendQueue = 256
+	}
+	if c.ConnRate <= 0 {
+		c.ConnRate = 20
+	}
+	if c.UserRate <= 0 {
+		c.UserRate = 10
+	}
+	if c.RateLimitedClose <= 0 {
+		c.RateLimitedClose = 5 * time.Second
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 64 << 10
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 25 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.DrainJitter <= 0 {
+		c.DrainJitter = 2 * time.Second
+	}
+}
+
+// Server serves the public API. Build it with New, mount Handler, and call
+// Drain when shutting down.
+type Server struct {
+	chat    *chat.Service
+	auth    *auth.Service
+	log     *slog.Logger
+	metrics *metrics
+	cfg     Config
+
+	upgrader websocket.Upgrader
+	users    *userLimits
+
+	draining atomic.Bool
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	connWG   sync.WaitGroup
+}
+
+// New returns a Server. Its metrics are registered with reg.
+func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server {
+	cfg.setDefaults()
+	s := &Server{
+		chat:    svc,
+		auth:    authn,
+		log:     log,
+		metrics: newMetrics(reg),
+		cfg:     cfg,
+		users:   newUserLimits(rate.Limit(cfg.UserRate), int(2*cfg.UserRate)),
+		conns:   make(map[*conn]struct{}),
+	}
+	s.upgrader = websocket.Upgrader{
+		ReadBufferSize:  4 << 10,
+		WriteBufferSize: 4 << 10,
+		// Idle connections hold no write buffer: with thousands of sockets
+		// that is most of a connection's memory.
+		WriteBufferPool: &sync.Pool{},
+		// Origins are checked before the upgrade, where a refusal can still
+		// be a 403 with a JSON body.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return s
+}
+
+// Draining reports whether Drain has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Drain refuses new WebSocket upgrades, turns /readyz to 503, and closes
+// every socket with 1001 after a random delay within DrainJitter. Each
+// connection first finishes the frame it is handling, so a send in flight is
+// stored and acked. Drain returns when every connection has ended, or when
+// ctx ends, after closing the rest abruptly.
+func (s *Server) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining.Store(true)
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range conns {
+		c.drainAfter(jitter(s.cfg.DrainJitter))
+	}
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.abort()
+		}
+		<-done
+		return ctx.Err()
+	}
+}
+
+// track registers a new connection unless the server is draining.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}

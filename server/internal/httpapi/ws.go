@@ -1,0 +1,112 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/parleychat/parley/server/internal/auth"
+	"github.com/parleychat/parley/server/internal/chat"
+)
+
+// Close codes of the protocol, besides the standard ones in gorilla/websocket.
+const (
+	closeTooSlow     = 4008
+	closeRateLimited = 4029
+	// closeLost is never sent (RFC 6455 reserves it): it stands for a
+	// connection that ended without a close frame, in metrics and logs.
+	closeLost = 1006
+)
+
+var errDraining = chat.Errorf(chat.ErrUnavailable, "server is draining; connect again")
+
+// upgrade turns GET /ws into a WebSocket connection, after checking that the
+// server takes new connections, the origin, and the credentials.
+func (s *Server) upgrade() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.Draining() {
+			s.metrics.upgrades.WithLabelValues("draining").Inc()
+			s.writeError(w, r, errDraining)
+			return
+		}
+		if !s.originAllowed(r) {
+			s.metrics.upgrades.WithLabelValues("forbidden").Inc()
+			s.writeError(w, r, errForbidden)
+			return
+		}
+		claims, err := s.wsCredentials(r)
+		if err != nil {
+			s.metrics.upgrades.WithLabelValues("unauthorized").Inc()
+			s.writeError(w, r, err)
+			return
+		}
+		ws, err := s.upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			// The upgrader has answered with an HTTP error already.
+			s.metrics.upgrades.WithLabelValues("failed").Inc()
+			return
+		}
+		c := newConn(r.Context(), s, ws, claims)
+		if !s.track(c) {
+			// Drain began during the upgrade.
+			s.metrics.upgrades.WithLabelValues("draining").Inc()
+			c.refuse()
+			return
+		}
+		defer s.untrack(c)
+		s.metrics.upgrades.WithLabelValues("ok").Inc()
+		c.serve()
+	}
+}
+
+// wsCredentials accepts a ticket (browsers) or a bearer token (programs).
+func (s *Server) wsCredentials(r *http.Request) (auth.Claims, error) {
+	if ticket := r.URL.Query().Get("ticket"); ticket != "" {
+		claims, err := s.auth.RedeemTicket(r.Context(), ticket)
+		if errors.Is(err, auth.ErrUnauthorized) {
+			return claims, &chat.Error{Kind: auth.ErrUnauthorized, Msg: "invalid, used or expired ticket"}
+		}
+		return claims, err
+	}
+	return s.verify(r)
+}
+
+// originAllowed accepts requests without an Origin header (programs), from
+// the server's own host, or from a configured origin.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, allowed := range s.cfg.AllowedOrigins {
+		if strings.EqualFold(strings.TrimSuffix(allowed, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// jitter returns a random duration in [0, d).
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return rand.N(d)
+}
+
+// sessionContext is the context of a connection's work: it outlives the
+// upgrade request (which ends with the handler) but not the connection.
+func sessionContext(r context.Context) (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.WithoutCancel(r))
+}

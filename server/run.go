@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/parleychat/parley/server/internal/auth"
+	"github.com/parleychat/parley/server/internal/chat"
+	"github.com/parleychat/parley/server/internal/httpapi"
+	"github.com/parleychat/parley/server/internal/memstore"
+	"github.com/parleychat/parley/server/internal/postgres"
+	"github.com/parleychat/parley/telemetry"
+)
+
+// run is the whole server: it builds everything from the environment, serves
+// until ctx ends, then drains and shuts down within PARLEY_DRAIN_TIMEOUT.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("parley takes no arguments (got %q): configure it with environment variables, listed in README.md", args)
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := telemetry.NewLogger(stdout, cfg.LogLevel)
+	log.Info("starting parley", cfg.logAttrs()...)
+
+	store, closeStore, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+
+	secret := []byte(cfg.JWTSecret)
+	if len(secret) == 0 {
+		secret = auth.RandomSecret()
+		log.Warn("PARLEY_JWT_SECRET is not set: using a random secret, so tokens will not survive a restart and other replicas will refuse them")
+	}
+
+	reg := telemetry.NewRegistry()
+	hub := chat.NewHub(store, httpapi.Codec(), chat.HubOptions{})
+	defer hub.Close()
+	svc := chat.NewService(store, hub, nil)
+	authn := auth.New(store, auth.Config{Secret: secret, TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost})
+	api := httpapi.New(svc, authn, log, reg, httpapi.Config{
+		AllowedOrigins: cfg.AllowedOrigins,
+		SendQueue:      cfg.SendQueue,
+		ConnRate:       cfg.ConnRate,
+		UserRate:       cfg.UserRate,
+		DrainJitter:    cfg.DrainJitter,
+	})
+
+	admin := http.NewServeMux()
+	admin.Handle("GET /metrics", telemetry.MetricsHandler(reg))
+	admin.HandleFunc("/debug/pprof/", pprof.Index)
+	admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	admin.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	admin.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	public := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	private := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+
+	serveErr := make(chan error, 2)
+	for _, l := range []struct {
+		name, addr string
+		srv        *http.Server
+	}{{"public", cfg.Addr, public}, {"admin", cfg.AdminAddr, private}} {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			public.Close()
+			private.Close()
+			return fmt.Errorf("listen %s on %s: %w", l.name, l.addr, err)
+		}
+		log.Info("listening", "listener", l.name, "addr", ln.Addr().String())
+		go func() { serveErr <- l.srv.Serve(ln) }()
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("draining", "timeout", cfg.DrainTimeout.String())
+	case err = <-serveErr:
+		log.Error("listener failed; shutting down", "err", err)
+	}
+
+	// Drain in order: stop taking sockets and close them (their last sends
+	// are acked), let REST requests finish, and only then, when nothing can
+	// write any more, close the hub and the store (deferred above).
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
+	defer cancel()
+	if derr := api.Drain(drainCtx); derr != nil {
+		log.Warn("drain timed out; closed remaining sockets", "err", derr)
+	}
+	if serr := public.Shutdown(drainCtx); serr != nil {
+		log.Warn("public listener did not shut down in time", "err", serr)
+	}
+	private.Shutdown(drainCtx)
+	log.Info("stopped")
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// openStore returns PostgreSQL when DATABASE_URL is set and the in-memory
+// store otherwise.
+func openStore(ctx context.Context, cfg config, log *slog.Logger) (chat.Store, func(), error) {
+	if cfg.DatabaseURL == "" {
+		log.Warn("DATABASE_URL is not set: using the in-memory store; history is not durable and is lost at restart",
+			"history_per_room", cfg.MemoryHistory)
+		s := memstore.New(memstore.Options{HistoryLimit: cfg.MemoryHistory})
+		return s, s.Close, nil
+	}
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log})
+	if err != nil {
+		return nil, nil, fmt.Errorf("open PostgreSQL (DATABASE_URL %s): %w", redactURL(cfg.DatabaseURL), err)
+	}
+	return s, s.Close, nil
+}
