@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +26,7 @@ var storeKinds = []string{"memory", "postgres"}
 // envFor returns the environment of a test server with the given store.
 // Fast password hashing keeps sign-ups cheap; everything else is default
 // unless the test overrides it.
-func envFor(t *testing.T, kind string) map[string]string {
+func envFor(t testing.TB, kind string) map[string]string {
 	t.Helper()
 	env := map[string]string{
 		"PARLEY_ADDR":          "127.0.0.1:0",
@@ -51,7 +52,7 @@ func forEachStore(t *testing.T, test func(t *testing.T, env map[string]string)) 
 
 // testServer is a server started through run, as main starts it.
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	base   string // http://127.0.0.1:port
 	admin  string
 	http   *http.Client
@@ -62,7 +63,7 @@ type testServer struct {
 
 // startServer runs the server with env and waits until /readyz answers 200.
 // It is stopped at the end of the test if the test did not stop it.
-func startServer(t *testing.T, env map[string]string) *testServer {
+func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tap := newLogTap()
@@ -98,6 +99,26 @@ func (s *testServer) stop() error {
 		s.t.Fatalf("server did not stop in 30s\n%s", s.logs.String())
 		return nil
 	}
+}
+
+// metric reads one unlabelled series from the admin listener's /metrics
+// (-1 when it is missing).
+func (s *testServer) metric(name string) float64 {
+	resp, err := s.http.Get(s.admin + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if value, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			v, err := strconv.ParseFloat(value, 64)
+			if err == nil {
+				return v
+			}
+		}
+	}
+	return -1
 }
 
 func (s *testServer) wsURL() string { return "ws" + strings.TrimPrefix(s.base, "http") + "/ws" }
@@ -224,7 +245,7 @@ type frame struct {
 
 // wsClient is a WebSocket client whose frames are read in the background.
 type wsClient struct {
-	t      *testing.T
+	t      testing.TB
 	conn   *websocket.Conn
 	frames chan frame
 	closed chan struct{}
@@ -248,8 +269,8 @@ func (s *testServer) dial(token string) *wsClient {
 	return newWSClient(s.t, conn)
 }
 
-func newWSClient(t *testing.T, conn *websocket.Conn) *wsClient {
-	c := &wsClient{t: t, conn: conn, frames: make(chan frame, 100000), closed: make(chan struct{})}
+func newWSClient(t testing.TB, conn *websocket.Conn) *wsClient {
+	c := &wsClient{t: t, conn: conn, frames: make(chan frame, 10000), closed: make(chan struct{})}
 	go c.readAll()
 	t.Cleanup(func() {
 		c.conn.Close()
@@ -388,7 +409,7 @@ func (l *logTap) String() string {
 	return l.buf.String()
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

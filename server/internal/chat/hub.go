@@ -375,10 +375,13 @@ func (h *Hub) Deliver(msg Message) {
 // accept is the single path by which messages reach members. r.mu is held.
 func (r *room) accept(msg Message) {
 	r.highest = max(r.highest, msg.Seq)
-	if r.loaded && msg.Seq <= r.last {
+	switch {
+	case r.loaded && msg.Seq <= r.last:
 		return // delivered already
-	}
-	if len(r.pending) < maxPending {
+	case r.loaded && msg.Seq == r.last+1:
+		r.last = msg.Seq
+		r.broadcast(r.hub.codec.Message(msg), nil)
+	case len(r.pending) < maxPending:
 		r.pending[msg.Seq] = msg
 	}
 	if r.loaded {

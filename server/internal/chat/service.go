@@ -64,8 +64,8 @@ func (s *Service) History(ctx context.Context, room string, p Page) ([]Message, 
 }
 
 // Send stores a message and delivers it. created is false when the same user
-// already sent clientID to the room: the original message is returned and is
-// not delivered again.
+// already sent clientID to the room: the original message is returned, and
+// members that have it do not get it again.
 func (s *Service) Send(ctx context.Context, u User, room, clientID, body string) (msg Message, created bool, err error) {
 	if err := ValidateClientID(clientID); err != nil {
 		return Message{}, false, err
@@ -75,11 +75,14 @@ func (s *Service) Send(ctx context.Context, u User, room, clientID, body string)
 	}
 	now := s.timestamp()
 	msg, created, err = s.store.Append(ctx, Draft{ID: NewID(now), Room: room, ClientID: clientID, User: u, Body: body, TS: now})
-	if err != nil || !created {
-		return msg, created, err
+	if err != nil {
+		return msg, false, err
 	}
+	// A repeat is delivered again too: the first attempt may have been
+	// stored but not delivered (its caller gave up before the commit), and
+	// the hub drops seqs that its members already have.
 	s.hub.Deliver(msg)
-	return msg, true, nil
+	return msg, created, nil
 }
 
 // Join adds sub to a room; see Hub.Join.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -51,6 +52,9 @@ func (s *Server) createSession() http.HandlerFunc {
 			return
 		}
 		sess, err := s.auth.Login(r.Context(), req.Username, req.Password)
+		if errors.Is(err, auth.ErrUnauthorized) {
+			err = errWrongCredentials
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -84,7 +88,10 @@ func claimsFrom(ctx context.Context) auth.Claims {
 	return c
 }
 
-var errNoToken = &chat.Error{Kind: auth.ErrUnauthorized, Msg: "missing or invalid bearer token"}
+var (
+	errNoToken          = &chat.Error{Kind: auth.ErrUnauthorized, Msg: "missing or invalid bearer token"}
+	errWrongCredentials = &chat.Error{Kind: auth.ErrUnauthorized, Msg: "wrong username or password"}
+)
 
 // bearer returns the token of an "Authorization: Bearer" header.
 func bearer(r *http.Request) (string, bool) {

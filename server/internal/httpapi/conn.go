@@ -71,7 +71,7 @@ func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.
 		queue:   make(chan []byte, s.cfg.SendQueue),
 		closing: make(chan struct{}),
 		rooms:   make(map[string]struct{}),
-		limiter: rate.NewLimiter(rate.Limit(s.cfg.ConnRate), int(2*s.cfg.ConnRate)),
+		limiter: rate.NewLimiter(rate.Limit(s.cfg.ConnRate), max(1, int(2*s.cfg.ConnRate))),
 		flood:   floodGuard{window: s.cfg.RateLimitedClose},
 	}
 }
@@ -101,7 +101,7 @@ func (c *conn) serve() {
 	code := c.closeCode()
 	c.s.metrics.disconnects.WithLabelValues(closeCodeLabel(code)).Inc()
 	c.s.log.InfoContext(c.ctx, "ws session ended",
-		"user_id", c.user.ID, "duration", time.Since(start).Round(time.Millisecond),
+		"user_id", c.user.ID, "duration_ms", time.Since(start).Milliseconds(),
 		"frames_in", c.framesIn.Load(), "frames_out", c.framesOut.Load(), "close_code", code)
 }
 
@@ -344,25 +344,33 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 			readOn = false
 		}
 	}()
+	// Every frame counts against the connection's limit, bad ones too, so
+	// garbage cannot be sent faster than good frames.
+	allowed := c.limiter.Allow()
+	var f clientFrame
+	var ferr *frameError
 	if kind != websocket.TextMessage {
-		c.s.metrics.framesIn.WithLabelValues("invalid").Inc()
-		c.sendError(codeBadRequest, "frames must be text frames holding JSON", "")
-		return true
+		ferr = &frameError{codeBadRequest, "frames must be text frames holding JSON", ""}
+	} else {
+		f, ferr = decodeFrame(data)
 	}
-	f, ferr := decodeFrame(data)
 	if ferr != nil {
 		c.s.metrics.framesIn.WithLabelValues("invalid").Inc()
-		c.sendError(ferr.code, ferr.msg, ferr.ref)
-		return true
+	} else {
+		c.s.metrics.framesIn.WithLabelValues(f.Type).Inc()
+		allowed = allowed && (f.Type != frameSend || c.s.users.allow(c.user.ID))
 	}
-	c.s.metrics.framesIn.WithLabelValues(f.Type).Inc()
-	if !c.limiter.Allow() || (f.Type == frameSend && !c.s.users.allow(c.user.ID)) {
+	if !allowed {
 		c.s.metrics.rateLimited.Inc()
 		c.sendError(codeRateLimited, "too many frames; slow down", refOf(f))
 		if c.flood.refused(time.Now()) {
 			c.closeWith(closeRateLimited, "rate limited too long")
 			return false
 		}
+		return true
+	}
+	if ferr != nil {
+		c.sendError(ferr.code, ferr.msg, ferr.ref)
 		return true
 	}
 	switch f.Type {

@@ -49,6 +49,8 @@ var errorTable = []struct {
 	{errRateLimited.Kind, http.StatusTooManyRequests, codeRateLimited},
 	{chat.ErrUnavailable, http.StatusServiceUnavailable, codeUnavailable},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, codeUnavailable},
+	// The client left; the answer goes nowhere, but it is no internal error.
+	{context.Canceled, http.StatusServiceUnavailable, codeUnavailable},
 }
 
 // generic messages for failures that carry none of their own.

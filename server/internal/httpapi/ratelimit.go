@@ -28,6 +28,7 @@ type userBucket struct {
 const sweepEvery = time.Minute
 
 func newUserLimits(limit rate.Limit, burst int) *userLimits {
+	// A rate under 0.5/s still allows one message at a time.
 	return &userLimits{limit: limit, burst: max(burst, 1), buckets: make(map[string]*userBucket), lastSweep: time.Now()}
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
 )
@@ -22,7 +24,10 @@ const (
 	closeLost = 1006
 )
 
-var errDraining = chat.Errorf(chat.ErrUnavailable, "server is draining; connect again")
+var (
+	errDraining   = chat.Errorf(chat.ErrUnavailable, "server is draining; connect again")
+	errNotUpgrade = chat.Errorf(chat.ErrInvalid, "expected a WebSocket upgrade request")
+)
 
 // upgrade turns GET /ws into a WebSocket connection, after checking that the
 // server takes new connections, the origin, and the credentials.
@@ -31,6 +36,13 @@ func (s *Server) upgrade() http.HandlerFunc {
 		if s.Draining() {
 			s.metrics.upgrades.WithLabelValues("draining").Inc()
 			s.writeError(w, r, errDraining)
+			return
+		}
+		if !websocket.IsWebSocketUpgrade(r) {
+			// Checked before the credentials, so a malformed request does not
+			// spend a ticket.
+			s.metrics.upgrades.WithLabelValues("bad_request").Inc()
+			s.writeError(w, r, errNotUpgrade)
 			return
 		}
 		if !s.originAllowed(r) {

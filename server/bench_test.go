@@ -1,0 +1,138 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// BenchmarkEndToEnd runs the whole server in process (run, the real handler,
+// the in-memory store) with N sockets in M rooms. In each room one member
+// sends, with a window of unacked messages, and every member (the sender
+// too) receives. Each op is one message; the metrics are deliveries per
+// second and the delivery latency from send to receipt, which includes the
+// clients' own work on the same two cores.
+func BenchmarkEndToEnd(b *testing.B) {
+	for _, shape := range []struct{ rooms, members int }{{20, 10}, {4, 50}} {
+		b.Run(fmt.Sprintf("rooms=%d/members=%d", shape.rooms, shape.members), func(b *testing.B) {
+			benchEndToEnd(b, shape.rooms, shape.members)
+		})
+	}
+}
+
+// window bounds each sender's unacked messages, so that the benchmark
+// measures a loaded server rather than clients dropped as slow consumers.
+const window = 16
+
+func benchEndToEnd(b *testing.B, rooms, members int) {
+	env := envFor(b, "memory")
+	env["PARLEY_USER_RATE"] = "1000000"
+	env["PARLEY_CONN_RATE"] = "1000000"
+	env["PARLEY_SEND_QUEUE"] = "1024"
+	env["LOG_LEVEL"] = "info"
+	srv := startServer(b, env)
+	owner := srv.mustSignUp("owner")
+
+	perRoom := max(1, b.N/rooms)
+	type member struct {
+		conn      *websocket.Conn
+		latencies []time.Duration
+		acks      chan struct{}
+	}
+	all := make([][]*member, rooms)
+	roomIDs := make([]string, rooms)
+	for r := range rooms {
+		room := srv.mustCreateRoom(owner.Token, fmt.Sprint("room", r))
+		roomIDs[r] = room.ID
+		for m := range members {
+			token := srv.mustSignUp(fmt.Sprintf("u%d-%d", r, m)).Token
+			conn, _, err := websocket.DefaultDialer.Dial(srv.wsURL(), http.Header{"Authorization": {"Bearer " + token}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { conn.Close() })
+			if err := conn.WriteJSON(map[string]any{"type": "join", "room": room.ID}); err != nil {
+				b.Fatal(err)
+			}
+			all[r] = append(all[r], &member{conn: conn, acks: make(chan struct{}, window)})
+		}
+	}
+
+	// Readers: each member reads until it has every message of its room.
+	var readers, joined sync.WaitGroup
+	for r := range rooms {
+		for _, m := range all[r] {
+			joined.Add(1)
+			readers.Go(func() {
+				m.latencies = make([]time.Duration, 0, perRoom)
+				for len(m.latencies) < perRoom {
+					_, data, err := m.conn.ReadMessage()
+					if err != nil {
+						b.Errorf("member read: %v", err)
+						return
+					}
+					var f struct{ Type, Body string }
+					json.Unmarshal(data, &f)
+					switch f.Type {
+					case "joined":
+						joined.Done()
+					case "message":
+						sent, _ := strconv.ParseInt(f.Body, 10, 64)
+						m.latencies = append(m.latencies, time.Duration(time.Now().UnixNano()-sent))
+					case "ack":
+						m.acks <- struct{}{}
+					case "error":
+						b.Errorf("server error frame: %s", data)
+						return
+					}
+				}
+			})
+		}
+	}
+	joined.Wait()
+
+	b.ResetTimer()
+	var senders sync.WaitGroup
+	for r := range rooms {
+		sender := all[r][0]
+		senders.Go(func() {
+			inFlight := 0
+			for i := range perRoom {
+				for inFlight >= window {
+					<-sender.acks
+					inFlight--
+				}
+				body := strconv.FormatInt(time.Now().UnixNano(), 10)
+				if err := sender.conn.WriteJSON(map[string]any{"type": "send", "room": roomIDs[r], "client_id": strconv.Itoa(i), "body": body}); err != nil {
+					b.Errorf("send: %v", err)
+					return
+				}
+				inFlight++
+			}
+		})
+	}
+	senders.Wait()
+	readers.Wait()
+	b.StopTimer()
+
+	var lat []time.Duration
+	for r := range rooms {
+		for _, m := range all[r] {
+			lat = append(lat, m.latencies...)
+		}
+	}
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		return
+	}
+	b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "deliveries/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+}

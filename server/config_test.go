@@ -1,0 +1,126 @@
+package main
+
+import (
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadConfig(envOf(nil))
+	if err != nil {
+		t.Fatalf("got %v, want the empty environment to be valid", err)
+	}
+	if cfg.Addr != ":8080" || cfg.AdminAddr != ":9091" || cfg.DatabaseURL != "" || cfg.JWTSecret != "" ||
+		cfg.TokenTTL != 24*time.Hour || cfg.PasswordCost != 10 || cfg.LogLevel != slog.LevelInfo ||
+		cfg.MemoryHistory != 10000 || cfg.SendQueue != 256 || cfg.ConnRate != 20 || cfg.UserRate != 10 ||
+		cfg.DrainTimeout != 25*time.Second || cfg.DrainJitter != 2*time.Second || len(cfg.AllowedOrigins) != 0 {
+		t.Fatalf("got %+v, want the documented defaults", cfg)
+	}
+}
+
+func TestConfigReadsEveryVariable(t *testing.T) {
+	cfg, err := loadConfig(envOf(map[string]string{
+		"PARLEY_ADDR":            "127.0.0.1:9000",
+		"PARLEY_ADMIN_ADDR":      ":9100",
+		"DATABASE_URL":           "postgres://u:pw@db:5432/parley",
+		"PARLEY_JWT_SECRET":      strings.Repeat("s", 32),
+		"PARLEY_TOKEN_TTL":       "1h",
+		"PARLEY_PASSWORD_COST":   "12",
+		"PARLEY_ALLOWED_ORIGINS": "https://a.example, https://b.example/",
+		"LOG_LEVEL":              "debug",
+		"PARLEY_MEMORY_HISTORY":  "50",
+		"PARLEY_SEND_QUEUE":      "64",
+		"PARLEY_CONN_RATE":       "2.5",
+		"PARLEY_USER_RATE":       "100",
+		"PARLEY_DRAIN_TIMEOUT":   "1m",
+		"PARLEY_DRAIN_JITTER":    "5s",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := config{
+		Addr: "127.0.0.1:9000", AdminAddr: ":9100", DatabaseURL: "postgres://u:pw@db:5432/parley",
+		JWTSecret: strings.Repeat("s", 32), TokenTTL: time.Hour, PasswordCost: 12,
+		AllowedOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug,
+		MemoryHistory: 50, SendQueue: 64, ConnRate: 2.5, UserRate: 100, DrainTimeout: time.Minute, DrainJitter: 5 * time.Second,
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("got %+v, want %+v", cfg, want)
+	}
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name, variable, value string
+	}{
+		{"address without a port", "PARLEY_ADDR", "localhost"},
+		{"admin address garbage", "PARLEY_ADMIN_ADDR", "::::"},
+		{"database URL of another scheme", "DATABASE_URL", "mysql://db/parley"},
+		{"short secret", "PARLEY_JWT_SECRET", "too-short"},
+		{"token lifetime not a duration", "PARLEY_TOKEN_TTL", "a day"},
+		{"token lifetime too long", "PARLEY_TOKEN_TTL", "9000h"},
+		{"password cost too low", "PARLEY_PASSWORD_COST", "3"},
+		{"origin without scheme", "PARLEY_ALLOWED_ORIGINS", "chat.example.com"},
+		{"origin with a path", "PARLEY_ALLOWED_ORIGINS", "https://chat.example.com/app"},
+		{"unknown log level", "LOG_LEVEL", "loud"},
+		{"history of zero", "PARLEY_MEMORY_HISTORY", "0"},
+		{"queue not a number", "PARLEY_SEND_QUEUE", "lots"},
+		{"negative rate", "PARLEY_CONN_RATE", "-1"},
+		{"rate not a number", "PARLEY_USER_RATE", "NaN"},
+		{"drain timeout too short", "PARLEY_DRAIN_TIMEOUT", "10ms"},
+		{"jitter longer than the drain", "PARLEY_DRAIN_JITTER", "1m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(envOf(map[string]string{tt.variable: tt.value}))
+			if err == nil || !strings.Contains(err.Error(), tt.variable) {
+				t.Fatalf("got %v, want an error naming %s", err, tt.variable)
+			}
+		})
+	}
+}
+
+func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
+	_, err := loadConfig(envOf(map[string]string{"PARLEY_SEND_QUEUE": "x", "LOG_LEVEL": "loud"}))
+	if err == nil || !strings.Contains(err.Error(), "PARLEY_SEND_QUEUE") || !strings.Contains(err.Error(), "LOG_LEVEL") {
+		t.Fatalf("got %v, want both variables named", err)
+	}
+}
+
+func TestStartupLogRedactsSecrets(t *testing.T) {
+	cfg, err := loadConfig(envOf(map[string]string{
+		"DATABASE_URL":      "postgres://parley:hunter2hunter2@db/parley",
+		"PARLEY_JWT_SECRET": "0123456789abcdef0123456789abcdef-secret",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("starting", cfg.logAttrs()...)
+	for _, secret := range []string{"hunter2hunter2", "0123456789abcdef"} {
+		if strings.Contains(b.String(), secret) {
+			t.Fatalf("start-up log %s holds a secret", b.String())
+		}
+	}
+	if !strings.Contains(b.String(), "db/parley") {
+		t.Fatalf("start-up log %s lost the database host", b.String())
+	}
+}
+
+func TestRunRefusesBadConfigurationAndArguments(t *testing.T) {
+	var out strings.Builder
+	err := run(t.Context(), nil, envOf(map[string]string{"PARLEY_SEND_QUEUE": "x"}), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "PARLEY_SEND_QUEUE") {
+		t.Fatalf("got %v, want a configuration error naming PARLEY_SEND_QUEUE", err)
+	}
+	if err := run(t.Context(), []string{"-port", "1"}, envOf(nil), &out, &out); err == nil {
+		t.Fatal("got nil, want arguments refused")
+	}
+}
