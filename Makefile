@@ -1,0 +1,32 @@
+# Developer and CI entry points. Integration tests read TEST_DATABASE_URL and
+# TEST_REDIS_URL from the environment (.ci/run sets them); nothing here does.
+
+.PHONY: run build test lint bench fuzz clean
+
+# The server on :8080 with the embedded in-memory store.
+run:
+	go run ./server
+
+# A static binary in bin/.
+build:
+	CGO_ENABLED=0 go build -trimpath -o bin/parley ./server
+
+# Every test under the race detector, then a short fuzz of the frame decoder.
+test:
+	go test -race -count=1 ./...
+	go test -run='^$$' -fuzz=FuzzDecodeFrame -fuzztime=20s ./server/internal/httpapi/
+
+# Vet, and fail listing the files gofmt would change.
+lint:
+	go vet ./...
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
+
+bench:
+	go test -run='^$$' -bench=. -benchmem -benchtime=2s ./server/...
+
+# A longer fuzz run; new crashers land in testdata/fuzz/ next to the test.
+fuzz:
+	go test -run='^$$' -fuzz=FuzzDecodeFrame -fuzztime=2m ./server/internal/httpapi/
+
+clean:
+	rm -rf bin/
