@@ -67,8 +67,7 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tap := newLogTap()
-	s := &testServer{t: t, cancel: cancel, done: make(chan error, 1), logs: tap,
-		http: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}}
+	s := &testServer{t: t, cancel: cancel, done: make(chan error, 1), logs: tap, http: newHTTPClient()}
 	go func() {
 		s.done <- run(ctx, nil, func(k string) string { return env[k] }, tap, tap)
 	}()
@@ -83,6 +82,12 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	t.Cleanup(func() { s.stop() })
 	eventually(t, "server ready", func() bool { return s.status("/readyz") == http.StatusOK })
 	return s
+}
+
+// newHTTPClient returns a client with its own connection pool, which the
+// test closes, so no idle connection outlives it.
+func newHTTPClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 }
 
 // stop cancels run's context, as SIGTERM does, and waits for run to return.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/parleychat/parley/server/internal/testenv"
 )
 
 // dialWith tries an upgrade with the given header and query and returns the
@@ -298,4 +301,40 @@ func TestGracefulDrain(t *testing.T) {
 			wantRun(t, "stored after the drain", stored, 1, int64(len(stored)))
 		}
 	})
+}
+
+// While PostgreSQL is unreachable the server says so: /readyz turns 503 and
+// sends are refused as unavailable, not acked. It recovers by itself.
+func TestStoreOutageMakesTheServerUnready(t *testing.T) {
+	env := envFor(t, "postgres")
+	dbURL, err := url.Parse(env["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.StartProxy(t, dbURL.Host)
+	dbURL.Host = proxy.Addr()
+	env["DATABASE_URL"] = dbURL.String()
+	srv := startServer(t, env)
+	alice := srv.mustSignUp("alice")
+	room := srv.mustCreateRoom(alice.Token, "lobby")
+	c := srv.dial(alice.Token)
+	c.join(room.ID, nil)
+
+	proxy.Cut()
+	eventually(t, "readyz 503", func() bool { return srv.status("/readyz") == http.StatusServiceUnavailable })
+	c.send(map[string]any{"type": "send", "room": room.ID, "client_id": "during", "body": "lost?"})
+	if f := c.expect("error"); f.Code != "unavailable" || f.Ref != "during" {
+		t.Fatalf("got %+v, want an unavailable error for the send", f)
+	}
+	var out apiError
+	if code := srv.call("POST", "/api/v1/rooms/"+room.ID+"/messages", alice.Token, map[string]string{"client_id": "rest", "body": "x"}, &out); code != http.StatusServiceUnavailable || out.Error.Code != "unavailable" {
+		t.Fatalf("REST send: got %d %+v, want 503 unavailable", code, out.Error)
+	}
+
+	proxy.Restore()
+	eventually(t, "readyz 200", func() bool { return srv.status("/readyz") == http.StatusOK })
+	acks := sendN(t, c, room.ID, "after", 1)
+	if acks[0].Seq != 1 {
+		t.Fatalf("got seq %d after the outage, want 1 (nothing was stored during it)", acks[0].Seq)
+	}
 }

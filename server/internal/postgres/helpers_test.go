@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -139,71 +138,6 @@ func closedPort(t testing.TB) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
-}
-
-// proxy stands in for the network between a store and its database, so a
-// test can take the database away.
-type proxy struct {
-	ln     net.Listener
-	target string
-
-	mu     sync.Mutex
-	conns  []net.Conn
-	killed bool
-	wg     sync.WaitGroup
-}
-
-// startProxy forwards connections to target until the test ends or kill.
-func startProxy(t testing.TB, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	p.wg.Go(p.serve)
-	t.Cleanup(p.kill)
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		down, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			down.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.killed {
-			p.mu.Unlock()
-			down.Close()
-			up.Close()
-			return
-		}
-		p.conns = append(p.conns, down, up)
-		p.mu.Unlock()
-		p.wg.Go(func() { io.Copy(up, down); up.Close() })
-		p.wg.Go(func() { io.Copy(down, up); down.Close() })
-	}
-}
-
-// kill drops every connection and refuses new ones, as a database that went
-// away would.
-func (p *proxy) kill() {
-	p.ln.Close()
-	p.mu.Lock()
-	p.killed = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 // startBlackHole listens on a port that accepts connections and never

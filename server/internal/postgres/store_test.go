@@ -209,13 +209,13 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	})
 
 	t.Run("gone after open", func(t *testing.T) {
-		p := startProxy(t, hostPort(t, dbURL))
-		s := mustOpen(t, withHost(t, dbURL, p.addr()), Options{})
+		p := testenv.StartProxy(t, hostPort(t, dbURL))
+		s := mustOpen(t, withHost(t, dbURL, p.Addr()), Options{})
 		room := mustCreateRoom(t, s, "general")
 		u := mustCreateUser(t, s, "alice")
 		mustAppend(t, s, draft(room, u, "before"))
 
-		p.kill()
+		p.Cut()
 
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
