@@ -47,9 +47,13 @@ type conn struct {
 
 	// readMu guards the read deadline and stopped: once reading has been
 	// stopped (for a drain or a close), nothing may extend the deadline again.
-	readMu   sync.Mutex
-	stopped  bool
-	draining atomic.Bool
+	// It also guards the drain timer and ended, so the timer is stopped
+	// with the connection rather than left to fire on a dead one.
+	readMu     sync.Mutex
+	stopped    bool
+	ended      bool
+	drainTimer *time.Timer
+	draining   atomic.Bool
 
 	framesIn, framesOut atomic.Int64
 
@@ -92,6 +96,12 @@ func (c *conn) serve() {
 	c.readLoop()
 
 	expiry.Stop()
+	c.readMu.Lock()
+	c.ended = true
+	if c.drainTimer != nil {
+		c.drainTimer.Stop()
+	}
+	c.readMu.Unlock()
 	for room := range c.rooms {
 		c.s.chat.Leave(room, c)
 	}
@@ -173,7 +183,12 @@ func (c *conn) extendRead() bool {
 // drainAfter ends the connection with 1001 after d. The reader finishes the
 // frame in hand first, so a send in flight is acked before the close.
 func (c *conn) drainAfter(d time.Duration) {
-	time.AfterFunc(d, func() {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.ended {
+		return
+	}
+	c.drainTimer = time.AfterFunc(d, func() {
 		c.draining.Store(true)
 		c.stopReading(time.Now())
 	})

@@ -150,10 +150,20 @@ func (s *Server) Drain(ctx context.Context) error {
 		for _, c := range conns {
 			c.abort()
 		}
-		<-done
+		// Aborted connections end as soon as their sockets and contexts
+		// close; a store call that ignores its context could still hold
+		// one, and must not hold shutdown with it.
+		select {
+		case <-done:
+		case <-time.After(abortGrace):
+			s.log.Error("connections still running after the drain was aborted", "grace", abortGrace.String())
+		}
 		return ctx.Err()
 	}
 }
+
+// abortGrace bounds the wait for connections after a drain is aborted.
+const abortGrace = 5 * time.Second
 
 // track registers a new connection unless the server is draining.
 func (s *Server) track(c *conn) bool {

@@ -52,7 +52,8 @@ func (s *Server) upgrade() http.HandlerFunc {
 		}
 		claims, err := s.wsCredentials(r)
 		if err != nil {
-			s.metrics.upgrades.WithLabelValues("unauthorized").Inc()
+			_, code, _ := classify(err) // unauthorized, or unavailable when the ticket store failed
+			s.metrics.upgrades.WithLabelValues(code).Inc()
 			s.writeError(w, r, err)
 			return
 		}
