@@ -2,6 +2,8 @@ package chat
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -130,12 +132,16 @@ type room struct {
 	members     map[Subscriber]*member
 	present     map[string]*presence // by user id
 	gapTimer    *time.Timer
+	timerGen    uint64
 	backfilling bool
 }
 
 type member struct {
 	sub  Subscriber
 	user User
+	// floor is the since the member joined with: it has every seq up to it,
+	// so live messages at or below it are not sent again.
+	floor int64
 	// While replaying, live frames are held here so they follow the replayed
 	// history instead of overtaking it.
 	replaying bool
@@ -197,10 +203,22 @@ func (h *Hub) lookup(roomID string) *room {
 	return s.rooms[roomID]
 }
 
+// loadTimeout bounds reading a room's state when its first member joins.
+const loadTimeout = 10 * time.Second
+
 // load reads the room's newest seq from the store. Messages delivered while
-// it runs wait in pending and are sorted out once last is known.
-func (r *room) load(ctx context.Context) error {
+// it runs wait in pending and are sorted out once last is known. It runs on
+// the hub's context, not the joiner's: other joiners wait for its result,
+// and one client giving up must not fail them all.
+func (r *room) load() error {
+	ctx, cancel := context.WithTimeout(r.hub.ctx, loadTimeout)
+	defer cancel()
 	info, err := r.hub.store.Room(ctx, r.id)
+	if err != nil {
+		// Forgotten before ready closes, so that later joiners create a
+		// fresh room instead of finding this failed one.
+		r.hub.forget(r)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	defer close(r.ready)
@@ -215,14 +233,24 @@ func (r *room) load(ctx context.Context) error {
 	return nil
 }
 
+// ErrReplayFailed marks a Join that failed after its joined frame was sent,
+// while replaying history. The subscriber is no longer a member, but its
+// client was told it is: the transport must disconnect it so that it
+// resumes with since.
+var ErrReplayFailed = errors.New("replay failed")
+
+// maxListedMembers bounds the members listed in a joined frame: the list is
+// built under the room's lock, and a reconnect storm in a huge room must not
+// cost the square of its size.
+const maxListedMembers = 500
+
 // Join adds sub to the room as user. The subscriber first gets the joined
 // frame, then, when since is set, every stored message with seq > since,
 // then live messages, with no gap and no duplicate between them.
 func (h *Hub) Join(ctx context.Context, roomID string, sub Subscriber, user User, since *int64) error {
 	r, created := h.acquire(roomID)
 	if created {
-		if err := r.load(ctx); err != nil {
-			h.forget(r)
+		if err := r.load(); err != nil {
 			return err
 		}
 	} else {
@@ -238,44 +266,76 @@ func (h *Hub) Join(ctx context.Context, roomID string, sub Subscriber, user User
 		}
 	}
 
-	r.mu.Lock()
-	if _, ok := r.members[sub]; ok {
-		r.mu.Unlock()
+	m, joinedAt, err := r.register(sub, user, since)
+	if err != nil {
 		h.release(r)
-		return Errorf(ErrConflict, "already joined this room")
+		return err
 	}
-	m := &member{sub: sub, user: user}
-	r.members[m.sub] = m
-	joinedAt := r.last
-	p := r.present[user.ID]
-	if p == nil {
-		p = &presence{user: user}
-		r.present[user.ID] = p
-		r.broadcast(h.codec.Presence(roomID, user, true), sub)
-	}
-	p.conns++
-	r.offer(m, h.codec.Joined(roomID, joinedAt, r.users()))
-	// From here until the replay ends, live frames for m are held back.
-	m.replaying = since != nil && *since < joinedAt
-	r.mu.Unlock()
-
 	if !m.replaying {
 		return nil
 	}
 	if err := h.replay(ctx, roomID, sub, *since, joinedAt); err != nil {
 		h.Leave(roomID, sub)
-		return err
+		return fmt.Errorf("%w: %w", ErrReplayFailed, err)
 	}
+	if err := r.flushHeld(ctx, m); err != nil {
+		h.Leave(roomID, sub)
+		return fmt.Errorf("%w: %w", ErrReplayFailed, err)
+	}
+	return nil
+}
+
+// register adds the member, announces it, and queues its joined frame, all
+// under the room's lock so that no live frame can come between.
+func (r *room) register(sub Subscriber, user User, since *int64) (*member, int64, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m.replaying = false
-	for _, f := range m.held {
-		if !r.offer(m, f) {
-			break
+	if _, ok := r.members[sub]; ok {
+		return nil, 0, Errorf(ErrConflict, "already joined this room")
+	}
+	m := &member{sub: sub, user: user}
+	if since != nil {
+		m.floor = *since
+	}
+	r.members[sub] = m
+	p := r.present[user.ID]
+	if p == nil {
+		p = &presence{user: user}
+		r.present[user.ID] = p
+		r.broadcast(r.hub.codec.Presence(r.id, user, true), sub)
+	}
+	p.conns++
+	r.offer(m, r.hub.codec.Joined(r.id, r.last, r.users(maxListedMembers)))
+	// From here until the replay ends, live frames for m are held back.
+	m.replaying = since != nil && *since < r.last
+	// A gap left open while the room had no members to backfill for is
+	// worth closing now that it has one.
+	if r.highest > r.last {
+		r.armTimer()
+	}
+	return m, r.last, nil
+}
+
+// flushHeld hands m the live frames held during its replay. It waits for
+// room in m's queue, as the replay did, outside the lock; frames that arrive
+// meanwhile are held in turn, until a round finds none and m goes live.
+func (r *room) flushHeld(ctx context.Context, m *member) error {
+	for {
+		r.mu.Lock()
+		held := m.held
+		m.held = nil
+		if len(held) == 0 || m.dropped {
+			m.replaying = false
+			r.mu.Unlock()
+			return nil
+		}
+		r.mu.Unlock()
+		for _, f := range held {
+			if err := m.sub.Push(ctx, f); err != nil {
+				return err
+			}
 		}
 	}
-	m.held = nil
-	return nil
 }
 
 // forget removes a room whose loading failed, so the next join tries again.
@@ -380,7 +440,7 @@ func (r *room) accept(msg Message) {
 		return // delivered already
 	case r.loaded && msg.Seq == r.last+1:
 		r.last = msg.Seq
-		r.broadcast(r.hub.codec.Message(msg), nil)
+		r.fanout(msg)
 	case len(r.pending) < maxPending:
 		r.pending[msg.Seq] = msg
 	}
@@ -404,7 +464,7 @@ func (r *room) drain() {
 		}
 		delete(r.pending, msg.Seq)
 		r.last = msg.Seq
-		r.broadcast(r.hub.codec.Message(msg), nil)
+		r.fanout(msg)
 	}
 	if r.highest > r.last {
 		r.armTimer()
@@ -417,7 +477,11 @@ func (r *room) armTimer() {
 	if r.gapTimer != nil || r.backfilling {
 		return
 	}
-	r.gapTimer = time.AfterFunc(r.hub.opts.GapWait, r.startBackfill)
+	// The generation tells a timer that fires late, after it was stopped or
+	// replaced, that it is no longer wanted.
+	r.timerGen++
+	gen := r.timerGen
+	r.gapTimer = time.AfterFunc(r.hub.opts.GapWait, func() { r.startBackfill(gen) })
 }
 
 func (r *room) stopTimer() {
@@ -427,9 +491,12 @@ func (r *room) stopTimer() {
 	}
 }
 
-func (r *room) startBackfill() {
+func (r *room) startBackfill(gen uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.gapTimer == nil || r.timerGen != gen {
+		return // stopped, or replaced by a newer timer
+	}
 	r.gapTimer = nil
 	if r.backfilling || r.highest <= r.last || len(r.members) == 0 || r.hub.ctx.Err() != nil {
 		return
@@ -468,16 +535,36 @@ func (r *room) backfill() {
 			continue
 		}
 		r.mu.Lock()
-		if len(msgs) == 0 {
+		switch {
+		case len(msgs) == 0:
 			// Nothing past cursor is stored, so whatever announced highest
 			// was not a stored message: stop waiting for it.
 			r.last = max(r.last, highest)
 			r.drain()
+		case msgs[0].Seq > r.last+1:
+			// The store no longer keeps the start of the gap (bounded
+			// in-memory history): skip what cannot be had.
+			r.last = msgs[0].Seq - 1
 		}
 		for _, msg := range msgs {
 			r.accept(msg)
 		}
 		r.mu.Unlock()
+	}
+}
+
+// fanout encodes msg once and offers the same bytes to every member that
+// does not have it yet. r.mu is held.
+func (r *room) fanout(msg Message) {
+	var frame []byte
+	for _, m := range r.members {
+		if msg.Seq <= m.floor {
+			continue
+		}
+		if frame == nil {
+			frame = r.hub.codec.Message(msg)
+		}
+		r.offer(m, frame)
 	}
 }
 
@@ -511,10 +598,13 @@ func (r *room) offer(m *member, frame []byte) bool {
 	return false
 }
 
-// users lists the users present in the room. r.mu is held.
-func (r *room) users() []User {
-	out := make([]User, 0, len(r.present))
+// users lists up to limit of the users present in the room. r.mu is held.
+func (r *room) users(limit int) []User {
+	out := make([]User, 0, min(limit, len(r.present)))
 	for _, p := range r.present {
+		if len(out) == limit {
+			break
+		}
 		out = append(out, p.user)
 	}
 	return out

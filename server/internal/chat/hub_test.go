@@ -398,3 +398,129 @@ func checkUnbroken(t *testing.T, r *recorder, since *int64) {
 		next++
 	}
 }
+
+// boundedSub is a subscriber with a real bounded queue drained by a
+// consumer goroutine, like a connection: Push waits for room, Offer fails
+// when the queue is full.
+type boundedSub struct {
+	queue chan []byte
+	done  chan struct{}
+	rec   recorder
+}
+
+func newBoundedSub(t *testing.T, size int) *boundedSub {
+	b := &boundedSub{queue: make(chan []byte, size), done: make(chan struct{})}
+	var consumer sync.WaitGroup
+	consumer.Go(func() {
+		for {
+			select {
+			case f := <-b.queue:
+				b.rec.Offer(f)
+			case <-b.done:
+				return
+			}
+		}
+	})
+	t.Cleanup(func() { close(b.done); consumer.Wait() })
+	return b
+}
+
+func (b *boundedSub) Offer(f []byte) bool {
+	select {
+	case b.queue <- f:
+		return true
+	default:
+		return false
+	}
+}
+
+func (b *boundedSub) Push(ctx context.Context, f []byte) error {
+	select {
+	case b.queue <- f:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (b *boundedSub) Slow() { b.rec.Slow() }
+
+// A replay longer than the queue, with live frames arriving meanwhile, must
+// not drop a member that reads as fast as it can.
+func TestHubLongReplayWithLiveTrafficDoesNotDropAFastMember(t *testing.T) {
+	f := newFixture(t, chat.HubOptions{})
+	f.appendN(t, 3000)
+	var watcher recorder
+	f.mustJoin(t, &watcher, alice, nil)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+				f.mustSend(t, alice, fmt.Sprintf("live-%d", i))
+				f.svc.Typing(f.room.ID, &watcher, alice)
+			}
+		}
+	})
+	sub := newBoundedSub(t, 16)
+	f.mustJoin(t, sub, bob, ptr(int64(0)))
+	close(stop)
+	wg.Wait()
+	last, _ := f.store.Room(context.Background(), f.room.ID)
+	eventually(t, "every message", func() bool { return int64(len(sub.rec.seqs())) == last.LastSeq })
+	if sub.rec.isSlow() {
+		t.Fatal("got the member dropped as slow, want it kept")
+	}
+	wantSeqs(t, sub.rec.seqs(), 1, last.LastSeq)
+}
+
+// A member that joins with since above what the hub has delivered must not
+// get the messages up to since again.
+func TestHubJoinWithSinceAheadOfTheHubSkipsWhatTheMemberHas(t *testing.T) {
+	f := newFixture(t, chat.HubOptions{GapWait: time.Hour})
+	var first recorder
+	f.mustJoin(t, &first, alice, nil)
+	msgs := f.appendN(t, 4) // stored, not yet delivered: the hub is at 0
+	var ahead recorder
+	f.mustJoin(t, &ahead, bob, ptr(int64(3)))
+	for _, m := range msgs {
+		f.hub.Deliver(m)
+	}
+	wantSeqs(t, first.seqs(), 1, 4)
+	wantSeqs(t, ahead.seqs(), 4, 4)
+}
+
+// failingHistory is a store whose History fails: the replay of a join
+// cannot complete.
+type failingHistory struct{ *memstore.Store }
+
+func (failingHistory) History(context.Context, string, chat.Page) ([]chat.Message, bool, error) {
+	return nil, false, chat.Errorf(chat.ErrUnavailable, "database unavailable")
+}
+
+// A replay that fails after the joined frame leaves the subscriber out of
+// the room and says so with ErrReplayFailed, so the transport can make its
+// client reconnect.
+func TestHubReplayFailureLeavesNoMembership(t *testing.T) {
+	mem := memstore.New(memstore.Options{})
+	store := failingHistory{mem}
+	hub := chat.NewHub(store, textCodec{}, chat.HubOptions{})
+	t.Cleanup(hub.Close)
+	svc := chat.NewService(store, hub, nil)
+	room, _ := svc.CreateRoom(context.Background(), "lobby")
+	svc.Send(context.Background(), alice, room.ID, "c1", "hello")
+
+	var r recorder
+	err := svc.Join(context.Background(), room.ID, &r, bob, ptr(int64(0)))
+	if !errors.Is(err, chat.ErrReplayFailed) || !errors.Is(err, chat.ErrUnavailable) {
+		t.Fatalf("got %v, want ErrReplayFailed wrapping ErrUnavailable", err)
+	}
+	if svc.Leave(room.ID, &r) {
+		t.Fatal("got the subscriber still a member after a failed replay")
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -5,6 +5,9 @@ import (
 	"time"
 )
 
+// appendTimeout bounds one send's wait for the store.
+const appendTimeout = 15 * time.Second
+
 // History page sizes of the public API.
 const (
 	DefaultPageLimit = 50
@@ -73,6 +76,11 @@ func (s *Service) Send(ctx context.Context, u User, room, clientID, body string)
 	if err := ValidateBody(body); err != nil {
 		return Message{}, false, err
 	}
+	// Once a send is handed to the store it runs to the end even if its
+	// caller leaves: a message committed for a caller that gave up would
+	// otherwise be stored but not delivered until a later one exposed it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), appendTimeout)
+	defer cancel()
 	now := s.timestamp()
 	msg, created, err = s.store.Append(ctx, Draft{ID: NewID(now), Room: room, ClientID: clientID, User: u, Body: body, TS: now})
 	if err != nil {

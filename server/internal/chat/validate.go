@@ -46,7 +46,7 @@ func ValidateRoomName(name string) error {
 	return nil
 }
 
-// ValidateClientID accepts 1 to 64 characters of valid UTF-8.
+// ValidateClientID accepts 1 to 64 characters of valid UTF-8 without NUL.
 func ValidateClientID(id string) error {
 	if id == "" {
 		return Errorf(ErrInvalid, "client_id is required")
@@ -54,13 +54,16 @@ func ValidateClientID(id string) error {
 	if !utf8.ValidString(id) {
 		return Errorf(ErrInvalid, "client_id must be valid UTF-8")
 	}
+	if strings.IndexByte(id, 0) >= 0 {
+		return Errorf(ErrInvalid, "client_id must not contain NUL characters")
+	}
 	if utf8.RuneCountInString(id) > MaxClientIDChars {
 		return Errorf(ErrInvalid, "client_id must be at most %d characters", MaxClientIDChars)
 	}
 	return nil
 }
 
-// ValidateBody accepts 1 to 4000 characters of valid UTF-8. A longer body is
+// ValidateBody accepts 1 to 4000 characters of valid UTF-8 without NUL. A longer body is
 // ErrTooLarge rather than ErrInvalid, so HTTP answers it with 413.
 func ValidateBody(body string) error {
 	if !utf8.ValidString(body) {
@@ -68,6 +71,10 @@ func ValidateBody(body string) error {
 	}
 	if body == "" {
 		return Errorf(ErrInvalid, "body must not be empty")
+	}
+	// PostgreSQL text cannot hold NUL, and no chat message needs one.
+	if strings.IndexByte(body, 0) >= 0 {
+		return Errorf(ErrInvalid, "body must not contain NUL characters")
 	}
 	if utf8.RuneCountInString(body) > MaxBodyChars {
 		return Errorf(ErrTooLarge, "body must be at most %d characters", MaxBodyChars)

@@ -83,18 +83,23 @@ func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.
 // serve runs the connection until it ends and cleans up after it.
 func (c *conn) serve() {
 	start := time.Now()
-	defer c.cancel()
 	c.s.metrics.connections.Inc()
-	defer c.s.metrics.connections.Dec()
-
 	var writer sync.WaitGroup
 	writer.Go(c.writeLoop)
 	expiry := time.AfterFunc(time.Until(c.expires), func() {
 		c.closeWith(websocket.ClosePolicyViolation, "token expired")
 	})
-
+	defer c.end(start, expiry, &writer)
 	c.readLoop()
+}
 
+// end cleans up after the reader, deferred so that it runs even if the
+// reader died unexpectedly.
+func (c *conn) end(start time.Time, expiry *time.Timer, writer *sync.WaitGroup) {
+	defer c.s.metrics.connections.Dec()
+	// The reader has set the close code on every way out it knows; if it
+	// has not, it died, and the writer must still be told to stop.
+	c.closeWith(websocket.CloseInternalServerErr, "internal error")
 	expiry.Stop()
 	c.readMu.Lock()
 	c.ended = true
@@ -140,12 +145,15 @@ func (c *conn) refuse() {
 }
 
 // closeWith asks the connection to end with code and reports whether this
-// call decided the code (the first one does).
+// call decided the code (the first one does). It cancels the connection's
+// context, so that a join waiting on the store gives up; sends run to their
+// end regardless (see chat.Service.Send).
 func (c *conn) closeWith(code int, reason string) bool {
 	first := false
 	c.closeOnce.Do(func() {
 		c.code, c.reason = code, reason
 		close(c.closing)
+		c.cancel()
 		first = true
 	})
 	return first
@@ -406,6 +414,11 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 func (c *conn) join(f clientFrame) {
 	if err := c.s.chat.Join(c.ctx, f.Room, c, c.user, f.Since); err != nil {
 		c.fail(err, refOf(f))
+		if errors.Is(err, chat.ErrReplayFailed) {
+			// The client was told it joined but is not a member any more:
+			// only a reconnect (and a join with since) puts that right.
+			c.closeWith(websocket.CloseInternalServerErr, "resume failed; reconnect")
+		}
 		return
 	}
 	c.rooms[f.Room] = struct{}{}
