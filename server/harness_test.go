@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -290,7 +291,7 @@ func (c *wsClient) readAll() {
 		_, data, err := c.conn.ReadMessage()
 		if err != nil {
 			c.mu.Lock()
-			if ce, ok := err.(*websocket.CloseError); ok {
+			if ce, ok := errors.AsType[*websocket.CloseError](err); ok {
 				c.closeCode = ce.Code
 			} else {
 				c.closeCode = -1

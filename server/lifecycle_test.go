@@ -28,6 +28,7 @@ func (s *testServer) dialWith(h http.Header, query string) int {
 	}
 	if resp == nil {
 		s.t.Fatalf("dial: %v", err)
+		return 0
 	}
 	return resp.StatusCode
 }

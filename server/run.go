@@ -101,7 +101,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if serr := public.Shutdown(drainCtx); serr != nil {
 		log.Warn("public listener did not shut down in time", "err", serr)
 	}
-	private.Shutdown(drainCtx)
+	if serr := private.Shutdown(drainCtx); serr != nil {
+		log.Warn("admin listener did not shut down in time", "err", serr)
+	}
 	log.Info("stopped")
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -20,12 +20,14 @@ func ValidateUsername(name string) error {
 	if n := len(name); n < MinUsernameLen || n > MaxUsernameLen {
 		return Errorf(ErrInvalid, "username must be %d to %d characters", MinUsernameLen, MaxUsernameLen)
 	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-') {
-			return Errorf(ErrInvalid, "username may hold only letters A-Z, digits, '_', '.' and '-'")
-		}
+	if strings.IndexFunc(name, func(c rune) bool { return !usernameChar(c) }) >= 0 {
+		return Errorf(ErrInvalid, "username may hold only letters A-Z, digits, '_', '.' and '-'")
 	}
 	return nil
+}
+
+func usernameChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
 }
 
 // ValidateRoomName accepts 1 to 64 characters of valid UTF-8 without control

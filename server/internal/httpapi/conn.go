@@ -129,7 +129,7 @@ func (c *conn) lingeringClose() {
 	nc := c.ws.NetConn()
 	if tcp, ok := nc.(*net.TCPConn); ok {
 		tcp.CloseWrite()
-		tcp.SetReadDeadline(time.Now().Add(closeGrace))
+		_ = tcp.SetReadDeadline(time.Now().Add(closeGrace))
 		io.Copy(io.Discard, tcp)
 	}
 	nc.Close()

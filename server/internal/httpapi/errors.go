@@ -112,7 +112,7 @@ func errorEnvelope(code, msg string) errorBody {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v) // a failed write means the client left
+	_ = json.NewEncoder(w).Encode(v) // a failed write means the client left
 }
 
 // maxBodyBytes bounds request bodies: the largest valid one (a 4000-character

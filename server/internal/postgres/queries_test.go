@@ -73,11 +73,11 @@ func TestNamesAreTakenInAnyCase(t *testing.T) {
 	ctx := testCtx(t)
 
 	err := s.CreateUser(ctx, chat.User{ID: "u2", Username: "alice"}, "hash")
-	if ce, ok := errors.AsType[*chat.Error](err); !ok || ce.Kind != chat.ErrConflict || ce.Msg != "username taken" {
+	if ce, ok := errors.AsType[*chat.Error](err); !ok || !errors.Is(ce.Kind, chat.ErrConflict) || ce.Msg != "username taken" {
 		t.Errorf("CreateUser(alice): got %v, want ErrConflict: username taken", err)
 	}
 	_, err = s.CreateRoom(ctx, chat.Room{ID: "r2", Name: "GENERAL", CreatedAt: time.Now()})
-	if ce, ok := errors.AsType[*chat.Error](err); !ok || ce.Kind != chat.ErrConflict || ce.Msg != "room name taken" {
+	if ce, ok := errors.AsType[*chat.Error](err); !ok || !errors.Is(ce.Kind, chat.ErrConflict) || ce.Msg != "room name taken" {
 		t.Errorf("CreateRoom(GENERAL): got %v, want ErrConflict: room name taken", err)
 	}
 	if u, hash, err := s.Credentials(ctx, "ALICE"); err != nil || u.Username != "Alice" || hash != "hash-of-Alice" {
