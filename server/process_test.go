@@ -16,9 +16,6 @@ import (
 // The built binary turns SIGTERM into a drain: sockets get 1001, and the
 // process exits 0 once it has stopped.
 func TestSIGTERMDrainsTheProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the server binary; skipped with -short")
-	}
 	bin := filepath.Join(t.TempDir(), "parley")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

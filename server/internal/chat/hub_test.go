@@ -148,6 +148,28 @@ func (f *fixture) mustSend(t *testing.T, u chat.User, clientID string) chat.Mess
 	return m
 }
 
+// sendUntilStopped has alice send messages in the background, calling also
+// after each, until the returned stop is called.
+func (f *fixture) sendUntilStopped(t *testing.T, also func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, _, err := f.svc.Send(context.Background(), alice, f.room.ID, fmt.Sprintf("live-%d", i), "live"); err != nil {
+				t.Errorf("send: %v", err)
+				return
+			}
+			also()
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
 func wantSeqs(t *testing.T, got []int64, from, to int64) {
 	t.Helper()
 	var want []int64
@@ -246,23 +268,10 @@ func TestHubJoinWithSinceReplaysExactlyTheMissedMessages(t *testing.T) {
 func TestHubLiveMessagesDuringReplayFollowTheReplay(t *testing.T) {
 	f := newFixture(t, chat.HubOptions{})
 	f.appendN(t, 2000)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-				f.mustSend(t, alice, fmt.Sprintf("live-%d", i))
-			}
-		}
-	})
+	stop := f.sendUntilStopped(t, func() {})
 	var r recorder
-	since := int64(0)
-	f.mustJoin(t, &r, bob, &since)
-	close(stop)
-	wg.Wait()
+	f.mustJoin(t, &r, bob, ptr(int64(0)))
+	stop()
 	last, _ := f.store.Room(context.Background(), f.room.ID)
 	wantSeqs(t, r.seqs(), 1, last.LastSeq)
 }
@@ -452,23 +461,10 @@ func TestHubLongReplayWithLiveTrafficDoesNotDropAFastMember(t *testing.T) {
 	f.appendN(t, 3000)
 	var watcher recorder
 	f.mustJoin(t, &watcher, alice, nil)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-				f.mustSend(t, alice, fmt.Sprintf("live-%d", i))
-				f.svc.Typing(f.room.ID, &watcher, alice)
-			}
-		}
-	})
+	stop := f.sendUntilStopped(t, func() { f.svc.Typing(f.room.ID, &watcher, alice) })
 	sub := newBoundedSub(t, 16)
 	f.mustJoin(t, sub, bob, ptr(int64(0)))
-	close(stop)
-	wg.Wait()
+	stop()
 	last, _ := f.store.Room(context.Background(), f.room.ID)
 	eventually(t, "every message", func() bool { return int64(len(sub.rec.seqs())) == last.LastSeq })
 	if sub.rec.isSlow() {
