@@ -11,10 +11,10 @@ run:
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/parley ./server
 
-# Every test under the race detector, then a short fuzz of the frame decoder.
+# A short fuzz of the frame decoder, then every test under the race detector.
 test:
-	go test -race -count=1 ./...
 	go test -run='^$$' -fuzz=FuzzDecodeFrame -fuzztime=20s ./server/internal/httpapi/
+	go test -race -count=1 ./...
 
 # golangci-lint is pinned and built from source into bin/, so every machine
 # lints with the same version (the first build takes a few minutes).
