@@ -73,6 +73,8 @@ type Ticket struct {
 //   - Append assigns the next seq of the draft's room. A second draft with the
 //     same (room, user, client id) is not stored again: Append returns the
 //     original message and created=false. An unknown room is ErrNotFound.
+//   - LastSeqs returns the LastSeq of each listed room in one round trip;
+//     rooms that do not exist are left out.
 //   - History of an unknown room is ErrNotFound. hasMore reports whether more
 //     messages lie beyond the page in its direction.
 //   - TakeTicket removes the ticket whatever its state (tickets are single
@@ -85,6 +87,7 @@ type Store interface {
 	CreateRoom(ctx context.Context, r Room) (Room, error)
 	Room(ctx context.Context, id string) (Room, error)
 	Rooms(ctx context.Context) ([]Room, error)
+	LastSeqs(ctx context.Context, rooms []string) (map[string]int64, error)
 
 	Append(ctx context.Context, d Draft) (msg Message, created bool, err error)
 	History(ctx context.Context, room string, p Page) (msgs []Message, hasMore bool, err error)

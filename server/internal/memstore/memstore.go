@@ -172,6 +172,22 @@ func (s *Store) Rooms(context.Context) ([]chat.Room, error) {
 	return out, nil
 }
 
+// LastSeqs returns the last seq of each listed room that exists, in a map
+// that is never nil. It holds the index's read lock once for the whole list
+// and reads each seq without its room's lock, so a caller polling every room
+// never waits behind appends.
+func (s *Store) LastSeqs(_ context.Context, ids []string) (map[string]int64, error) {
+	seqs := make(map[string]int64, len(ids))
+	s.roomsMu.RLock()
+	defer s.roomsMu.RUnlock()
+	for _, id := range ids {
+		if rm, ok := s.rooms[id]; ok {
+			seqs[id] = rm.lastSeq.Load()
+		}
+	}
+	return seqs, nil
+}
+
 // Append stores d as the next message of its room, or returns the message
 // already stored under the same (room, user, client id) with created=false.
 // An unknown room is chat.ErrNotFound.

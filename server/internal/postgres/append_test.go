@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -12,28 +13,47 @@ import (
 	"github.com/parleychat/parley/server/internal/testenv"
 )
 
-func TestConcurrentSendersThroughTwoReplicasGetEverySeqOnce(t *testing.T) {
-	const senders, perSender = 20, 50
+// TestTwoReplicasWritingTheSameRoomsGetEverySeqOnce has the writers of two
+// stores, as two replicas would, lock and advance the same room rows at once.
+func TestTwoReplicasWritingTheSameRoomsGetEverySeqOnce(t *testing.T) {
+	const sendersPerReplica, perSender = 8, 50
 	url := testenv.PostgresURL(t)
 	replicas := []*Store{mustOpen(t, url, Options{}), mustOpen(t, url, Options{})}
-	room := mustCreateRoom(t, replicas[0], "busy")
-	users := make([]chat.User, senders)
-	for i := range users {
-		users[i] = mustCreateUser(t, replicas[i%2], fmt.Sprint("sender", i))
+	busy, side := mustCreateRoom(t, replicas[0], "busy"), mustCreateRoom(t, replicas[1], "side")
+
+	type sender struct {
+		store *Store
+		user  chat.User
+		sent  map[string][]chat.Message // by room, in sending order
+	}
+	var senders []*sender
+	for r, s := range replicas {
+		for i := range sendersPerReplica {
+			u := mustCreateUser(t, s, fmt.Sprintf("replica%d-sender%d", r, i))
+			senders = append(senders, &sender{store: s, user: u, sent: make(map[string][]chat.Message)})
+		}
 	}
 
-	sent := make([][]chat.Message, senders) // by sender, in sending order
+	// Every sender writes every message to busy and every other one to side
+	// as well, so a batch often holds both rooms and the writers of the two
+	// replicas contend for both rows.
 	var wg sync.WaitGroup
-	for i, u := range users {
-		s := replicas[i%2]
+	for _, snd := range senders {
 		wg.Go(func() {
 			for j := range perSender {
-				m, created, err := s.Append(testCtx(t), draft(room, u, fmt.Sprint("c", j)))
-				if err != nil || !created {
-					t.Errorf("Append(sender %d, message %d): got created=%v, error %v; want created", i, j, created, err)
-					return
+				rooms := []chat.Room{busy}
+				if j%2 == 0 {
+					rooms = append(rooms, side)
 				}
-				sent[i] = append(sent[i], m)
+				for _, room := range rooms {
+					clientID := fmt.Sprintf("%s-%d", room.Name, j)
+					m, created, err := snd.store.Append(testCtx(t), draft(room, snd.user, clientID))
+					if err != nil || !created {
+						t.Errorf("Append(%s, %s): got created=%v, error %v; want created", snd.user.Username, clientID, created, err)
+						return
+					}
+					snd.sent[room.ID] = append(snd.sent[room.ID], m)
+				}
 			}
 		})
 	}
@@ -42,34 +62,129 @@ func TestConcurrentSendersThroughTwoReplicasGetEverySeqOnce(t *testing.T) {
 		return
 	}
 
-	for i, msgs := range sent {
-		if seqs := seqsOf(msgs); !slices.IsSorted(seqs) {
-			t.Errorf("sender %d: got seqs %v, want them rising in sending order", i, seqs)
+	total := len(senders) * perSender
+	want := map[string]int64{busy.ID: int64(total), side.ID: int64(total / 2)}
+	for _, room := range []chat.Room{busy, side} {
+		bySeq := make(map[int64]chat.Message)
+		for _, snd := range senders {
+			sent := snd.sent[room.ID]
+			if seqs := seqsOf(sent); !slices.IsSorted(seqs) {
+				t.Errorf("room %s, %s: got seqs %v, want them rising in sending order", room.Name, snd.user.Username, seqs)
+			}
+			for _, m := range sent {
+				if other, taken := bySeq[m.Seq]; taken {
+					t.Errorf("room %s: got seq %d for both %s/%s and %s/%s, want one message per seq",
+						room.Name, m.Seq, other.User.Username, other.ClientID, m.User.Username, m.ClientID)
+				}
+				bySeq[m.Seq] = m
+			}
+		}
+		for seq := int64(1); seq <= want[room.ID]; seq++ {
+			if _, ok := bySeq[seq]; !ok {
+				t.Errorf("room %s: no Append returned seq %d, want every seq from 1 to %d", room.Name, seq, want[room.ID])
+			}
+		}
+
+		// History must hold, under each seq, the message Append answered
+		// with: the same client id, id and body, stored once.
+		for r, s := range replicas {
+			stored := mustReadAll(t, s, room.ID)
+			if int64(len(stored)) != want[room.ID] {
+				t.Errorf("room %s through replica %d: got %d messages, want %d", room.Name, r, len(stored), want[room.ID])
+			}
+			for i, m := range stored {
+				if m.Seq != int64(i+1) {
+					t.Errorf("room %s through replica %d: got seq %d at position %d, want %d", room.Name, r, m.Seq, i, i+1)
+					break
+				}
+				if m != bySeq[m.Seq] {
+					t.Errorf("room %s through replica %d: got %+v at seq %d, want %+v as Append returned", room.Name, r, m, m.Seq, bySeq[m.Seq])
+				}
+			}
 		}
 	}
-	var stored []int64
-	for seq := int64(0); ; {
-		page, hasMore, err := replicas[1].History(testCtx(t), room.ID, chat.Page{Cursor: seq, Limit: 500})
-		if err != nil {
-			t.Fatal(err)
-		}
-		stored = append(stored, seqsOf(page)...)
-		if !hasMore {
-			break
-		}
-		seq = page[len(page)-1].Seq
-	}
-	if len(stored) != senders*perSender {
-		t.Fatalf("got %d messages stored, want %d", len(stored), senders*perSender)
-	}
-	for i, seq := range stored {
-		if seq != int64(i+1) {
-			t.Fatalf("stored seqs: got %d at position %d, want %d (every seq from 1 once)", seq, i, i+1)
+
+	for r, s := range replicas {
+		got, err := s.LastSeqs(testCtx(t), []string{busy.ID, side.ID})
+		if err != nil || !maps.Equal(got, want) {
+			t.Errorf("LastSeqs through replica %d: got %v (error %v), want %v", r, got, err, want)
 		}
 	}
-	for i, s := range replicas {
-		if r, err := s.Room(testCtx(t), room.ID); err != nil || r.LastSeq != senders*perSender {
-			t.Errorf("replica %d: got last seq %d (error %v), want %d", i, r.LastSeq, err, senders*perSender)
+}
+
+// TestRepeatsThroughTwoReplicasAreStoredOnce sends every message several
+// times through each of two stores at once, as a client that retries on
+// another replica would.
+func TestRepeatsThroughTwoReplicasAreStoredOnce(t *testing.T) {
+	const users, perUser, attemptsPerReplica = 4, 25, 2
+	url := testenv.PostgresURL(t)
+	replicas := []*Store{mustOpen(t, url, Options{}), mustOpen(t, url, Options{})}
+	room := mustCreateRoom(t, replicas[0], "general")
+
+	type attempt struct {
+		msg     chat.Message
+		created bool
+	}
+	var (
+		mu       sync.Mutex
+		attempts = make(map[idemKey][]attempt)
+		wg       sync.WaitGroup
+	)
+	for i := range users {
+		u := mustCreateUser(t, replicas[i%2], fmt.Sprint("user", i))
+		for _, s := range replicas {
+			for range attemptsPerReplica {
+				wg.Go(func() {
+					for j := range perUser {
+						// Each attempt is a draft of its own, with its own
+						// id, as a retry through another replica would be.
+						d := draft(room, u, fmt.Sprint("c", j))
+						m, created, err := s.Append(testCtx(t), d)
+						if err != nil {
+							t.Errorf("Append(%s, %s): %v", u.Username, d.ClientID, err)
+							return
+						}
+						mu.Lock()
+						attempts[keyOf(d)] = append(attempts[keyOf(d)], attempt{m, created})
+						mu.Unlock()
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+
+	const sends = users * perUser
+	if len(attempts) != sends {
+		t.Fatalf("got answers for %d client ids, want %d", len(attempts), sends)
+	}
+	for k, as := range attempts {
+		creators := 0
+		for _, a := range as {
+			if a.created {
+				creators++
+			}
+			if a.msg != as[0].msg {
+				t.Errorf("%s/%s: got %+v and %+v, want every attempt to get the same message", k.user, k.clientID, a.msg, as[0].msg)
+			}
+		}
+		if creators != 1 {
+			t.Errorf("%s/%s: got %d of %d attempts created, want 1", k.user, k.clientID, creators, len(as))
+		}
+	}
+	stored := mustReadAll(t, replicas[1], room.ID)
+	if len(stored) != sends {
+		t.Fatalf("got %d messages stored, want %d", len(stored), sends)
+	}
+	for i, m := range stored {
+		if m.Seq != int64(i+1) {
+			t.Fatalf("got seq %d at position %d, want %d (every seq from 1 once)", m.Seq, i, i+1)
+		}
+		if as := attempts[idemKey{m.Room, m.User.ID, m.ClientID}]; len(as) == 0 || m != as[0].msg {
+			t.Errorf("seq %d: got %+v stored, want the message its senders were answered with", m.Seq, m)
 		}
 	}
 }

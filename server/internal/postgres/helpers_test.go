@@ -86,6 +86,23 @@ func mustFillRoom(t testing.TB, s *Store, name string, n int) (chat.Room, []chat
 	return room, msgs
 }
 
+// mustReadAll pages forward through a room's whole history.
+func mustReadAll(t testing.TB, s *Store, roomID string) []chat.Message {
+	t.Helper()
+	var all []chat.Message
+	for cursor := int64(0); ; {
+		page, hasMore, err := s.History(testCtx(t), roomID, chat.Page{Cursor: cursor, Limit: 500})
+		if err != nil {
+			t.Fatalf("History(cursor %d): %v", cursor, err)
+		}
+		all = append(all, page...)
+		if !hasMore || len(page) == 0 {
+			return all
+		}
+		cursor = page[len(page)-1].Seq
+	}
+}
+
 // mustCount runs a count(*) query.
 func mustCount(t testing.TB, s *Store, query string, args ...any) int {
 	t.Helper()

@@ -87,6 +87,28 @@ func (s *Store) Rooms(ctx context.Context) ([]chat.Room, error) {
 	return rooms, nil
 }
 
+// LastSeqs returns the last seq of each listed room that exists, in one
+// query and in a map that is never nil. An empty list is answered without
+// asking the database, so it gives an empty map even when the database is
+// unreachable.
+func (s *Store) LastSeqs(ctx context.Context, ids []string) (map[string]int64, error) {
+	seqs := make(map[string]int64, len(ids))
+	if len(ids) == 0 {
+		return seqs, nil
+	}
+	rows, _ := s.pool.Query(ctx, `SELECT id, last_seq FROM rooms WHERE id = ANY($1)`, ids)
+	var id string
+	var seq int64
+	_, err := pgx.ForEachRow(rows, []any{&id, &seq}, func() error {
+		seqs[id] = seq
+		return nil
+	})
+	if err != nil {
+		return nil, s.fail("last seqs", err)
+	}
+	return seqs, nil
+}
+
 func scanRoom(row pgx.Row) (chat.Room, error) {
 	var r chat.Room
 	err := row.Scan(&r.ID, &r.Name, &r.CreatedAt, &r.LastSeq)

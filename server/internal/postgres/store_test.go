@@ -175,6 +175,10 @@ func TestAfterCloseEverythingIsUnavailable(t *testing.T) {
 	calls := map[string]func() error{
 		"Append": func() error { _, _, err := s.Append(ctx, draft(room, u, "c1")); return err },
 		"Room":   func() error { _, err := s.Room(ctx, room.ID); return err },
+		"LastSeqs": func() error {
+			_, err := s.LastSeqs(ctx, []string{room.ID})
+			return err
+		},
 		"History": func() error {
 			_, _, err := s.History(ctx, room.ID, chat.Page{Limit: 1})
 			return err
@@ -224,6 +228,10 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 			"Append": func() error { _, _, err := s.Append(ctx, draft(room, u, "after")); return err },
 			"Room":   func() error { _, err := s.Room(ctx, room.ID); return err },
 			"Rooms":  func() error { _, err := s.Rooms(ctx); return err },
+			"LastSeqs": func() error {
+				_, err := s.LastSeqs(ctx, []string{room.ID})
+				return err
+			},
 			"History": func() error {
 				_, _, err := s.History(ctx, room.ID, chat.Page{Limit: 10})
 				return err

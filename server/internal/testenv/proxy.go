@@ -1,23 +1,35 @@
 package testenv
 
 import (
-	"io"
+	"bytes"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Proxy forwards TCP connections to a real service so that a test can take
-// the service away and give it back without touching the machine's shared
-// server, which other tests are using.
+// the service away and give it back, or slow it down, without touching the
+// machine's shared server, which other tests are using.
 type Proxy struct {
-	ln     net.Listener
-	target string
-	wg     sync.WaitGroup
+	ln      net.Listener
+	target  string
+	wg      sync.WaitGroup
+	latency atomic.Int64 // nanoseconds each chunk is held back; read once per chunk
 
 	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	links map[*link]struct{}
 	down  bool
+}
+
+// link is one forwarded connection: the client's to the proxy and the
+// proxy's to the target.
+type link struct {
+	client, server net.Conn
+	// cut is closed when Cut drops the link, so that chunks held back for
+	// latency are dropped at once instead of when they fall due.
+	cut chan struct{}
 }
 
 // StartProxy listens on a loopback port and forwards to target (host:port).
@@ -28,7 +40,7 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("testenv: proxy: %v", err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p := &Proxy{ln: ln, target: target, links: make(map[*link]struct{})}
 	p.wg.Go(p.serve)
 	t.Cleanup(p.close)
 	return p
@@ -43,9 +55,14 @@ func (p *Proxy) Cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = true
-	for c := range p.conns {
-		c.Close()
+	for l := range p.links {
+		l.client.Close()
+		l.server.Close()
+		close(l.cut)
 	}
+	// Forgotten here rather than when their pipes end, so a second Cut
+	// does not close l.cut again.
+	clear(p.links)
 }
 
 // Restore forwards new connections again.
@@ -54,6 +71,13 @@ func (p *Proxy) Restore() {
 	defer p.mu.Unlock()
 	p.down = false
 }
+
+// SetLatency holds every chunk forwarded, either way, for d before passing it
+// on, as a distant or overloaded service would answer late. It applies to the
+// connections already open as well as to new ones; 0 forwards at once again.
+// A chunk never overtakes an earlier one, so bytes keep their order even
+// while the latency changes.
+func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
 
 func (p *Proxy) serve() {
 	for {
@@ -71,32 +95,96 @@ func (p *Proxy) forward(client net.Conn) {
 		client.Close()
 		return
 	}
-	if !p.track(client, server) {
+	l := &link{client: client, server: server, cut: make(chan struct{})}
+	if !p.track(l) {
 		client.Close()
 		server.Close()
 		return
 	}
 	var pipes sync.WaitGroup
-	pipes.Go(func() { io.Copy(server, client); server.Close() })
-	pipes.Go(func() { io.Copy(client, server); client.Close() })
+	pipes.Go(func() { p.pipe(server, client, l.cut) })
+	pipes.Go(func() { p.pipe(client, server, l.cut) })
 	pipes.Wait()
 	p.mu.Lock()
-	delete(p.conns, client)
-	delete(p.conns, server)
+	delete(p.links, l)
 	p.mu.Unlock()
 }
 
-// track records a forwarded pair unless the proxy is cut.
-func (p *Proxy) track(conns ...net.Conn) bool {
+// track records a forwarded link unless the proxy is cut.
+func (p *Proxy) track(l *link) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.down {
 		return false
 	}
-	for _, c := range conns {
-		p.conns[c] = struct{}{}
-	}
+	p.links[l] = struct{}{}
 	return true
+}
+
+// chunk is what one read from a connection returned, and the time it may be
+// passed on.
+type chunk struct {
+	data []byte
+	due  time.Time
+}
+
+// pipe copies src to dst until src ends, then closes dst. Reading and writing
+// are apart so that latency delays each chunk by the same d from when it was
+// read: a chunk that arrives while an earlier one is held back waits out its
+// own latency alongside, not after it.
+func (p *Proxy) pipe(dst, src net.Conn, cut <-chan struct{}) {
+	chunks := make(chan chunk, 64)
+	var reader sync.WaitGroup
+	reader.Go(func() {
+		defer close(chunks)
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				due := time.Now().Add(time.Duration(p.latency.Load()))
+				chunks <- chunk{data: bytes.Clone(buf[:n]), due: due}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+
+	// Once dst fails the rest is drained unwritten, so the reader never
+	// blocks; closing dst ends the other direction, whose closing src then
+	// ends this reader.
+	failed := false
+	for c := range chunks {
+		if failed {
+			continue
+		}
+		if !waitUntil(c.due, cut) {
+			failed = true
+			continue
+		}
+		if _, err := dst.Write(c.data); err != nil {
+			failed = true
+			dst.Close()
+		}
+	}
+	dst.Close()
+	reader.Wait()
+}
+
+// waitUntil returns once due has come, true, or once cut is closed, false.
+func waitUntil(due time.Time, cut <-chan struct{}) bool {
+	wait := time.Until(due)
+	if wait <= 0 {
+		return true
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-cut:
+		return false
+	}
 }
 
 func (p *Proxy) close() {

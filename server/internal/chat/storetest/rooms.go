@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"maps"
 	"testing"
 
 	"github.com/parleychat/parley/server/internal/chat"
@@ -80,6 +81,43 @@ func testRooms(t *testing.T, open opener) {
 		}
 		busy.LastSeq, quiet.LastSeq = 3, 1
 		f.wantRooms(busy, quiet)
+	})
+
+	t.Run("last seqs", func(t *testing.T) {
+		f := openFixture(t, open)
+		alice := f.mustCreateUser("alice")
+		busy, quiet, empty := f.mustCreateRoom("busy"), f.mustCreateRoom("quiet"), f.mustCreateRoom("empty")
+		for range 3 {
+			f.mustSend(busy, alice, "hello")
+		}
+		f.mustSend(quiet, alice, "hello")
+		ghost := chat.NewID(f.clock)
+
+		for _, tc := range []struct {
+			name string
+			ids  []string
+			want map[string]int64
+		}{
+			{"each room has its own after appends", []string{busy.ID, quiet.ID}, map[string]int64{busy.ID: 3, quiet.ID: 1}},
+			{"an empty room has 0", []string{empty.ID}, map[string]int64{empty.ID: 0}},
+			{"an unknown room is left out", []string{ghost, busy.ID, empty.ID}, map[string]int64{busy.ID: 3, empty.ID: 0}},
+			{"only unknown rooms give an empty map", []string{ghost}, map[string]int64{}},
+			{"a room listed twice is there once", []string{quiet.ID, quiet.ID}, map[string]int64{quiet.ID: 1}},
+			{"no rooms give an empty map", nil, map[string]int64{}},
+			{"an empty list gives an empty map", []string{}, map[string]int64{}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := f.store.LastSeqs(f.ctx, tc.ids)
+				if err != nil {
+					t.Fatalf("LastSeqs(%q): %v", tc.ids, err)
+				}
+				// The map is never nil, even when empty, so that a caller
+				// may add to it without checking first.
+				if got == nil || !maps.Equal(got, tc.want) {
+					t.Errorf("LastSeqs(%q): got %#v, want %v", tc.ids, got, tc.want)
+				}
+			})
+		}
 	})
 }
 
