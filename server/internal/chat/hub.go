@@ -46,6 +46,16 @@ type HubOptions struct {
 	// ReplayPage is the page size used to read history for replays and
 	// backfills.
 	ReplayPage int // default 500
+
+	// Bus connects the hub to the other replicas; nil runs a single replica.
+	Bus Bus
+	// CatchUpInterval is how often a hub with a bus compares its rooms with
+	// the store, to deliver messages whose broker event was lost.
+	CatchUpInterval time.Duration // default 2s
+	// RosterInterval is how often a hub with a bus tells the others who is
+	// present in its rooms. A replica silent for three intervals is taken
+	// to be gone and its users offline.
+	RosterInterval time.Duration // default 5s
 }
 
 // maxPending bounds the out-of-order messages a room keeps while waiting for
@@ -66,8 +76,15 @@ type Hub struct {
 
 	shards [hubShards]shard
 
-	// Backfills run in goroutines owned by the hub: ctx stops them and wg
-	// waits for them in Close.
+	// bus and the state below serve cross-replica delivery; see sync.go.
+	bus       Bus
+	resyncMu  sync.Mutex
+	resync    map[string]struct{} // rooms whose subscription (re)started
+	resyncNow chan struct{}
+	stats     hubCounters
+
+	// Backfills and the sync loop run in goroutines owned by the hub: ctx
+	// stops them and wg waits for them in Close.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -89,10 +106,23 @@ func NewHub(store Store, codec Codec, opts HubOptions) *Hub {
 	if opts.ReplayPage <= 0 {
 		opts.ReplayPage = 500
 	}
+	if opts.CatchUpInterval <= 0 {
+		opts.CatchUpInterval = 2 * time.Second
+	}
+	if opts.RosterInterval <= 0 {
+		opts.RosterInterval = 5 * time.Second
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Hub{store: store, codec: codec, opts: opts, seed: maphash.MakeSeed(), ctx: ctx, cancel: cancel}
+	h := &Hub{
+		store: store, codec: codec, opts: opts, bus: opts.Bus, seed: maphash.MakeSeed(),
+		ctx: ctx, cancel: cancel,
+		resync: make(map[string]struct{}), resyncNow: make(chan struct{}, 1),
+	}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[string]*room)
+	}
+	if h.bus != nil {
+		h.wg.Go(h.keepInSync)
 	}
 	return h
 }
@@ -130,7 +160,8 @@ type room struct {
 	highest     int64 // newest seq known to exist, delivered or not
 	pending     map[int64]Message
 	members     map[Subscriber]*member
-	present     map[string]*presence // by user id
+	present     map[string]*presence // connected here, by user id
+	remote      map[string]*roster   // present on other replicas, by replica
 	gapTimer    *time.Timer
 	timerGen    uint64
 	backfilling bool
@@ -172,9 +203,11 @@ func (h *Hub) acquire(roomID string) (r *room, created bool) {
 			pending: make(map[int64]Message),
 			members: make(map[Subscriber]*member),
 			present: make(map[string]*presence),
+			remote:  make(map[string]*roster),
 		}
 		s.rooms[roomID] = r
 		created = true
+		h.watch(roomID)
 	}
 	r.refs++
 	return r, created
@@ -189,6 +222,7 @@ func (h *Hub) release(r *room) {
 	if r.refs == 0 {
 		if s.rooms[r.id] == r {
 			delete(s.rooms, r.id)
+			h.unwatch(r.id)
 		}
 		r.mu.Lock()
 		r.stopTimer()
@@ -300,9 +334,12 @@ func (r *room) register(sub Subscriber, user User, since *int64) (*member, int64
 	r.members[sub] = m
 	p := r.present[user.ID]
 	if p == nil {
+		if !r.online(user.ID) {
+			r.broadcast(r.hub.codec.Presence(r.id, user, true), sub)
+		}
 		p = &presence{user: user}
 		r.present[user.ID] = p
-		r.broadcast(r.hub.codec.Presence(r.id, user, true), sub)
+		r.hub.publish(Event{Kind: EventPresence, Room: r.id, User: user, Online: true})
 	}
 	p.conns++
 	r.offer(m, r.hub.codec.Joined(r.id, r.last, r.users(maxListedMembers)))
@@ -344,6 +381,7 @@ func (h *Hub) forget(r *room) {
 	s.mu.Lock()
 	if s.rooms[r.id] == r {
 		delete(s.rooms, r.id)
+		h.unwatch(r.id)
 	}
 	s.mu.Unlock()
 }
@@ -385,7 +423,10 @@ func (h *Hub) Leave(roomID string, sub Subscriber) bool {
 			p.conns--
 			if p.conns == 0 {
 				delete(r.present, m.user.ID)
-				r.broadcast(h.codec.Presence(roomID, m.user, false), nil)
+				if !r.online(m.user.ID) {
+					r.broadcast(h.codec.Presence(roomID, m.user, false), nil)
+				}
+				h.publish(Event{Kind: EventPresence, Room: roomID, User: m.user, Online: false})
 			}
 		}
 	}
@@ -408,21 +449,39 @@ func (h *Hub) Typing(roomID string, sub Subscriber, user User) error {
 	if _, ok := r.members[sub]; !ok {
 		return errNotJoined
 	}
-	frame := h.codec.Typing(roomID, user)
-	for _, m := range r.members {
-		if m.user.ID != user.ID {
-			r.offer(m, frame)
-		}
-	}
+	r.typing(user)
+	h.publish(Event{Kind: EventTyping, Room: roomID, User: user})
 	return nil
+}
+
+// typing offers a typing frame to the members who are not user. r.mu is held.
+func (r *room) typing(user User) {
+	var frame []byte
+	for _, m := range r.members {
+		if m.user.ID == user.ID {
+			continue
+		}
+		if frame == nil {
+			frame = r.hub.codec.Typing(r.id, user)
+		}
+		r.offer(m, frame)
+	}
 }
 
 var errNotJoined = Errorf(ErrInvalid, "join the room first")
 
-// Deliver hands a stored message to the room's members, if it has any here.
-// Messages may arrive out of order or twice (from this server and from the
-// broker); members still see each seq once and in order.
+// Deliver hands a stored message to the room's members here and, through the
+// bus, to those on other replicas.
 func (h *Hub) Deliver(msg Message) {
+	h.deliverHere(msg)
+	h.publish(Event{Kind: EventMessage, Room: msg.Room, Message: msg})
+}
+
+// deliverHere hands a stored message to the room's members on this replica,
+// if it has any. Messages may arrive out of order or twice (from this
+// replica, the broker and backfills); members still see each seq once and in
+// order.
+func (h *Hub) deliverHere(msg Message) {
 	r := h.lookup(msg.Room)
 	if r == nil {
 		return
@@ -502,6 +561,7 @@ func (r *room) startBackfill(gen uint64) {
 		return
 	}
 	r.backfilling = true
+	r.hub.stats.backfills.Add(1)
 	r.hub.wg.Add(1)
 	go r.backfill()
 }
@@ -546,6 +606,7 @@ func (r *room) backfill() {
 			// in-memory history): skip what cannot be had.
 			r.last = msgs[0].Seq - 1
 		}
+		r.hub.stats.backfilled.Add(int64(len(msgs)))
 		for _, msg := range msgs {
 			r.accept(msg)
 		}
@@ -598,14 +659,27 @@ func (r *room) offer(m *member, frame []byte) bool {
 	return false
 }
 
-// users lists up to limit of the users present in the room. r.mu is held.
+// users lists up to limit of the users present in the room, here or on
+// other replicas. r.mu is held.
 func (r *room) users(limit int) []User {
 	out := make([]User, 0, min(limit, len(r.present)))
 	for _, p := range r.present {
 		if len(out) == limit {
-			break
+			return out
 		}
 		out = append(out, p.user)
+	}
+	listed := make(map[string]bool)
+	for _, ro := range r.remote {
+		for id, u := range ro.users {
+			if len(out) == limit {
+				return out
+			}
+			if r.present[id] == nil && !listed[id] {
+				listed[id] = true
+				out = append(out, u)
+			}
+		}
 	}
 	return out
 }

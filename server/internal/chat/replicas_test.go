@@ -1,0 +1,389 @@
+package chat_test
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/server/internal/chat"
+	"github.com/parleychat/parley/server/internal/memstore"
+)
+
+// switchboard links hubs in one process the way a broker links replicas, so
+// that the hub's cross-replica logic can be tested without one. It loses
+// events on demand. The real broker, redisbus over Redis, has its own tests,
+// and the server's cluster tests run both together.
+type switchboard struct {
+	mu    sync.Mutex
+	ports []*port
+	down  bool
+}
+
+// port is one hub's connection to the switchboard: a chat.Bus that hands
+// events to the hub from its own goroutine, in order, as a broker would.
+type port struct {
+	sb      *switchboard
+	origin  string
+	hub     *chat.Hub
+	watched map[string]bool // guarded by sb.mu
+	inbox   chan func()
+	done    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func (sb *switchboard) newPort(origin string) *port {
+	p := &port{sb: sb, origin: origin, watched: make(map[string]bool), inbox: make(chan func(), 100000), done: make(chan struct{})}
+	sb.mu.Lock()
+	sb.ports = append(sb.ports, p)
+	sb.mu.Unlock()
+	return p
+}
+
+// start runs the port's delivery goroutine for hub.
+func (p *port) start(hub *chat.Hub) {
+	p.hub = hub
+	p.wg.Go(func() {
+		for {
+			select {
+			case <-p.done:
+				return
+			case f := <-p.inbox:
+				f()
+			}
+		}
+	})
+}
+
+func (p *port) stop() {
+	p.sb.mu.Lock()
+	p.sb.ports = slices.DeleteFunc(p.sb.ports, func(q *port) bool { return q == p })
+	p.sb.mu.Unlock()
+	close(p.done)
+	p.wg.Wait()
+}
+
+func (p *port) Publish(ev chat.Event) {
+	ev.Origin = p.origin
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	if p.sb.down {
+		return
+	}
+	for _, q := range p.sb.ports {
+		if q != p && q.watched[ev.Room] {
+			q.inbox <- func() { q.hub.Receive(ev) }
+		}
+	}
+}
+
+func (p *port) Watch(room string) {
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	p.watched[room] = true
+	if !p.sb.down {
+		p.inbox <- func() { p.hub.Resync(room) }
+	}
+}
+
+func (p *port) Unwatch(room string) {
+	p.sb.mu.Lock()
+	defer p.sb.mu.Unlock()
+	delete(p.watched, room)
+}
+
+// cut loses every event from now on, as a broker that went away.
+func (sb *switchboard) cut() {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.down = true
+}
+
+// restore carries events again, and every port resubscribes to its rooms,
+// as a bus does when its broker comes back.
+func (sb *switchboard) restore() {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	sb.down = false
+	for _, p := range sb.ports {
+		for room := range p.watched {
+			p.inbox <- func() { p.hub.Resync(room) }
+		}
+	}
+}
+
+// replica is one hub with its service, sharing the cluster's store.
+type replica struct {
+	hub  *chat.Hub
+	svc  *chat.Service
+	port *port
+}
+
+type cluster struct {
+	store    *memstore.Store
+	sb       *switchboard
+	replicas []*replica
+	room     chat.Room
+}
+
+// newCluster starts n hubs on one store, linked by a switchboard.
+func newCluster(t *testing.T, n int, opts chat.HubOptions) *cluster {
+	t.Helper()
+	c := &cluster{store: memstore.New(memstore.Options{}), sb: &switchboard{}}
+	for i := range n {
+		p := c.sb.newPort(fmt.Sprintf("replica-%d", i))
+		o := opts
+		o.Bus = p
+		hub := chat.NewHub(c.store, rosterCodec{}, o)
+		p.start(hub)
+		rep := &replica{hub: hub, svc: chat.NewService(c.store, hub, nil), port: p}
+		t.Cleanup(func() { rep.crash() })
+		c.replicas = append(c.replicas, rep)
+	}
+	room, err := c.replicas[0].svc.CreateRoom(context.Background(), "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.room = room
+	return c
+}
+
+// crash takes the replica off the switchboard and stops its hub without any
+// goodbye, as a killed process would. It may be called more than once.
+func (r *replica) crash() {
+	select {
+	case <-r.port.done:
+		return
+	default:
+	}
+	r.port.stop()
+	r.hub.Close()
+}
+
+func (c *cluster) mustJoin(t *testing.T, i int, sub chat.Subscriber, u chat.User) {
+	t.Helper()
+	if err := c.replicas[i].svc.Join(context.Background(), c.room.ID, sub, u, nil); err != nil {
+		t.Fatalf("join on replica %d: %v", i, err)
+	}
+}
+
+func (c *cluster) mustSend(t *testing.T, i int, u chat.User, clientID string) chat.Message {
+	t.Helper()
+	m, _, err := c.replicas[i].svc.Send(context.Background(), u, c.room.ID, clientID, "hello")
+	if err != nil {
+		t.Fatalf("send on replica %d: %v", i, err)
+	}
+	return m
+}
+
+// joinEverywhere adds one member per replica, joined once each replica's
+// subscription is in place, and returns them.
+func (c *cluster) joinEverywhere(t *testing.T) []*recorder {
+	t.Helper()
+	var subs []*recorder
+	for i := range c.replicas {
+		r := &recorder{}
+		c.mustJoin(t, i, r, chat.User{ID: fmt.Sprintf("u-%d", i), Username: fmt.Sprintf("user%d", i)})
+		subs = append(subs, r)
+	}
+	return subs
+}
+
+func has(r *recorder, frame string) func() bool {
+	return func() bool { return slices.Contains(r.got(), frame) }
+}
+
+// rosterCodec lists the members' names in joined frames, "joined last a,b",
+// so that tests can follow who a client believes is online.
+type rosterCodec struct{ textCodec }
+
+func (rosterCodec) Joined(_ string, last int64, members []chat.User) []byte {
+	var names []string
+	for _, u := range members {
+		names = append(names, u.Username)
+	}
+	slices.Sort(names)
+	return fmt.Appendf(nil, "joined %d %s", last, strings.Join(names, ","))
+}
+
+// online returns who the member believes is online, as a client would work
+// it out: the joined frame's list, then presence frames.
+func online(r *recorder) []string {
+	set := make(map[string]bool)
+	for _, f := range r.got() {
+		if rest, ok := strings.CutPrefix(f, "joined "); ok {
+			_, names, _ := strings.Cut(rest, " ")
+			clear(set)
+			for n := range strings.SplitSeq(names, ",") {
+				if n != "" {
+					set[n] = true
+				}
+			}
+		} else if n, ok := strings.CutPrefix(f, "online "); ok {
+			set[n] = true
+		} else if n, ok := strings.CutPrefix(f, "offline "); ok {
+			delete(set, n)
+		}
+	}
+	out := slices.Collect(maps.Keys(set))
+	slices.Sort(out)
+	return out
+}
+
+// sees waits until the member believes exactly users are online.
+func sees(t *testing.T, r *recorder, users ...string) {
+	t.Helper()
+	slices.Sort(users)
+	deadline := time.Now().Add(5 * time.Second)
+	for !slices.Equal(online(r), users) {
+		if time.Now().After(deadline) {
+			t.Fatalf("member sees %q online, want %q", online(r), users)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestReplicasDeliverEveryMessageToEveryMemberInOrderOnce(t *testing.T) {
+	c := newCluster(t, 3, chat.HubOptions{})
+	subs := c.joinEverywhere(t)
+
+	const perReplica = 200
+	var wg sync.WaitGroup
+	for i := range c.replicas {
+		wg.Go(func() {
+			for n := range perReplica {
+				c.mustSend(t, i, alice, fmt.Sprintf("r%d-%d", i, n))
+			}
+		})
+	}
+	wg.Wait()
+
+	const total = perReplica * 3
+	for i, s := range subs {
+		eventually(t, fmt.Sprintf("member on replica %d to get %d messages", i, total), func() bool { return len(s.seqs()) >= total })
+		wantSeqs(t, s.seqs(), 1, total)
+	}
+}
+
+func TestAReplicaCatchesUpOnMessagesTheBrokerLost(t *testing.T) {
+	// The broker stays down, and no later message reveals the gap: only the
+	// periodic comparison with the store can find the lost messages.
+	c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: 20 * time.Millisecond})
+	subs := c.joinEverywhere(t)
+	c.sb.cut()
+	for n := range 5 {
+		c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
+	}
+	eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 5 })
+	wantSeqs(t, subs[1].seqs(), 1, 5)
+	wantSeqs(t, subs[0].seqs(), 1, 5)
+	if st := c.replicas[1].hub.Stats(); st.Backfills == 0 || st.Backfilled < 5 {
+		t.Fatalf("got %d backfills of %d messages, want at least 1 of 5", st.Backfills, st.Backfilled)
+	}
+}
+
+func TestAReplicaResyncsWhenTheBrokerReturns(t *testing.T) {
+	// Periodic catch-up is off: the resync on resubscribing does the work.
+	c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: time.Hour})
+	subs := c.joinEverywhere(t)
+	c.sb.cut()
+	for n := range 3 {
+		c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
+	}
+	time.Sleep(50 * time.Millisecond) // gives a wrong delivery the chance to show
+	if got := subs[1].seqs(); len(got) != 0 {
+		t.Fatalf("got seqs %v across a cut broker, want none", got)
+	}
+	// No later message reveals the gap: the resync alone must find it.
+	c.sb.restore()
+	eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 3 })
+	wantSeqs(t, subs[1].seqs(), 1, 3)
+
+	c.mustSend(t, 1, alice, "after")
+	for i, s := range subs {
+		eventually(t, fmt.Sprintf("member on replica %d to get the next message", i), func() bool { return len(s.seqs()) >= 4 })
+		wantSeqs(t, s.seqs(), 1, 4)
+	}
+}
+
+func TestPresenceSpansReplicas(t *testing.T) {
+	c := newCluster(t, 3, chat.HubOptions{RosterInterval: time.Hour})
+	var onA, onB recorder
+	c.mustJoin(t, 0, &onA, alice)
+	c.mustJoin(t, 1, &onB, bob)
+	sees(t, &onA, "alice", "bob")
+	// Bob's replica learns of alice from the roster her replica sends when
+	// it hears bob's replica say hello, before or after bob's joined frame.
+	sees(t, &onB, "alice", "bob")
+
+	// Bob opens a second connection on another replica, then closes the
+	// first: he stays online for alice throughout.
+	var bobAgain recorder
+	c.mustJoin(t, 2, &bobAgain, bob)
+	sees(t, &bobAgain, "alice", "bob")
+	c.replicas[1].svc.Leave(c.room.ID, &onB)
+	time.Sleep(50 * time.Millisecond) // gives a wrong offline the chance to arrive
+	if slices.Contains(onA.got(), "offline bob") {
+		t.Fatalf("alice saw bob go offline while he was still on replica 2: %q", onA.got())
+	}
+	c.replicas[2].svc.Leave(c.room.ID, &bobAgain)
+	sees(t, &onA, "alice")
+}
+
+func TestAJoinedFrameListsUsersOnOtherReplicas(t *testing.T) {
+	c := newCluster(t, 2, chat.HubOptions{RosterInterval: time.Hour})
+	var a, b1, b2 recorder
+	c.mustJoin(t, 0, &a, alice)
+	c.mustJoin(t, 1, &b1, bob)
+	sees(t, &b1, "alice", "bob")
+	carol := chat.User{ID: "u-carol", Username: "carol"}
+	c.mustJoin(t, 1, &b2, carol)
+	if got := b2.got(); len(got) == 0 || got[0] != "joined 0 alice,bob,carol" {
+		t.Fatalf("got frames %q, want the joined frame to list alice, bob and carol first", got)
+	}
+}
+
+func TestUsersOfAReplicaThatVanishedGoOffline(t *testing.T) {
+	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 20 * time.Millisecond})
+	var a, b recorder
+	c.mustJoin(t, 0, &a, alice)
+	c.mustJoin(t, 1, &b, bob)
+	sees(t, &a, "alice", "bob")
+
+	c.replicas[1].crash() // bob never leaves: his replica is just gone
+	sees(t, &a, "alice")
+	if st := c.replicas[0].hub.Stats(); st.RostersExpired == 0 {
+		t.Fatalf("got %d expired rosters, want at least 1", st.RostersExpired)
+	}
+}
+
+func TestRostersKeepALiveReplicasUsersOnline(t *testing.T) {
+	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 10 * time.Millisecond})
+	var a, b recorder
+	c.mustJoin(t, 0, &a, alice)
+	c.mustJoin(t, 1, &b, bob)
+	sees(t, &a, "alice", "bob")
+	time.Sleep(200 * time.Millisecond) // twenty intervals, well past the roster's life
+	if slices.Contains(a.got(), "offline bob") {
+		t.Fatalf("alice saw bob go offline while his replica kept sending rosters: %q", a.got())
+	}
+}
+
+func TestTypingSpansReplicas(t *testing.T) {
+	c := newCluster(t, 2, chat.HubOptions{})
+	var a, b recorder
+	c.mustJoin(t, 0, &a, alice)
+	c.mustJoin(t, 1, &b, bob)
+	sees(t, &a, "alice", "bob")
+	if err := c.replicas[1].svc.Typing(c.room.ID, &b, bob); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice to see bob typing", has(&a, "typing bob"))
+	if slices.Contains(b.got(), "typing bob") {
+		t.Fatalf("bob was told he is typing: %q", b.got())
+	}
+}
