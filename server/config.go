@@ -17,6 +17,9 @@ type config struct {
 	Addr           string        // PARLEY_ADDR
 	AdminAddr      string        // PARLEY_ADMIN_ADDR
 	DatabaseURL    string        // DATABASE_URL; empty selects the in-memory store
+	RedisURL       string        // REDIS_URL; empty runs a single replica
+	CatchUp        time.Duration // PARLEY_CATCHUP_INTERVAL
+	Presence       time.Duration // PARLEY_PRESENCE_INTERVAL
 	JWTSecret      string        // PARLEY_JWT_SECRET; empty means a random one per start
 	TokenTTL       time.Duration // PARLEY_TOKEN_TTL
 	PasswordCost   int           // PARLEY_PASSWORD_COST
@@ -42,6 +45,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		Addr:           p.addr("PARLEY_ADDR", ":8080"),
 		AdminAddr:      p.addr("PARLEY_ADMIN_ADDR", ":9091"),
 		DatabaseURL:    p.databaseURL("DATABASE_URL"),
+		RedisURL:       p.redisURL("REDIS_URL"),
+		CatchUp:        p.duration("PARLEY_CATCHUP_INTERVAL", 2*time.Second, 100*time.Millisecond, time.Minute),
+		Presence:       p.duration("PARLEY_PRESENCE_INTERVAL", 5*time.Second, 100*time.Millisecond, 5*time.Minute),
 		JWTSecret:      getenv("PARLEY_JWT_SECRET"),
 		TokenTTL:       p.duration("PARLEY_TOKEN_TTL", 24*time.Hour, time.Second, 30*24*time.Hour),
 		PasswordCost:   p.integer("PARLEY_PASSWORD_COST", 10, 4, 31),
@@ -56,6 +62,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if cfg.JWTSecret != "" && len(cfg.JWTSecret) < minSecretLen {
 		p.fail("PARLEY_JWT_SECRET", "must be at least %d bytes", minSecretLen)
+	}
+	if cfg.RedisURL != "" && cfg.DatabaseURL == "" {
+		// Replicas with a store each would number one room's messages
+		// independently: a shared store is what makes them one service.
+		p.fail("REDIS_URL", "needs DATABASE_URL: replicas must share one PostgreSQL store")
 	}
 	if cfg.DrainJitter >= cfg.DrainTimeout {
 		p.fail("PARLEY_DRAIN_JITTER", "must be shorter than PARLEY_DRAIN_TIMEOUT (%v)", cfg.DrainTimeout)
@@ -74,10 +85,17 @@ func (c config) logAttrs() []any {
 	if c.DatabaseURL != "" {
 		store = redactURL(c.DatabaseURL)
 	}
+	broker := "none (single replica)"
+	if c.RedisURL != "" {
+		broker = redactURL(c.RedisURL)
+	}
 	return []any{
 		"PARLEY_ADDR", c.Addr,
 		"PARLEY_ADMIN_ADDR", c.AdminAddr,
 		"DATABASE_URL", store,
+		"REDIS_URL", broker,
+		"PARLEY_CATCHUP_INTERVAL", c.CatchUp.String(),
+		"PARLEY_PRESENCE_INTERVAL", c.Presence.String(),
 		"PARLEY_JWT_SECRET", secret,
 		"PARLEY_TOKEN_TTL", c.TokenTTL.String(),
 		"PARLEY_PASSWORD_COST", c.PasswordCost,
@@ -130,6 +148,18 @@ func (p *envParser) databaseURL(name string) string {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		p.fail(name, "want a postgres:// URL")
+	}
+	return v
+}
+
+func (p *envParser) redisURL(name string) string {
+	v := p.getenv(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		p.fail(name, "want a redis:// or rediss:// URL")
 	}
 	return v
 }

@@ -17,7 +17,8 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("got %v, want the empty environment to be valid", err)
 	}
-	if cfg.Addr != ":8080" || cfg.AdminAddr != ":9091" || cfg.DatabaseURL != "" || cfg.JWTSecret != "" ||
+	if cfg.Addr != ":8080" || cfg.AdminAddr != ":9091" || cfg.DatabaseURL != "" || cfg.RedisURL != "" || cfg.JWTSecret != "" ||
+		cfg.CatchUp != 2*time.Second || cfg.Presence != 5*time.Second ||
 		cfg.TokenTTL != 24*time.Hour || cfg.PasswordCost != 10 || cfg.LogLevel != slog.LevelInfo ||
 		cfg.MemoryHistory != 10000 || cfg.SendQueue != 256 || cfg.ConnRate != 20 || cfg.UserRate != 10 ||
 		cfg.DrainTimeout != 25*time.Second || cfg.DrainJitter != 2*time.Second || len(cfg.AllowedOrigins) != 0 {
@@ -27,26 +28,30 @@ func TestConfigDefaults(t *testing.T) {
 
 func TestConfigReadsEveryVariable(t *testing.T) {
 	cfg, err := loadConfig(envOf(map[string]string{
-		"PARLEY_ADDR":            "127.0.0.1:9000",
-		"PARLEY_ADMIN_ADDR":      ":9100",
-		"DATABASE_URL":           "postgres://u:pw@db:5432/parley",
-		"PARLEY_JWT_SECRET":      strings.Repeat("s", 32),
-		"PARLEY_TOKEN_TTL":       "1h",
-		"PARLEY_PASSWORD_COST":   "12",
-		"PARLEY_ALLOWED_ORIGINS": "https://a.example, https://b.example/",
-		"LOG_LEVEL":              "debug",
-		"PARLEY_MEMORY_HISTORY":  "50",
-		"PARLEY_SEND_QUEUE":      "64",
-		"PARLEY_CONN_RATE":       "2.5",
-		"PARLEY_USER_RATE":       "100",
-		"PARLEY_DRAIN_TIMEOUT":   "1m",
-		"PARLEY_DRAIN_JITTER":    "5s",
+		"PARLEY_ADDR":              "127.0.0.1:9000",
+		"PARLEY_ADMIN_ADDR":        ":9100",
+		"DATABASE_URL":             "postgres://u:pw@db:5432/parley",
+		"REDIS_URL":                "redis://:pw@cache:6379/0",
+		"PARLEY_CATCHUP_INTERVAL":  "500ms",
+		"PARLEY_PRESENCE_INTERVAL": "10s",
+		"PARLEY_JWT_SECRET":        strings.Repeat("s", 32),
+		"PARLEY_TOKEN_TTL":         "1h",
+		"PARLEY_PASSWORD_COST":     "12",
+		"PARLEY_ALLOWED_ORIGINS":   "https://a.example, https://b.example/",
+		"LOG_LEVEL":                "debug",
+		"PARLEY_MEMORY_HISTORY":    "50",
+		"PARLEY_SEND_QUEUE":        "64",
+		"PARLEY_CONN_RATE":         "2.5",
+		"PARLEY_USER_RATE":         "100",
+		"PARLEY_DRAIN_TIMEOUT":     "1m",
+		"PARLEY_DRAIN_JITTER":      "5s",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := config{
 		Addr: "127.0.0.1:9000", AdminAddr: ":9100", DatabaseURL: "postgres://u:pw@db:5432/parley",
+		RedisURL: "redis://:pw@cache:6379/0", CatchUp: 500 * time.Millisecond, Presence: 10 * time.Second,
 		JWTSecret: strings.Repeat("s", 32), TokenTTL: time.Hour, PasswordCost: 12,
 		AllowedOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug,
 		MemoryHistory: 50, SendQueue: 64, ConnRate: 2.5, UserRate: 100, DrainTimeout: time.Minute, DrainJitter: 5 * time.Second,
@@ -63,6 +68,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"address without a port", "PARLEY_ADDR", "localhost"},
 		{"admin address garbage", "PARLEY_ADMIN_ADDR", "::::"},
 		{"database URL of another scheme", "DATABASE_URL", "mysql://db/parley"},
+		{"redis URL of another scheme", "REDIS_URL", "http://cache:6379"},
+		{"redis without a database", "REDIS_URL", "redis://cache:6379"},
+		{"catch-up too often", "PARLEY_CATCHUP_INTERVAL", "1ms"},
+		{"presence interval not a duration", "PARLEY_PRESENCE_INTERVAL", "often"},
 		{"short secret", "PARLEY_JWT_SECRET", "too-short"},
 		{"token lifetime not a duration", "PARLEY_TOKEN_TTL", "a day"},
 		{"token lifetime too long", "PARLEY_TOKEN_TTL", "9000h"},
@@ -97,6 +106,7 @@ func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
 func TestStartupLogRedactsSecrets(t *testing.T) {
 	cfg, err := loadConfig(envOf(map[string]string{
 		"DATABASE_URL":      "postgres://parley:hunter2hunter2@db/parley",
+		"REDIS_URL":         "redis://:swordfish99@cache:6379",
 		"PARLEY_JWT_SECRET": "0123456789abcdef0123456789abcdef-secret",
 	}))
 	if err != nil {
@@ -104,13 +114,13 @@ func TestStartupLogRedactsSecrets(t *testing.T) {
 	}
 	var b strings.Builder
 	slog.New(slog.NewJSONHandler(&b, nil)).Info("starting", cfg.logAttrs()...)
-	for _, secret := range []string{"hunter2hunter2", "0123456789abcdef"} {
+	for _, secret := range []string{"hunter2hunter2", "swordfish99", "0123456789abcdef"} {
 		if strings.Contains(b.String(), secret) {
 			t.Fatalf("start-up log %s holds a secret", b.String())
 		}
 	}
-	if !strings.Contains(b.String(), "db/parley") {
-		t.Fatalf("start-up log %s lost the database host", b.String())
+	if !strings.Contains(b.String(), "db/parley") || !strings.Contains(b.String(), "cache:6379") {
+		t.Fatalf("start-up log %s lost the database or Redis host", b.String())
 	}
 }
 

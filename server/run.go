@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,13 +11,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
 	"github.com/parleychat/parley/server/internal/httpapi"
 	"github.com/parleychat/parley/server/internal/memstore"
 	"github.com/parleychat/parley/server/internal/postgres"
+	"github.com/parleychat/parley/server/internal/redisbus"
 	"github.com/parleychat/parley/telemetry"
 )
 
@@ -45,8 +51,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	reg := telemetry.NewRegistry()
-	hub := chat.NewHub(store, httpapi.Codec(), chat.HubOptions{})
+	hubOpts := chat.HubOptions{CatchUpInterval: cfg.CatchUp, RosterInterval: cfg.Presence}
+	var bus *redisbus.Bus
+	var closeBus func()
+	if cfg.RedisURL != "" {
+		bus, closeBus, err = openBus(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		hubOpts.Bus = bus
+		reg.MustRegister(busCollector{bus})
+	}
+	hub := chat.NewHub(store, httpapi.Codec(), hubOpts)
 	defer hub.Close()
+	if bus != nil {
+		bus.Start(hub)
+		defer closeBus() // before the hub closes: the bus hands it events
+	}
+	reg.MustRegister(hubCollector{hub})
 	svc := chat.NewService(store, hub, nil)
 	authn := auth.New(store, auth.Config{Secret: secret, TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost})
 	api := httpapi.New(svc, authn, log, reg, httpapi.Config{
@@ -109,6 +131,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	return nil
+}
+
+// openBus connects to the Redis of REDIS_URL for cross-replica fan-out. A
+// Redis that cannot be reached at start is not fatal: members on this
+// replica are served meanwhile, and the bus connects when Redis comes.
+func openBus(ctx context.Context, cfg config, log *slog.Logger) (*redisbus.Bus, func(), error) {
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL %s: %w", redactURL(cfg.RedisURL), err)
+	}
+	client := redis.NewClient(opt)
+	replica := replicaID()
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		log.Warn("Redis cannot be reached; serving this replica's members until it can", "err", err)
+	}
+	log.Info("cross-replica fan-out through Redis", "replica", replica)
+	bus := redisbus.New(client, replica, redisbus.Options{Logger: log})
+	return bus, func() { bus.Close(); client.Close() }, nil
+}
+
+// replicaID names this process among the replicas: the host name (the pod's,
+// in Kubernetes) for people, and random bytes so that a restarted process
+// is never taken for its predecessor.
+func replicaID() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "parley"
+	}
+	b := make([]byte, 4)
+	rand.Read(b) // never fails (crypto/rand documents it)
+	return host + "-" + hex.EncodeToString(b)
 }
 
 // openStore returns PostgreSQL when DATABASE_URL is set and the in-memory
