@@ -386,6 +386,7 @@ func (c *wsClient) code() int {
 type logTap struct {
 	mu        sync.Mutex
 	buf       bytes.Buffer
+	line      []byte // an unfinished line, when a write ends mid-line
 	addrs     []string
 	listening chan []string
 }
@@ -396,15 +397,20 @@ func (l *logTap) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	for sc.Scan() {
+	l.line = append(l.line, p...)
+	for {
+		i := bytes.IndexByte(l.line, '\n')
+		if i < 0 {
+			break
+		}
 		var rec struct{ Msg, Listener, Addr string }
-		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
+		if json.Unmarshal(l.line[:i], &rec) == nil && rec.Msg == "listening" {
 			l.addrs = append(l.addrs, rec.Addr)
 			if len(l.addrs) == 2 {
 				l.listening <- l.addrs
 			}
 		}
+		l.line = l.line[i+1:]
 	}
 	return len(p), nil
 }

@@ -1,0 +1,438 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/server/internal/testenv"
+)
+
+// The cluster tests run three server processes against the machine's
+// PostgreSQL and Redis, each reached through a fault-injecting proxy, and
+// drive chat clients through them while a scenario breaks something. The
+// ledger (ledger_test.go) then checks that every member got every message
+// once and in order. Run them with -v to see each scenario's figures.
+
+// binary is the server built once per test run.
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// parleyBinary builds the server, with the race detector when the tests
+// have it, so that races in the processes under test are caught as well.
+func parleyBinary(t testing.TB) string {
+	t.Helper()
+	binary.once.Do(func() {
+		binary.dir, binary.err = os.MkdirTemp("", "parley-bin-")
+		if binary.err != nil {
+			return
+		}
+		binary.path = filepath.Join(binary.dir, "parley")
+		args := []string{"build", "-o", binary.path}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+// process is one server process.
+type process struct {
+	*testServer
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// startProcess starts the binary with env and waits until it is ready.
+func startProcess(t *testing.T, env map[string]string) *process {
+	t.Helper()
+	cmd := exec.Command(parleyBinary(t))
+	tap := newLogTap()
+	cmd.Stdout, cmd.Stderr = tap, tap
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, exited: make(chan error, 1), testServer: &testServer{t: t, logs: tap, http: newHTTPClient()}}
+	go func() { p.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		p.http.CloseIdleConnections()
+		if p.cmd.ProcessState == nil {
+			p.kill()
+		}
+	})
+	select {
+	case addrs := <-tap.listening:
+		p.base, p.admin = "http://"+addrs[0], "http://"+addrs[1]
+	case err := <-p.exited:
+		t.Fatalf("server exited at start: %v\n%s", err, tap.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("server did not start in 60s\n%s", tap.String())
+	}
+	eventually(t, "server ready", func() bool { return p.status("/readyz") == http.StatusOK })
+	return p
+}
+
+// kill ends the process with SIGKILL: no drain, no goodbye.
+func (p *process) kill() {
+	p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// terminate sends SIGTERM and waits for the drain to finish.
+func (p *process) terminate(t *testing.T) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			t.Errorf("replica ended with %v after SIGTERM, want exit 0\n%s", err, p.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		p.kill()
+		t.Fatalf("replica did not stop in 30s after SIGTERM\n%s", p.logs.String())
+	}
+}
+
+// cluster is a set of replicas sharing one database and one Redis, both
+// behind proxies that scenarios can cut.
+type cluster struct {
+	t         *testing.T
+	env       map[string]string
+	pg, redis *testenv.Proxy
+
+	mu   sync.Mutex
+	live []*process // the replicas clients are sent to
+}
+
+func newCluster(t *testing.T, replicas int) *cluster {
+	t.Helper()
+	db, err := url.Parse(testenv.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, err := url.Parse(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, pg: testenv.StartProxy(t, db.Host), redis: testenv.StartProxy(t, rd.Host)}
+	db.Host, rd.Host = c.pg.Addr(), c.redis.Addr()
+	c.env = map[string]string{
+		"PARLEY_ADDR":              "127.0.0.1:0",
+		"PARLEY_ADMIN_ADDR":        "127.0.0.1:0",
+		"DATABASE_URL":             db.String(),
+		"REDIS_URL":                rd.String(),
+		"PARLEY_JWT_SECRET":        "cluster-test-secret-cluster-test-secret",
+		"PARLEY_PASSWORD_COST":     "4",
+		"PARLEY_USER_RATE":         "1000",
+		"PARLEY_CONN_RATE":         "1000",
+		"PARLEY_CATCHUP_INTERVAL":  "1s",
+		"PARLEY_PRESENCE_INTERVAL": "300ms",
+		"PARLEY_DRAIN_TIMEOUT":     "10s",
+		"PARLEY_DRAIN_JITTER":      "500ms",
+		"LOG_LEVEL":                "info",
+	}
+	for range replicas {
+		c.start()
+	}
+	return c
+}
+
+// start adds a replica and sends clients to it.
+func (c *cluster) start() *process {
+	p := startProcess(c.t, c.env)
+	c.mu.Lock()
+	c.live = append(c.live, p)
+	c.mu.Unlock()
+	return p
+}
+
+// withdraw stops sending clients to p, as a load balancer does with a
+// replica that is going away, and returns it.
+func (c *cluster) withdraw(i int) *process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.live[i]
+	c.live = append(c.live[:i:i], c.live[i+1:]...)
+	return p
+}
+
+// pick is the load balancer: the WebSocket URL of a random live replica.
+func (c *cluster) pick() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live[rand.IntN(len(c.live))].wsURL()
+}
+
+func (c *cluster) any() *process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.live[0]
+}
+
+// load is a set of clients chatting through the cluster.
+type load struct {
+	clients []*chatClient
+	rooms   []string
+	token   string
+	stop    chan struct{} // ends the clients
+	quiet   chan struct{} // ends new messages; resends go on
+	wg      sync.WaitGroup
+}
+
+// startLoad signs up users, each of whom joins every room and sends rate
+// messages a second, round robin over the rooms.
+func (c *cluster) startLoad(users, rooms int, rate float64) *load {
+	c.t.Helper()
+	srv := c.any()
+	l := &load{stop: make(chan struct{}), quiet: make(chan struct{})}
+	owner := srv.mustSignUp("owner")
+	l.token = owner.Token
+	for i := range rooms {
+		l.rooms = append(l.rooms, srv.mustCreateRoom(owner.Token, fmt.Sprintf("room-%d", i)).ID)
+	}
+	for i := range users {
+		name := fmt.Sprintf("user%d", i)
+		cl := newChatClient(name, srv.mustSignUp(name).Token, l.rooms, c.pick)
+		l.clients = append(l.clients, cl)
+		l.wg.Go(func() { cl.run(l.stop) })
+		l.wg.Go(func() {
+			tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+			defer tick.Stop()
+			for {
+				select {
+				case <-l.stop:
+					return
+				case <-tick.C:
+				}
+				select {
+				case <-l.quiet:
+					cl.tick(false)
+				default:
+					cl.tick(true)
+				}
+			}
+		})
+	}
+	c.t.Cleanup(l.end)
+	return l
+}
+
+func (l *load) end() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
+// finish stops new messages, waits until every send is acked and every
+// client has caught up with every room, then audits the ledger.
+func (l *load) finish(c *cluster) ledgerReport {
+	c.t.Helper()
+	close(l.quiet)
+	eventually(c.t, "every send to be acked", func() bool {
+		for _, cl := range l.clients {
+			if cl.unacked() > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	var rooms struct{ Rooms []apiRoom }
+	if code := c.any().call("GET", "/api/v1/rooms", l.token, nil, &rooms); code != http.StatusOK {
+		c.t.Fatalf("list rooms: got status %d, want 200", code)
+	}
+	final := make(map[string]int64)
+	for _, r := range rooms.Rooms {
+		final[r.ID] = r.LastSeq
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, cl := range l.clients {
+		for !cl.caughtUp(final) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	l.end()
+	return audit(l.clients, final)
+}
+
+func TestClusterSteady(t *testing.T) {
+	c := newCluster(t, 3)
+	l := c.startLoad(12, 3, 10)
+	time.Sleep(4 * time.Second)
+	rep := l.finish(c)
+	t.Logf("steady: %s", rep)
+	wantClean(t, rep)
+}
+
+func TestClusterRedisOutage(t *testing.T) {
+	c := newCluster(t, 3)
+	l := c.startLoad(12, 3, 10)
+	time.Sleep(1500 * time.Millisecond)
+	// Cutting every connection and refusing new ones is what a Redis
+	// restart looks like from the replicas: subscriptions and queued
+	// publishes are gone.
+	c.redis.Cut()
+	time.Sleep(3 * time.Second)
+	// The audit runs while Redis is still away: members on other replicas
+	// than the sender's must have every message from the periodic catch-up
+	// with the store alone.
+	rep := l.finish(c)
+	t.Logf("redis outage: %s", rep)
+	wantClean(t, rep)
+
+	c.redis.Restore()
+	for i, p := range c.live {
+		eventually(t, fmt.Sprintf("replica %d to reconnect to Redis", i), func() bool {
+			return p.metric("parley_bus_reconnects_total") >= 1
+		})
+	}
+	var backfills float64
+	for _, p := range c.live {
+		backfills += p.metric("parley_backfills_total")
+	}
+	if backfills == 0 {
+		t.Fatal("no replica backfilled, yet the broker was away while messages crossed replicas")
+	}
+}
+
+func TestClusterPostgresOutage(t *testing.T) {
+	c := newCluster(t, 3)
+	l := c.startLoad(12, 3, 10)
+	time.Sleep(1500 * time.Millisecond)
+	c.pg.Cut()
+	srv := c.any()
+	eventually(t, "/readyz to turn 503 without the database", func() bool { return srv.status("/readyz") == http.StatusServiceUnavailable })
+	time.Sleep(2 * time.Second)
+	c.pg.Restore()
+	for _, p := range c.live {
+		eventually(t, "/readyz to turn 200 again", func() bool { return p.status("/readyz") == http.StatusOK })
+	}
+	time.Sleep(2 * time.Second)
+	rep := l.finish(c)
+	t.Logf("postgres outage: %s", rep)
+	wantClean(t, rep)
+	if rep.Refused["unavailable"] == 0 {
+		t.Fatalf("no send was refused as unavailable while the database was away: %s", rep)
+	}
+}
+
+func TestClusterReplicaKilled(t *testing.T) {
+	c := newCluster(t, 3)
+	l := c.startLoad(12, 3, 10)
+
+	// A user on the doomed replica who will not come back, watched from
+	// another one: the crash must not leave the user online.
+	doomed, survivor := c.live[0], c.live[1]
+	lobby := survivor.mustCreateRoom(l.token, "lobby").ID
+	lurker := doomed.dial(doomed.mustSignUp("lurker").Token)
+	lurker.join(lobby, nil)
+	watcher := survivor.dial(l.token)
+	joined := watcher.join(lobby, nil)
+	eventually(t, "the watcher to see the lurker online", func() bool {
+		return listed(joined.Members, "lurker") || sawPresence(watcher, "lurker", "online")
+	})
+
+	time.Sleep(1500 * time.Millisecond)
+	c.withdraw(0)
+	doomed.kill()
+	eventually(t, "the watcher to see the lurker go offline", func() bool { return sawPresence(watcher, "lurker", "offline") })
+	time.Sleep(3 * time.Second)
+	rep := l.finish(c)
+	t.Logf("replica killed: %s", rep)
+	wantClean(t, rep)
+	if rep.Reconnects == 0 {
+		t.Fatalf("no client reconnected after its replica was killed: %s", rep)
+	}
+}
+
+func TestClusterRollingRestart(t *testing.T) {
+	c := newCluster(t, 3)
+	l := c.startLoad(12, 3, 10)
+	time.Sleep(time.Second)
+	for range 3 {
+		old := c.withdraw(0)
+		old.terminate(t)
+		c.start()
+		time.Sleep(time.Second)
+	}
+	rep := l.finish(c)
+	t.Logf("rolling restart: %s", rep)
+	wantClean(t, rep)
+	if rep.CloseCodes[1001] == 0 {
+		t.Fatalf("no client was told 1001 by a draining replica: %s", rep)
+	}
+}
+
+// sawPresence reports whether the client has been told by a presence frame
+// that user's status is status, consuming frames as it looks.
+func sawPresence(c *wsClient, user, status string) bool {
+	for {
+		select {
+		case f := <-c.frames:
+			if f.Type == "presence" && f.User.Username == user && f.Status == status {
+				return true
+			}
+		default:
+			return false
+		}
+	}
+}
+
+func listed(members []apiUser, user string) bool {
+	for _, m := range members {
+		if m.Username == user {
+			return true
+		}
+	}
+	return false
+}
+
+// A replica whose Redis is away at start still serves its own members, and
+// /readyz does not take it out of service for that.
+func TestAReplicaStartsAndServesWhileRedisIsAway(t *testing.T) {
+	env := envFor(t, "postgres")
+	rd, err := url.Parse(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	redis := testenv.StartProxy(t, rd.Host)
+	redis.Cut()
+	rd.Host = redis.Addr()
+	env["REDIS_URL"] = rd.String()
+	srv := startServer(t, env) // waits for /readyz 200
+
+	alice := srv.mustSignUp("alice")
+	room := srv.mustCreateRoom(alice.Token, "lobby")
+	c := srv.dial(alice.Token)
+	c.join(room.ID, nil)
+	c.send(map[string]any{"type": "send", "room": room.ID, "client_id": "c1", "body": "hi"})
+	if f := c.expect("message"); f.ClientID != "c1" {
+		t.Fatalf("got %+v, want alice's own message", f)
+	}
+	redis.Restore()
+	eventually(t, "the bus to connect once Redis is back", func() bool { return srv.metric("parley_bus_subscribed_channels") >= 1 })
+}

@@ -1,0 +1,7 @@
+//go:build race
+
+package main
+
+// raceEnabled tells process tests to build the server with the race
+// detector too.
+const raceEnabled = true
