@@ -1,7 +1,7 @@
 # Developer and CI entry points. Integration tests read TEST_DATABASE_URL and
 # TEST_REDIS_URL from the environment (.ci/run sets them); nothing here does.
 
-.PHONY: run build test lint bench fuzz clean
+.PHONY: run build test lint bench cluster fuzz clean
 
 # The server on :8080 with the embedded in-memory store.
 run:
@@ -33,6 +33,11 @@ $(GOLANGCI_LINT):
 
 bench:
 	go test -run='^$$' -bench=. -benchmem -benchtime=2s ./server/...
+
+# Three replicas under chat load through each failure scenario, printing the
+# ledger of every scenario (they also run in make test, quietly).
+cluster:
+	go test -race -count=1 -v -run='^TestCluster' ./server/
 
 # A longer fuzz run; new crashers land in testdata/fuzz/ next to the test.
 fuzz:

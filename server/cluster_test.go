@@ -291,7 +291,12 @@ func TestClusterSteady(t *testing.T) {
 func TestClusterRedisOutage(t *testing.T) {
 	c := newCluster(t, 3)
 	l := c.startLoad(12, 3, 10)
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(time.Second)
+	// A slow broker first: events arrive late, after catch-ups may have
+	// read the same messages from the store, and must not be seen twice.
+	c.redis.SetLatency(300 * time.Millisecond)
+	time.Sleep(2 * time.Second)
+	c.redis.SetLatency(0)
 	// Cutting every connection and refusing new ones is what a Redis
 	// restart looks like from the replicas: subscriptions and queued
 	// publishes are gone.
@@ -322,7 +327,11 @@ func TestClusterRedisOutage(t *testing.T) {
 func TestClusterPostgresOutage(t *testing.T) {
 	c := newCluster(t, 3)
 	l := c.startLoad(12, 3, 10)
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(time.Second)
+	// A slow database first: acks wait, group commits grow.
+	c.pg.SetLatency(100 * time.Millisecond)
+	time.Sleep(2 * time.Second)
+	c.pg.SetLatency(0)
 	c.pg.Cut()
 	srv := c.any()
 	eventually(t, "/readyz to turn 503 without the database", func() bool { return srv.status("/readyz") == http.StatusServiceUnavailable })
@@ -435,4 +444,43 @@ func TestAReplicaStartsAndServesWhileRedisIsAway(t *testing.T) {
 	}
 	redis.Restore()
 	eventually(t, "the bus to connect once Redis is back", func() bool { return srv.metric("parley_bus_subscribed_channels") >= 1 })
+}
+
+// Presence and typing cross replicas: alice on one sees bob on the other
+// come online, type, and leave.
+func TestPresenceAndTypingCrossReplicas(t *testing.T) {
+	env := envFor(t, "postgres")
+	env["REDIS_URL"] = testenv.RedisURL(t)
+	a, b := startServer(t, env), startServer(t, env)
+	alice, bob := a.mustSignUp("alice"), b.mustSignUp("bob")
+	room := a.mustCreateRoom(alice.Token, "lobby")
+
+	onA := a.dial(alice.Token)
+	onA.join(room.ID, nil)
+	eventually(t, "replica A to subscribe", func() bool { return a.metric("parley_bus_subscribed_channels") >= 1 })
+	onB := b.dial(bob.Token)
+	joined := onB.join(room.ID, nil)
+	if f := onA.expect("presence"); f.User.Username != "bob" || f.Status != "online" {
+		t.Fatalf("got %+v, want bob online", f)
+	}
+	// Bob's replica learns of alice from A's roster, which may come before
+	// or after bob's joined frame.
+	if !listed(joined.Members, "alice") {
+		if f := onB.expect("presence"); f.User.Username != "alice" || f.Status != "online" {
+			t.Fatalf("got %+v, want alice online", f)
+		}
+	}
+
+	onB.send(map[string]any{"type": "typing", "room": room.ID})
+	if f := onA.expect("typing"); f.User.Username != "bob" {
+		t.Fatalf("got %+v, want bob typing", f)
+	}
+	onB.send(map[string]any{"type": "leave", "room": room.ID})
+	onB.expect("left")
+	for {
+		f := onA.expect("presence")
+		if f.User.Username == "bob" && f.Status == "offline" {
+			break
+		}
+	}
 }

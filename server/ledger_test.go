@@ -120,7 +120,11 @@ func (c *chatClient) serve(conn *websocket.Conn, stop <-chan struct{}) {
 	for {
 		_, data, err := conn.ReadMessage()
 		if err != nil {
-			c.lost(conn, err)
+			select {
+			case <-stop: // the test closed it: not an outage to report
+			default:
+				c.lost(conn, err)
+			}
 			return
 		}
 		var f frame
