@@ -34,7 +34,7 @@ func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(hubMembersDesc, prometheus.GaugeValue, float64(st.Members))
 	ch <- prometheus.MustNewConstMetric(backfillsDesc, prometheus.CounterValue, float64(st.Backfills))
 	ch <- prometheus.MustNewConstMetric(backfilledDesc, prometheus.CounterValue, float64(st.Backfilled))
-	ch <- prometheus.MustNewConstMetric(catchUpsDesc, prometheus.CounterValue, float64(st.CatchUps-st.CatchUpFailures), "ok")
+	ch <- prometheus.MustNewConstMetric(catchUpsDesc, prometheus.CounterValue, float64(st.CatchUps), "ok")
 	ch <- prometheus.MustNewConstMetric(catchUpsDesc, prometheus.CounterValue, float64(st.CatchUpFailures), "error")
 	ch <- prometheus.MustNewConstMetric(resyncsDesc, prometheus.CounterValue, float64(st.ResyncsRequested))
 	ch <- prometheus.MustNewConstMetric(expiredDesc, prometheus.CounterValue, float64(st.RostersExpired))

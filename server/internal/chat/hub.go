@@ -78,8 +78,10 @@ type Hub struct {
 
 	// bus and the state below serve cross-replica delivery; see sync.go.
 	bus       Bus
-	resyncMu  sync.Mutex
-	resync    map[string]struct{} // rooms whose subscription (re)started
+	oweMu     sync.Mutex
+	resync    map[string]struct{} // rooms to compare with the store now
+	hellos    map[string]struct{} // rooms to say hello in
+	asked     map[string]struct{} // rooms whose roster another replica asked for
 	resyncNow chan struct{}
 	stats     hubCounters
 
@@ -116,13 +118,15 @@ func NewHub(store Store, codec Codec, opts HubOptions) *Hub {
 	h := &Hub{
 		store: store, codec: codec, opts: opts, bus: opts.Bus, seed: maphash.MakeSeed(),
 		ctx: ctx, cancel: cancel,
-		resync: make(map[string]struct{}), resyncNow: make(chan struct{}, 1),
+		resync: make(map[string]struct{}), hellos: make(map[string]struct{}), asked: make(map[string]struct{}),
+		resyncNow: make(chan struct{}, 1),
 	}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[string]*room)
 	}
 	if h.bus != nil {
-		h.wg.Go(h.keepInSync)
+		h.wg.Go(h.syncLoop)
+		h.wg.Go(h.rosterLoop)
 	}
 	return h
 }
@@ -597,10 +601,22 @@ func (r *room) backfill() {
 		r.mu.Lock()
 		switch {
 		case len(msgs) == 0:
-			// Nothing past cursor is stored, so whatever announced highest
-			// was not a stored message: stop waiting for it.
-			r.last = max(r.last, highest)
-			r.drain()
+			// Nothing past cursor is stored, so whatever announced seqs up
+			// to highest was not a stored message (a bad broker event):
+			// forget those claims. Moving last up to them instead would
+			// make every real message below them look delivered. Claims
+			// made during the read get a read of their own.
+			for seq := range r.pending {
+				if seq <= highest {
+					delete(r.pending, seq)
+				}
+			}
+			if r.highest == highest {
+				r.highest = r.last
+				for seq := range r.pending {
+					r.highest = max(r.highest, seq)
+				}
+			}
 		case msgs[0].Seq > r.last+1:
 			// The store no longer keeps the start of the gap (bounded
 			// in-memory history): skip what cannot be had.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,14 +134,25 @@ type cluster struct {
 // newCluster starts n hubs on one store, linked by a switchboard.
 func newCluster(t *testing.T, n int, opts chat.HubOptions) *cluster {
 	t.Helper()
+	return newClusterOf(t, n, opts, nil)
+}
+
+// newClusterOf is newCluster where replica i sees the store through
+// view(i, store) when view is not nil.
+func newClusterOf(t *testing.T, n int, opts chat.HubOptions, view func(int, chat.Store) chat.Store) *cluster {
+	t.Helper()
 	c := &cluster{store: memstore.New(memstore.Options{}), sb: &switchboard{}}
 	for i := range n {
 		p := c.sb.newPort(fmt.Sprintf("replica-%d", i))
 		o := opts
 		o.Bus = p
-		hub := chat.NewHub(c.store, rosterCodec{}, o)
+		var store chat.Store = c.store
+		if view != nil {
+			store = view(i, store)
+		}
+		hub := chat.NewHub(store, rosterCodec{}, o)
 		p.start(hub)
-		rep := &replica{hub: hub, svc: chat.NewService(c.store, hub, nil), port: p}
+		rep := &replica{hub: hub, svc: chat.NewService(store, hub, nil), port: p}
 		t.Cleanup(func() { rep.crash() })
 		c.replicas = append(c.replicas, rep)
 	}
@@ -362,14 +374,140 @@ func TestUsersOfAReplicaThatVanishedGoOffline(t *testing.T) {
 }
 
 func TestRostersKeepALiveReplicasUsersOnline(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 10 * time.Millisecond})
+	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 100 * time.Millisecond})
 	var a, b recorder
 	c.mustJoin(t, 0, &a, alice)
 	c.mustJoin(t, 1, &b, bob)
 	sees(t, &a, "alice", "bob")
-	time.Sleep(200 * time.Millisecond) // twenty intervals, well past the roster's life
+	time.Sleep(time.Second) // ten intervals, well past a roster's life
 	if slices.Contains(a.got(), "offline bob") {
 		t.Fatalf("alice saw bob go offline while his replica kept sending rosters: %q", a.got())
+	}
+}
+
+// stalledSeqs is a store whose LastSeqs hangs until its caller gives up, as
+// a database that stopped answering does.
+type stalledSeqs struct{ chat.Store }
+
+func (stalledSeqs) LastSeqs(ctx context.Context, _ []string) (map[string]int64, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A replica whose store stalls keeps sending rosters: its users must not
+// look gone to the others.
+func TestAStalledStoreDoesNotHoldRostersBack(t *testing.T) {
+	c := newClusterOf(t, 2, chat.HubOptions{RosterInterval: 100 * time.Millisecond, CatchUpInterval: 100 * time.Millisecond},
+		func(i int, s chat.Store) chat.Store {
+			if i == 0 {
+				return stalledSeqs{s}
+			}
+			return s
+		})
+	var a, b recorder
+	c.mustJoin(t, 0, &a, alice)
+	c.mustJoin(t, 1, &b, bob)
+	sees(t, &b, "alice", "bob")
+	time.Sleep(time.Second) // ten roster intervals while catch-ups hang
+	if slices.Contains(b.got(), "offline alice") {
+		t.Fatalf("bob saw alice go offline while her replica's store stalled: %q", b.got())
+	}
+}
+
+// A replica that leaves a room cleanly is not counted as a replica gone.
+func TestALeaveIsNotAnExpiredRoster(t *testing.T) {
+	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 50 * time.Millisecond})
+	var a, b recorder
+	c.mustJoin(t, 0, &a, alice)
+	c.mustJoin(t, 1, &b, bob)
+	sees(t, &a, "alice", "bob")
+	c.replicas[1].svc.Leave(c.room.ID, &b)
+	sees(t, &a, "alice")
+	time.Sleep(300 * time.Millisecond) // six intervals, twice a roster's life
+	if n := c.replicas[0].hub.Stats().RostersExpired; n != 0 {
+		t.Fatalf("got %d expired rosters after a clean leave, want 0", n)
+	}
+}
+
+// A broker event claiming a seq far ahead, or a message of another room,
+// must not silence the room: the real messages still arrive.
+func TestABadBrokerEventDoesNotSilenceARoom(t *testing.T) {
+	c := newCluster(t, 2, chat.HubOptions{})
+	subs := c.joinEverywhere(t)
+	c.mustSend(t, 0, alice, "first")
+	eventually(t, "the first message everywhere", func() bool { return len(subs[1].seqs()) == 1 })
+
+	hub := c.replicas[1].hub
+	hub.Receive(chat.Event{Kind: chat.EventMessage, Room: c.room.ID, Origin: "evil",
+		Message: chat.Message{Room: c.room.ID, Seq: 1_000_000}})
+	hub.Receive(chat.Event{Kind: chat.EventMessage, Room: "another-room", Origin: "evil",
+		Message: chat.Message{Room: c.room.ID, Seq: 2}})
+	for n := range 5 {
+		c.mustSend(t, 0, alice, fmt.Sprintf("after-%d", n))
+	}
+	eventually(t, "every real message on the other replica", func() bool { return len(subs[1].seqs()) >= 6 })
+	wantSeqs(t, subs[1].seqs(), 1, 6)
+}
+
+// boundedBus is a bus with a queue as small as a real one's, drained as fast
+// as it can be: it counts what a burst of publishes overflows.
+type boundedBus struct {
+	queue   chan chat.Event
+	dropped atomic.Int64
+	rosters atomic.Int64
+	done    chan struct{}
+}
+
+func newBoundedBus(t *testing.T, size int) *boundedBus {
+	b := &boundedBus{queue: make(chan chat.Event, size), done: make(chan struct{})}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-b.done:
+				return
+			case ev := <-b.queue:
+				if ev.Kind == chat.EventRoster {
+					b.rosters.Add(1)
+				}
+			}
+		}
+	})
+	t.Cleanup(func() { close(b.done); wg.Wait() })
+	return b
+}
+
+func (b *boundedBus) Publish(ev chat.Event) {
+	select {
+	case b.queue <- ev:
+	default:
+		b.dropped.Add(1)
+	}
+}
+func (b *boundedBus) Watch(string)   {}
+func (b *boundedBus) Unwatch(string) {}
+
+// A replica with many rooms spreads their rosters over the interval instead
+// of sending them all at once, which would overflow the bus's queue.
+func TestRostersOfManyRoomsAreSpreadOut(t *testing.T) {
+	const rooms = 2000
+	bus := newBoundedBus(t, 1000)
+	store := memstore.New(memstore.Options{})
+	hub := chat.NewHub(store, rosterCodec{}, chat.HubOptions{Bus: bus, RosterInterval: 500 * time.Millisecond, CatchUpInterval: time.Hour})
+	t.Cleanup(hub.Close)
+	svc := chat.NewService(store, hub, nil)
+	for i := range rooms {
+		room, err := svc.CreateRoom(context.Background(), fmt.Sprint("room-", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Join(context.Background(), room.ID, &recorder{}, alice, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "two rounds of rosters", func() bool { return bus.rosters.Load() >= 2*rooms })
+	if n := bus.dropped.Load(); n != 0 {
+		t.Fatalf("the bus dropped %d events, want none", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"time"
 )
@@ -45,16 +46,16 @@ type HubStats struct {
 
 	Backfills        int64 // gaps read from the store
 	Backfilled       int64 // messages read by backfills
-	CatchUps         int64 // comparisons of rooms with the store
-	CatchUpFailures  int64 // of which the store failed
+	CatchUps         int64 // comparisons of rooms with the store that succeeded
+	CatchUpFailures  int64 // and those that failed
 	EventsReceived   int64 // events from other replicas
 	RostersExpired   int64 // replicas taken to be gone from a room
 	ResyncsRequested int64 // subscriptions (re)started by the bus
 }
 
 type hubCounters struct {
-	backfills, backfilled, catchUps, catchUpFailures atomic.Int64
-	received, expired, resyncs                       atomic.Int64
+	backfills, backfilled, catchUpsOK, catchUpFailures atomic.Int64
+	received, expired, resyncs                         atomic.Int64
 }
 
 // Stats reads the hub's counters and counts its rooms and members.
@@ -62,7 +63,7 @@ func (h *Hub) Stats() HubStats {
 	st := HubStats{
 		Backfills:        h.stats.backfills.Load(),
 		Backfilled:       h.stats.backfilled.Load(),
-		CatchUps:         h.stats.catchUps.Load(),
+		CatchUps:         h.stats.catchUpsOK.Load(),
 		CatchUpFailures:  h.stats.catchUpFailures.Load(),
 		EventsReceived:   h.stats.received.Load(),
 		RostersExpired:   h.stats.expired.Load(),
@@ -99,7 +100,14 @@ func (h *Hub) publish(ev Event) {
 func (h *Hub) Receive(ev Event) {
 	h.stats.received.Add(1)
 	if ev.Kind == EventMessage {
+		if ev.Message.Room != ev.Room || ev.Message.Seq < 1 {
+			return // not a message of this room: never let it claim a seq
+		}
 		h.deliverHere(ev.Message)
+		return
+	}
+	if ev.Kind == EventHello {
+		h.owe(&h.asked, ev.Room)
 		return
 	}
 	r := h.lookup(ev.Room)
@@ -115,8 +123,6 @@ func (h *Hub) Receive(ev Event) {
 		r.typing(ev.User)
 	case EventRoster:
 		r.setRoster(ev.Origin, ev.Users, time.Now())
-	case EventHello:
-		h.publish(r.roster())
 	}
 }
 
@@ -125,49 +131,115 @@ func (h *Hub) Receive(ev Event) {
 // and asks the other replicas for their rosters. It never blocks.
 func (h *Hub) Resync(room string) {
 	h.stats.resyncs.Add(1)
-	h.resyncMu.Lock()
-	h.resync[room] = struct{}{}
-	h.resyncMu.Unlock()
+	h.owe(&h.resync, room)
+	h.owe(&h.hellos, room)
 	select {
 	case h.resyncNow <- struct{}{}:
 	default:
 	}
 }
 
-// keepInSync is the loop of a hub with a bus: it answers resyncs, catches up
-// with the store and exchanges rosters, until the hub closes.
-func (h *Hub) keepInSync() {
-	catchUp := time.NewTicker(h.opts.CatchUpInterval)
-	defer catchUp.Stop()
-	rosters := time.NewTicker(h.opts.RosterInterval)
-	defer rosters.Stop()
+// owe records that room is owed some work by the sync or roster loop.
+func (h *Hub) owe(set *map[string]struct{}, room string) {
+	h.oweMu.Lock()
+	defer h.oweMu.Unlock()
+	(*set)[room] = struct{}{}
+}
+
+// takeOwed removes and returns up to n rooms of set.
+func (h *Hub) takeOwed(set *map[string]struct{}, n int) []string {
+	h.oweMu.Lock()
+	defer h.oweMu.Unlock()
+	out := make([]string, 0, min(n, len(*set)))
+	for room := range *set {
+		if len(out) == n {
+			break
+		}
+		out = append(out, room)
+		delete(*set, room)
+	}
+	return out
+}
+
+// syncLoop compares rooms with the store: the rooms whose subscription
+// (re)started as soon as the bus says so, and every room each
+// CatchUpInterval, until the hub closes.
+func (h *Hub) syncLoop() {
+	tick := time.NewTicker(h.opts.CatchUpInterval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-h.ctx.Done():
 			return
 		case <-h.resyncNow:
-			h.resyncMu.Lock()
-			rooms := make([]string, 0, len(h.resync))
-			for id := range h.resync {
-				rooms = append(rooms, id)
-			}
-			clear(h.resync)
-			h.resyncMu.Unlock()
-			for _, id := range rooms {
-				h.publish(Event{Kind: EventHello, Room: id})
-			}
-			h.catchUp(rooms)
-		case <-catchUp.C:
-			rooms := h.rooms()
-			ids := make([]string, len(rooms))
-			for i, r := range rooms {
-				ids[i] = r.id
-			}
-			h.catchUp(ids)
-		case now := <-rosters.C:
-			h.exchangeRosters(now)
+			h.catchUp(h.takeOwed(&h.resync, math.MaxInt))
+		case <-tick.C:
+			h.catchUp(h.roomIDs())
 		}
 	}
+}
+
+// rosterStep is how often the roster loop sends, and rosterBurst the most
+// hellos and answers to hellos it sends each time: a replica with thousands
+// of rooms spreads them out rather than overflowing the bus's queue, which
+// would drop them and messages with them.
+const (
+	rosterStep  = 100 * time.Millisecond
+	rosterBurst = 256
+)
+
+// rosterLoop tells the other replicas who is present here: it says hello in
+// the rooms whose subscription (re)started, answers their hellos, and sends
+// every room's roster once per RosterInterval, spread over the interval.
+// It also forgets the rosters of replicas that fell silent. It runs apart
+// from syncLoop so that a slow store never holds rosters back, which would
+// make this replica's users look gone to the others.
+func (h *Hub) rosterLoop() {
+	interval := h.opts.RosterInterval
+	step := min(rosterStep, interval/2)
+	steps := int(interval / step)
+	tick := time.NewTicker(step)
+	defer tick.Stop()
+	var due []string // rooms whose roster this pass still owes
+	quota := 0       // rosters of due to send per step
+	next := time.Now()
+	for {
+		var now time.Time
+		select {
+		case <-h.ctx.Done():
+			return
+		case now = <-tick.C:
+		}
+		if !now.Before(next) {
+			next = now.Add(interval)
+			due = h.roomIDs()
+			quota = (len(due) + steps - 1) / steps
+			h.expireRosters(now)
+		}
+		for _, room := range h.takeOwed(&h.hellos, rosterBurst) {
+			h.publish(Event{Kind: EventHello, Room: room})
+		}
+		for _, room := range h.takeOwed(&h.asked, rosterBurst) {
+			h.sendRoster(room)
+		}
+		n := min(quota, len(due))
+		for _, room := range due[:n] {
+			h.sendRoster(room)
+		}
+		due = due[n:]
+	}
+}
+
+// sendRoster publishes the users present in room here, if it has members.
+func (h *Hub) sendRoster(room string) {
+	r := h.lookup(room)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	ev := r.roster()
+	r.mu.Unlock()
+	h.publish(ev)
 }
 
 // catchUp reads the newest seq of each room from the store. A room that is
@@ -177,7 +249,6 @@ func (h *Hub) catchUp(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
-	h.stats.catchUps.Add(1)
 	ctx, cancel := context.WithTimeout(h.ctx, catchUpTimeout)
 	defer cancel()
 	seqs, err := h.store.LastSeqs(ctx, ids)
@@ -186,6 +257,7 @@ func (h *Hub) catchUp(ids []string) {
 		h.stats.catchUpFailures.Add(1)
 		return
 	}
+	h.stats.catchUpsOK.Add(1)
 	for id, seq := range seqs {
 		r := h.lookup(id)
 		if r == nil {
@@ -202,13 +274,12 @@ func (h *Hub) catchUp(ids []string) {
 	}
 }
 
-// exchangeRosters sends this replica's roster of every room to the others
-// and forgets the rosters of replicas that fell silent.
-func (h *Hub) exchangeRosters(now time.Time) {
+// expireRosters forgets the rosters of replicas that have been silent about
+// a room for rosterTTL intervals, and with them their users.
+func (h *Hub) expireRosters(now time.Time) {
 	deadline := now.Add(-rosterTTL * h.opts.RosterInterval)
 	for _, r := range h.rooms() {
 		r.mu.Lock()
-		h.publish(r.roster())
 		for origin, ro := range r.remote {
 			if ro.seen.Before(deadline) {
 				h.stats.expired.Add(1)
@@ -217,6 +288,15 @@ func (h *Hub) exchangeRosters(now time.Time) {
 		}
 		r.mu.Unlock()
 	}
+}
+
+func (h *Hub) roomIDs() []string {
+	rooms := h.rooms()
+	ids := make([]string, len(rooms))
+	for i, r := range rooms {
+		ids[i] = r.id
+	}
+	return ids
 }
 
 // rooms lists the rooms with members (or joins in progress) here.
@@ -265,15 +345,19 @@ func (r *room) remotePresence(origin string, u User, online bool, now time.Time)
 		if !online {
 			return
 		}
-		ro = &roster{users: make(map[string]User)}
+		// Only rosters keep a replica's entry alive; this one starts the
+		// clock that the replica's next roster must beat.
+		ro = &roster{users: make(map[string]User), seen: now}
 		r.remote[origin] = ro
 	}
-	ro.seen = now
 	was := r.online(u.ID)
 	if online {
 		ro.users[u.ID] = u
 	} else {
 		delete(ro.users, u.ID)
+		if len(ro.users) == 0 {
+			delete(r.remote, origin)
+		}
 	}
 	r.announcePresence(u, was)
 }

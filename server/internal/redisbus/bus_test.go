@@ -2,6 +2,7 @@ package redisbus
 
 import (
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
@@ -232,6 +233,24 @@ func TestPublishNeverBlocksWhenRedisIsGone(t *testing.T) {
 	if got := b.Stats().Dropped; got == 0 {
 		t.Errorf("got %d dropped, want some: a queue of one cannot hold 10000 events", got)
 	}
+}
+
+// Rooms watched and unwatched while Redis is away leave nothing behind: the
+// next connection subscribes whatever is wanted then.
+func TestWatchChurnWhileRedisIsGoneKeepsNoState(t *testing.T) {
+	client := redis.NewClient(&redis.Options{Addr: unusedAddr(t), MaxRetries: -1})
+	t.Cleanup(func() { client.Close() })
+	b, _ := startBus(t, client, "b", Options{Prefix: randomPrefix()})
+	for i := range 10000 {
+		room := fmt.Sprint("room-", i)
+		b.Watch(room)
+		b.Unwatch(room)
+	}
+	eventually(t, "the noted changes to be dropped", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.dirty) == 0 && len(b.wanted) == 0
+	})
 }
 
 // BenchmarkPublishReceive measures events a second from one replica to

@@ -191,7 +191,11 @@ func (b *Bus) subscribeLoop(ctx context.Context) {
 
 		b.mu.Lock()
 		if b.pubsub == nil {
-			// Between connections; the next attach wakes us again.
+			// Between connections; the next attach wakes us again and
+			// subscribes every wanted room, so the changes noted until
+			// then need not be kept (they would pile up while Redis is
+			// away).
+			clear(b.dirty)
 			b.mu.Unlock()
 			continue
 		}

@@ -110,6 +110,12 @@ func decode(room string, payload []byte) (chat.Event, error) {
 			return chat.Event{}, fmt.Errorf("%w: message without a message", errMalformed)
 		}
 		m := env.Msg
+		// A message claims a place in its room's sequence: one that names
+		// another room than its channel's, or no valid seq, is refused
+		// rather than let it shadow a real message.
+		if m.Room != room || m.Seq < 1 {
+			return chat.Event{}, fmt.Errorf("%w: message of room %q seq %d on the channel of room %q", errMalformed, m.Room, m.Seq, room)
+		}
 		ev.Kind = chat.EventMessage
 		ev.Message = chat.Message{
 			ID: m.ID, Room: m.Room, Seq: m.Seq, ClientID: m.ClientID,

@@ -54,7 +54,7 @@ func TestEncodeDecodeKeepsEveryField(t *testing.T) {
 
 func TestDecodeGivesTimesInUTC(t *testing.T) {
 	ts := time.Date(2025, 1, 2, 3, 4, 5, 6, time.FixedZone("CET", 3600))
-	payload, err := encode(chat.Event{Kind: chat.EventMessage, Origin: "a", Message: chat.Message{TS: ts}})
+	payload, err := encode(chat.Event{Kind: chat.EventMessage, Room: "r", Origin: "a", Message: chat.Message{Room: "r", Seq: 1, TS: ts}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +102,9 @@ func TestDecodeRejectsMalformedPayloads(t *testing.T) {
 		{"typing without a user", `{"v":1,"o":"a","k":"typing"}`},
 		{"field of the wrong type", `{"v":1,"o":"a","k":"message","m":{"seq":"one"}}`},
 		{"bad timestamp", `{"v":1,"o":"a","k":"message","m":{"ts":"yesterday"}}`},
+		{"message of another room", `{"v":1,"o":"a","k":"message","m":{"room":"other","seq":1,"ts":"2025-01-01T00:00:00Z"}}`},
+		{"message without a seq", `{"v":1,"o":"a","k":"message","m":{"room":"r","ts":"2025-01-01T00:00:00Z"}}`},
+		{"message with a negative seq", `{"v":1,"o":"a","k":"message","m":{"room":"r","seq":-4,"ts":"2025-01-01T00:00:00Z"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
