@@ -12,6 +12,10 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 
 	"github.com/parleychat/parley/server/internal/auth"
@@ -56,6 +60,9 @@ type conn struct {
 	draining   atomic.Bool
 
 	framesIn, framesOut atomic.Int64
+
+	// upgrade is the upgrade request's span, which frame spans link to.
+	upgrade trace.SpanContext
 
 	// Used by the reader goroutine only.
 	rooms   map[string]struct{}
@@ -359,10 +366,14 @@ func (c *conn) readFailed(err error) {
 // handle handles one frame and reports whether to read on. A panic is
 // recovered here: it ends this connection and no other.
 func (c *conn) handle(kind int, data []byte) (readOn bool) {
+	start := time.Now()
+	ctx := c.ctx // the frame's span joins it once the frame is known
+	frameType := "invalid"
 	defer func() {
 		if v := recover(); v != nil {
 			c.s.metrics.panics.WithLabelValues("ws").Inc()
-			logPanic(c.s.log, c.ctx, "ws frame", v, debug.Stack())
+			logPanic(c.s.log, ctx, "ws frame", v, debug.Stack())
+			c.s.tel.Reporter.CapturePanic(ctx, v, map[string]string{"frame": frameType})
 			c.closeWith(websocket.CloseInternalServerErr, "internal error")
 			readOn = false
 		}
@@ -380,11 +391,15 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 	if ferr != nil {
 		c.s.metrics.framesIn.WithLabelValues("invalid").Inc()
 	} else {
+		frameType = f.Type
 		c.s.metrics.framesIn.WithLabelValues(f.Type).Inc()
 		allowed = allowed && (f.Type != frameSend || c.s.users.allow(c.user.ID))
 	}
 	if !allowed {
 		c.s.metrics.rateLimited.Inc()
+		if f.Type == frameSend {
+			c.s.recordSend(ctx, "ws", start, errRateLimited)
+		}
 		c.sendError(codeRateLimited, "too many frames; slow down", refOf(f))
 		if c.flood.refused(time.Now()) {
 			c.closeWith(closeRateLimited, "rate limited too long")
@@ -393,27 +408,54 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 		return true
 	}
 	if ferr != nil {
+		if f.Type == frameSend {
+			c.s.recordSend(ctx, "ws", start, &chat.Error{Kind: chat.ErrInvalid, Msg: ferr.msg})
+		}
 		c.sendError(ferr.code, ferr.msg, ferr.ref)
 		return true
 	}
+	ctx, span := c.startFrame(f)
+	defer span.End()
 	switch f.Type {
 	case frameJoin:
-		c.join(f)
+		c.join(ctx, f)
 	case frameLeave:
 		c.leave(f)
 	case frameSend:
-		c.sendMessage(f)
+		c.sendMessage(ctx, start, f)
 	case frameTyping:
 		if err := c.s.chat.Typing(f.Room, c, c.user); err != nil {
-			c.fail(err, refOf(f))
+			c.fail(ctx, err, refOf(f))
 		}
 	}
 	return true
 }
 
-func (c *conn) join(f clientFrame) {
-	if err := c.s.chat.Join(c.ctx, f.Room, c, c.user, f.Since); err != nil {
-		c.fail(err, refOf(f))
+// startFrame starts the span of a frame: chat.join, chat.send, ... Each frame
+// starts a trace of its own, linked to the upgrade, unless a send names its
+// client's span as the parent; a socket's frames in one trace would make a
+// trace as long as the socket.
+func (c *conn) startFrame(f clientFrame) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("parley.frame", f.Type)),
+	}
+	if c.upgrade.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: c.upgrade}))
+	}
+	ctx := c.ctx
+	if f.Trace != "" {
+		ctx = c.s.tel.Propagator.Extract(ctx, propagation.MapCarrier{"traceparent": f.Trace})
+	}
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		opts = append(opts, trace.WithNewRoot())
+	}
+	return c.s.tel.Tracer.Start(ctx, "chat."+f.Type, opts...)
+}
+
+func (c *conn) join(ctx context.Context, f clientFrame) {
+	if err := c.s.chat.Join(ctx, f.Room, c, c.user, f.Since); err != nil {
+		c.fail(ctx, err, refOf(f))
 		if errors.Is(err, chat.ErrReplayFailed) {
 			// The client was told it joined but is not a member any more:
 			// only a reconnect (and a join with since) puts that right.
@@ -433,10 +475,11 @@ func (c *conn) leave(f clientFrame) {
 	c.send(encode(leftFrame{Type: "left", Room: f.Room}))
 }
 
-func (c *conn) sendMessage(f clientFrame) {
-	msg, _, err := c.s.chat.Send(c.ctx, c.user, f.Room, f.ClientID, f.Body)
+func (c *conn) sendMessage(ctx context.Context, start time.Time, f clientFrame) {
+	msg, _, err := c.s.chat.Send(ctx, c.user, f.Room, f.ClientID, f.Body)
+	c.s.recordSend(ctx, "ws", start, err)
 	if err != nil {
-		c.fail(err, f.ClientID)
+		c.fail(ctx, err, f.ClientID)
 		return
 	}
 	c.send(encode(ackFrame{
@@ -445,14 +488,18 @@ func (c *conn) sendMessage(f clientFrame) {
 }
 
 // fail answers a frame whose handling failed. Internal errors are logged
-// here, once.
-func (c *conn) fail(err error, ref string) {
+// and reported here, once.
+func (c *conn) fail(ctx context.Context, err error, ref string) {
 	if errors.Is(err, errConnClosed) {
 		return
 	}
 	_, code, msg := classify(err)
 	if code == codeInternal {
-		c.s.log.ErrorContext(c.ctx, "frame failed", "ref", ref, "err", err)
+		c.s.log.ErrorContext(ctx, "frame failed", "ref", ref, "err", err)
+		c.s.tel.Reporter.Capture(ctx, err, map[string]string{"ref": ref})
+	}
+	if span := trace.SpanFromContext(ctx); code == codeInternal || code == codeUnavailable {
+		span.SetStatus(codes.Error, code)
 	}
 	c.sendError(code, msg, ref)
 }

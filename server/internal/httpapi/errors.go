@@ -96,6 +96,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, code, msg := classify(err)
 	if code == codeInternal {
 		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.tel.Reporter.Capture(r.Context(), err, map[string]string{"route": routeOf(r), "method": methodLabel(r.Method)})
 	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)

@@ -91,8 +91,13 @@ func TestDecodeFrameAcceptsValidFrames(t *testing.T) {
 		},
 		{
 			"unknown fields are ignored",
-			`{"type":"send","room":"r","client_id":"c1","body":"hi","trace":{"id":"abc","sampled":true}}`,
+			`{"type":"send","room":"r","client_id":"c1","body":"hi","meta":{"id":"abc","sampled":true}}`,
 			clientFrame{Type: "send", Room: "r", ClientID: "c1", Body: "hi"},
+		},
+		{
+			"a send carries its client's traceparent",
+			`{"type":"send","room":"r","client_id":"c1","body":"hi","trace":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`,
+			clientFrame{Type: "send", Room: "r", ClientID: "c1", Body: "hi", Trace: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
 		},
 	}
 	for _, tt := range tests {

@@ -14,7 +14,18 @@ type metrics struct {
 	slowCloses  prometheus.Counter
 	rateLimited prometheus.Counter
 	panics      *prometheus.CounterVec
+
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	sends        *prometheus.CounterVec
+	ackLatency   *prometheus.HistogramVec
 }
+
+// latencyBuckets cover a chat server's answers: from a fraction of a
+// millisecond (in memory) to the seconds a struggling database takes. The
+// SLO thresholds (100 ms, 250 ms, 1 s) are bucket bounds, so that alerts
+// read exact counts rather than interpolations.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -47,7 +58,30 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Panics recovered, by where they happened (http, ws).",
 		}, []string{"where"}),
 	}
-	reg.MustRegister(m.connections, m.upgrades, m.disconnects, m.framesIn, m.slowCloses, m.rateLimited, m.panics)
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_http_requests_total",
+		Help: "HTTP requests answered, by route pattern, method and status class (2xx, 4xx, ...). /ws upgrades are counted in parley_ws_upgrades_total.",
+	}, []string{"route", "method", "code"})
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "parley_http_request_duration_seconds",
+		Help:    "Time to answer an HTTP request, by route pattern and method; exemplars carry trace ids.",
+		Buckets: latencyBuckets,
+	}, []string{"route", "method"})
+	m.sends = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_sends_total",
+		Help: "Messages sent by clients, by transport (ws, rest) and outcome: acked, rejected (the client's fault, reason is the error code) or failed (the server's, reason unavailable or internal).",
+	}, []string{"transport", "outcome", "reason"})
+	m.ackLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "parley_ack_latency_seconds",
+		Help:    "Time from reading a send to queueing its ack (stored and delivered locally), by transport; exemplars carry trace ids.",
+		Buckets: latencyBuckets,
+	}, []string{"transport"})
+	reg.MustRegister(m.connections, m.upgrades, m.disconnects, m.framesIn, m.slowCloses, m.rateLimited, m.panics,
+		m.httpRequests, m.httpDuration, m.sends, m.ackLatency)
+	for _, transport := range []string{"ws", "rest"} {
+		m.ackLatency.WithLabelValues(transport)
+		m.sends.WithLabelValues(transport, "acked", "")
+	}
 	for _, t := range frameTypes {
 		m.framesIn.WithLabelValues(t)
 	}

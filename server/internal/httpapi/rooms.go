@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"time"
 	"math"
 	"net/http"
 	"strconv"
@@ -119,18 +120,22 @@ type messageResponse struct {
 // returns the original with 200 instead of 201.
 func (s *Server) postMessage() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		var req postMessageRequest
 		if err := decodeJSON(w, r, &req); err != nil {
+			s.recordSend(r.Context(), "rest", start, err)
 			s.writeError(w, r, err)
 			return
 		}
 		user := claimsFrom(r.Context()).User
 		if !s.users.allow(user.ID) {
 			w.Header().Set("Retry-After", "1")
+			s.recordSend(r.Context(), "rest", start, errRateLimited)
 			s.writeError(w, r, errRateLimited)
 			return
 		}
 		msg, created, err := s.chat.Send(r.Context(), user, chi.URLParam(r, "room"), req.ClientID, req.Body)
+		s.recordSend(r.Context(), "rest", start, err)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

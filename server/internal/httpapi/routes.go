@@ -6,12 +6,13 @@ import (
 	"runtime/debug"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 )
 
 // Handler returns every route of the public listener and its middleware.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverPanics)
+	r.Use(s.observe, s.recoverPanics)
 
 	r.Get("/healthz", s.healthz())
 	r.Get("/readyz", s.readyz())
@@ -51,6 +52,13 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				}
 				s.metrics.panics.WithLabelValues("http").Inc()
 				logPanic(s.log, r.Context(), "http "+r.Method+" "+r.URL.Path, v, debug.Stack())
+				s.tel.Reporter.CapturePanic(r.Context(), v, map[string]string{"route": routeOf(r), "method": methodLabel(r.Method)})
+				// A handler that panicked after writing its header has
+				// answered already; a second header would only be logged
+				// as superfluous.
+				if ww, ok := w.(middleware.WrapResponseWriter); ok && ww.Status() != 0 {
+					return
+				}
 				writeJSON(w, http.StatusInternalServerError, errorEnvelope(codeInternal, genericMessage[codeInternal]))
 			}
 		}()

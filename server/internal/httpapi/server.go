@@ -46,6 +46,8 @@ type Config struct {
 	// DrainJitter spreads the 1001 closes of a drain over this long, so that
 	// clients do not all reconnect at once (default 2s).
 	DrainJitter time.Duration
+	// Telemetry traces requests and frames and reports errors.
+	Telemetry Telemetry
 }
 
 func (c *Config) setDefaults() {
@@ -73,6 +75,7 @@ func (c *Config) setDefaults() {
 	if c.DrainJitter <= 0 {
 		c.DrainJitter = 2 * time.Second
 	}
+	c.Telemetry.setDefaults()
 }
 
 // Server serves the public API. Build it with New, mount Handler, and call
@@ -83,6 +86,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	cfg     Config
+	tel     Telemetry // cfg.Telemetry, for short
 
 	upgrader websocket.Upgrader
 	users    *userLimits
@@ -102,6 +106,7 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		log:     log,
 		metrics: newMetrics(reg),
 		cfg:     cfg,
+		tel:     cfg.Telemetry,
 		users:   newUserLimits(rate.Limit(cfg.UserRate), int(2*cfg.UserRate)),
 		conns:   make(map[*conn]struct{}),
 	}

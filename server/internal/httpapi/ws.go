@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
@@ -33,6 +36,20 @@ var (
 // server takes new connections, the origin, and the credentials.
 func (s *Server) upgrade() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// The upgrade's span ends once the socket is open or refused: the
+		// session that follows is traced frame by frame, in traces of their
+		// own linked to this one.
+		ctx := s.tel.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.tel.Tracer.Start(ctx, "GET /ws", trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.route", wsPath)))
+		upgraded := false
+		defer func() {
+			if !upgraded {
+				span.End()
+			}
+		}()
+		session := r.Context()
+		r = r.WithContext(ctx)
 		if s.Draining() {
 			s.metrics.upgrades.WithLabelValues("draining").Inc()
 			s.writeError(w, r, errDraining)
@@ -63,7 +80,10 @@ func (s *Server) upgrade() http.HandlerFunc {
 			s.metrics.upgrades.WithLabelValues("failed").Inc()
 			return
 		}
-		c := newConn(r.Context(), s, ws, claims)
+		upgraded = true
+		span.End()
+		c := newConn(session, s, ws, claims)
+		c.upgrade = span.SpanContext()
 		if !s.track(c) {
 			// Drain began during the upgrade.
 			s.metrics.upgrades.WithLabelValues("draining").Inc()
