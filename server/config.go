@@ -25,6 +25,7 @@ type config struct {
 	PasswordCost   int           // PARLEY_PASSWORD_COST
 	AllowedOrigins []string      // PARLEY_ALLOWED_ORIGINS
 	LogLevel       slog.Level    // LOG_LEVEL
+	Environment    string        // PARLEY_ENVIRONMENT
 	MemoryHistory  int           // PARLEY_MEMORY_HISTORY
 	SendQueue      int           // PARLEY_SEND_QUEUE
 	ConnRate       float64       // PARLEY_CONN_RATE
@@ -53,6 +54,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		PasswordCost:   p.integer("PARLEY_PASSWORD_COST", 10, 4, 31),
 		AllowedOrigins: p.origins("PARLEY_ALLOWED_ORIGINS"),
 		LogLevel:       p.level("LOG_LEVEL"),
+		Environment:    p.name("PARLEY_ENVIRONMENT", "development"),
 		MemoryHistory:  p.integer("PARLEY_MEMORY_HISTORY", 10000, 1, 10_000_000),
 		SendQueue:      p.integer("PARLEY_SEND_QUEUE", 256, 8, 65536),
 		ConnRate:       p.rate("PARLEY_CONN_RATE", 20),
@@ -101,6 +103,7 @@ func (c config) logAttrs() []any {
 		"PARLEY_PASSWORD_COST", c.PasswordCost,
 		"PARLEY_ALLOWED_ORIGINS", strings.Join(c.AllowedOrigins, ","),
 		"LOG_LEVEL", c.LogLevel.String(),
+		"PARLEY_ENVIRONMENT", c.Environment,
 		"PARLEY_MEMORY_HISTORY", c.MemoryHistory,
 		"PARLEY_SEND_QUEUE", c.SendQueue,
 		"PARLEY_CONN_RATE", c.ConnRate,
@@ -160,6 +163,21 @@ func (p *envParser) redisURL(name string) string {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		p.fail(name, "want a redis:// or rediss:// URL")
+	}
+	return v
+}
+
+// name reads a short identifier such as an environment's name.
+func (p *envParser) name(name, def string) string {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	if len(v) > 64 || strings.ContainsFunc(v, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) {
+		p.fail(name, "want up to 64 letters, digits, '-', '_' or '.', got %q", v)
+		return def
 	}
 	return v
 }

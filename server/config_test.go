@@ -18,7 +18,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("got %v, want the empty environment to be valid", err)
 	}
 	if cfg.Addr != ":8080" || cfg.AdminAddr != ":9091" || cfg.DatabaseURL != "" || cfg.RedisURL != "" || cfg.JWTSecret != "" ||
-		cfg.CatchUp != 2*time.Second || cfg.Presence != 5*time.Second ||
+		cfg.CatchUp != 2*time.Second || cfg.Presence != 5*time.Second || cfg.Environment != "development" ||
 		cfg.TokenTTL != 24*time.Hour || cfg.PasswordCost != 10 || cfg.LogLevel != slog.LevelInfo ||
 		cfg.MemoryHistory != 10000 || cfg.SendQueue != 256 || cfg.ConnRate != 20 || cfg.UserRate != 10 ||
 		cfg.DrainTimeout != 25*time.Second || cfg.DrainJitter != 2*time.Second || len(cfg.AllowedOrigins) != 0 {
@@ -39,6 +39,7 @@ func TestConfigReadsEveryVariable(t *testing.T) {
 		"PARLEY_PASSWORD_COST":     "12",
 		"PARLEY_ALLOWED_ORIGINS":   "https://a.example, https://b.example/",
 		"LOG_LEVEL":                "debug",
+		"PARLEY_ENVIRONMENT":       "staging",
 		"PARLEY_MEMORY_HISTORY":    "50",
 		"PARLEY_SEND_QUEUE":        "64",
 		"PARLEY_CONN_RATE":         "2.5",
@@ -53,7 +54,7 @@ func TestConfigReadsEveryVariable(t *testing.T) {
 		Addr: "127.0.0.1:9000", AdminAddr: ":9100", DatabaseURL: "postgres://u:pw@db:5432/parley",
 		RedisURL: "redis://:pw@cache:6379/0", CatchUp: 500 * time.Millisecond, Presence: 10 * time.Second,
 		JWTSecret: strings.Repeat("s", 32), TokenTTL: time.Hour, PasswordCost: 12,
-		AllowedOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug,
+		AllowedOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug, Environment: "staging",
 		MemoryHistory: 50, SendQueue: 64, ConnRate: 2.5, UserRate: 100, DrainTimeout: time.Minute, DrainJitter: 5 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -79,6 +80,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"origin without scheme", "PARLEY_ALLOWED_ORIGINS", "chat.example.com"},
 		{"origin with a path", "PARLEY_ALLOWED_ORIGINS", "https://chat.example.com/app"},
 		{"unknown log level", "LOG_LEVEL", "loud"},
+		{"environment with spaces", "PARLEY_ENVIRONMENT", "my laptop"},
 		{"history of zero", "PARLEY_MEMORY_HISTORY", "0"},
 		{"queue not a number", "PARLEY_SEND_QUEUE", "lots"},
 		{"negative rate", "PARLEY_CONN_RATE", "-1"},

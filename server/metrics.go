@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleychat/parley/server/internal/chat"
+	"github.com/parleychat/parley/server/internal/postgres"
 	"github.com/parleychat/parley/server/internal/redisbus"
 )
 
@@ -66,4 +67,62 @@ func (c busCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(busMalformedDesc, prometheus.CounterValue, float64(st.Malformed))
 	ch <- prometheus.MustNewConstMetric(busReconnectsDesc, prometheus.CounterValue, float64(st.Reconnects))
 	ch <- prometheus.MustNewConstMetric(busChannelsDesc, prometheus.GaugeValue, float64(st.Subscribed))
+}
+
+// serverMetrics are series the composition root records itself, through
+// hooks it hands the adapters.
+type serverMetrics struct {
+	reg         prometheus.Registerer
+	busLag      prometheus.Histogram
+	commitBatch prometheus.Histogram
+}
+
+func newServerMetrics(reg prometheus.Registerer) *serverMetrics {
+	m := &serverMetrics{
+		reg: reg,
+		busLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "parley_bus_lag_seconds",
+			Help:    "Time from a message's arrival at the sender's replica to its receipt from Redis here (includes the replicas' clock difference).",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		commitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "parley_store_commit_batch_size",
+			Help:    "Messages stored by each group commit of the PostgreSQL writers.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+	}
+	reg.MustRegister(m.busLag, m.commitBatch)
+	return m
+}
+
+// watchPool exports the PostgreSQL connection pool's state.
+func (m *serverMetrics) watchPool(s *postgres.Store) {
+	m.reg.MustRegister(poolCollector{s})
+}
+
+var (
+	poolConnsDesc    = prometheus.NewDesc("parley_db_pool_connections", "PostgreSQL pool connections by state (idle, acquired, constructing).", []string{"state"}, nil)
+	poolMaxDesc      = prometheus.NewDesc("parley_db_pool_max_connections", "The PostgreSQL pool's size limit.", nil, nil)
+	poolAcquiresDesc = prometheus.NewDesc("parley_db_pool_acquires_total", "Connections acquired from the pool.", nil, nil)
+	poolWaitsDesc    = prometheus.NewDesc("parley_db_pool_empty_acquires_total", "Acquires that had to wait because the pool had no idle connection.", nil, nil)
+	poolWaitDesc     = prometheus.NewDesc("parley_db_pool_acquire_wait_seconds_total", "Time spent waiting for pool connections.", nil, nil)
+)
+
+type poolCollector struct{ s *postgres.Store }
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolConnsDesc, poolMaxDesc, poolAcquiresDesc, poolWaitsDesc, poolWaitDesc} {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.PoolStat()
+	ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(st.IdleConns()), "idle")
+	ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(st.AcquiredConns()), "acquired")
+	ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(st.ConstructingConns()), "constructing")
+	ch <- prometheus.MustNewConstMetric(poolMaxDesc, prometheus.GaugeValue, float64(st.MaxConns()))
+	ch <- prometheus.MustNewConstMetric(poolAcquiresDesc, prometheus.CounterValue, float64(st.AcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaitsDesc, prometheus.CounterValue, float64(st.EmptyAcquireCount()))
+	ch <- prometheus.MustNewConstMetric(poolWaitDesc, prometheus.CounterValue, st.AcquireDuration().Seconds())
 }

@@ -12,7 +12,10 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"time"
+
+	"github.com/exaring/otelpgx"
 
 	"github.com/redis/go-redis/v9"
 
@@ -35,14 +38,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
-	log := telemetry.NewLogger(stdout, cfg.LogLevel)
-	log.Info("starting parley", cfg.logAttrs()...)
+	tel, err := telemetry.Setup(ctx, telemetry.Config{
+		Service: "parley", Version: buildVersion(), Environment: cfg.Environment,
+		LogLevel: cfg.LogLevel, Stdout: stdout, Getenv: getenv,
+	})
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	defer func() {
+		// Last of all: spans and error reports of the shutdown itself go too.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetryFlushTimeout)
+		defer cancel()
+		tel.Shutdown(ctx)
+	}()
+	log := tel.Logger
+	log.Info("starting parley", append(cfg.logAttrs(), "version", buildVersion())...)
+	tracer := tel.Tracer.Tracer("github.com/parleychat/parley/server")
+	reg := tel.Registry
+	m := newServerMetrics(reg)
 
-	store, closeStore, err := openStore(ctx, cfg, log)
+	store, closeStore, err := openStore(ctx, cfg, log, tel, m)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	store = newTimedStore(store, reg)
 
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {
@@ -50,12 +70,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		log.Warn("PARLEY_JWT_SECRET is not set: using a random secret, so tokens will not survive a restart and other replicas will refuse them")
 	}
 
-	reg := telemetry.NewRegistry()
 	hubOpts := chat.HubOptions{CatchUpInterval: cfg.CatchUp, RosterInterval: cfg.Presence}
 	var bus *redisbus.Bus
 	var closeBus func()
 	if cfg.RedisURL != "" {
-		bus, closeBus, err = openBus(ctx, cfg, log)
+		bus, closeBus, err = openBus(ctx, cfg, log, redisbus.Options{
+			Logger: log, Tracer: tracer, Propagator: tel.Propagator,
+			Lag: func(d time.Duration) { m.busLag.Observe(d.Seconds()) },
+		})
 		if err != nil {
 			return err
 		}
@@ -77,6 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		ConnRate:       cfg.ConnRate,
 		UserRate:       cfg.UserRate,
 		DrainJitter:    cfg.DrainJitter,
+		Telemetry:      httpapi.Telemetry{Tracer: tracer, Propagator: tel.Propagator, Reporter: tel.Sentry},
 	})
 
 	admin := http.NewServeMux()
@@ -133,10 +156,39 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
+// telemetryFlushTimeout bounds sending the last spans and error reports at
+// exit, so that a dead collector or DSN cannot hold the process.
+const telemetryFlushTimeout = 5 * time.Second
+
+// version is the release, set at build time with
+// -ldflags "-X main.version=..." (the container build does).
+var version string
+
+// buildVersion is version, or else what the Go toolchain stamped: the
+// module version or the VCS revision.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "dev"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return s.Value[:12]
+		}
+	}
+	return "dev"
+}
+
 // openBus connects to the Redis of REDIS_URL for cross-replica fan-out. A
 // Redis that cannot be reached at start is not fatal: members on this
 // replica are served meanwhile, and the bus connects when Redis comes.
-func openBus(ctx context.Context, cfg config, log *slog.Logger) (*redisbus.Bus, func(), error) {
+func openBus(ctx context.Context, cfg config, log *slog.Logger, opts redisbus.Options) (*redisbus.Bus, func(), error) {
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL %s: %w", redactURL(cfg.RedisURL), err)
@@ -149,7 +201,7 @@ func openBus(ctx context.Context, cfg config, log *slog.Logger) (*redisbus.Bus, 
 		log.Warn("Redis cannot be reached; serving this replica's members until it can", "err", err)
 	}
 	log.Info("cross-replica fan-out through Redis", "replica", replica)
-	bus := redisbus.New(client, replica, redisbus.Options{Logger: log})
+	bus := redisbus.New(client, replica, opts)
 	return bus, func() { bus.Close(); client.Close() }, nil
 }
 
@@ -168,16 +220,21 @@ func replicaID() string {
 
 // openStore returns PostgreSQL when DATABASE_URL is set and the in-memory
 // store otherwise.
-func openStore(ctx context.Context, cfg config, log *slog.Logger) (chat.Store, func(), error) {
+func openStore(ctx context.Context, cfg config, log *slog.Logger, tel *telemetry.Telemetry, m *serverMetrics) (chat.Store, func(), error) {
 	if cfg.DatabaseURL == "" {
 		log.Warn("DATABASE_URL is not set: using the in-memory store; history is not durable and is lost at restart",
 			"history_per_room", cfg.MemoryHistory)
 		s := memstore.New(memstore.Options{HistoryLimit: cfg.MemoryHistory})
 		return s, s.Close, nil
 	}
-	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{Logger: log})
+	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{
+		Logger:  log,
+		Tracer:  otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.Tracer)),
+		OnBatch: func(n int) { m.commitBatch.Observe(float64(n)) },
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open PostgreSQL (DATABASE_URL %s): %w", redactURL(cfg.DatabaseURL), err)
 	}
+	m.watchPool(s)
 	return s, s.Close, nil
 }

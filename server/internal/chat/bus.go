@@ -1,5 +1,7 @@
 package chat
 
+import "context"
+
 // Bus carries room events between the replicas of a deployment. It is the
 // fast path of cross-replica delivery and nothing more: it may lose events
 // (a broker restart, a full queue, a replica that dies between storing and
@@ -14,8 +16,9 @@ package chat
 type Bus interface {
 	// Publish sends ev to the other replicas that watch ev.Room. The bus
 	// stamps ev.Origin with its own replica id and never hands a replica
-	// its own events.
-	Publish(ev Event)
+	// its own events. ctx carries the publisher's trace, which the bus may
+	// pass along; Publish must not wait on it.
+	Publish(ctx context.Context, ev Event)
 	// Watch asks for the room's events; the hub calls it when the room gets
 	// its first member on this replica.
 	Watch(room string)

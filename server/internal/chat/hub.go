@@ -9,6 +9,20 @@ import (
 	"time"
 )
 
+// Frame is an encoded frame on its way to a subscriber.
+type Frame struct {
+	Data []byte
+	// Kind names the frame for metrics: message, joined, presence, typing.
+	Kind string
+	// Arrived is when a live message arrived at the server that stored it
+	// (its timestamp), so that the transport can time its delivery. It is
+	// zero for other frames and for history replayed on request.
+	Arrived time.Time
+	// Ctx carries the delivery's trace for a live message (nil otherwise):
+	// the hub passes it on without looking inside.
+	Ctx context.Context
+}
+
 // Subscriber is one connection's side of the hub: a bounded queue of encoded
 // frames on their way to the client. The hub never waits on a subscriber: it
 // offers, and when the queue is full it gives up on the subscriber. The hub
@@ -16,10 +30,10 @@ import (
 // must not call back into the hub.
 type Subscriber interface {
 	// Offer queues frame without blocking and reports whether it fit.
-	Offer(frame []byte) bool
+	Offer(frame Frame) bool
 	// Push queues frame, waiting while the queue is full, until ctx ends.
 	// The hub uses it only to replay history that the subscriber asked for.
-	Push(ctx context.Context, frame []byte) error
+	Push(ctx context.Context, frame Frame) error
 	// Slow tells the subscriber that it fell behind and was dropped from a
 	// room. It must disconnect (close 4008) and accept nothing more, so that
 	// its client sees a disconnect rather than a gap.
@@ -162,7 +176,7 @@ type room struct {
 	loaded      bool
 	last        int64 // seq of the newest message delivered to members
 	highest     int64 // newest seq known to exist, delivered or not
-	pending     map[int64]Message
+	pending     map[int64]pendingMessage
 	members     map[Subscriber]*member
 	present     map[string]*presence // connected here, by user id
 	remote      map[string]*roster   // present on other replicas, by replica
@@ -180,7 +194,7 @@ type member struct {
 	// While replaying, live frames are held here so they follow the replayed
 	// history instead of overtaking it.
 	replaying bool
-	held      [][]byte
+	held      []Frame
 	dropped   bool
 }
 
@@ -204,7 +218,7 @@ func (h *Hub) acquire(roomID string) (r *room, created bool) {
 			id:      roomID,
 			hub:     h,
 			ready:   make(chan struct{}),
-			pending: make(map[int64]Message),
+			pending: make(map[int64]pendingMessage),
 			members: make(map[Subscriber]*member),
 			present: make(map[string]*presence),
 			remote:  make(map[string]*roster),
@@ -339,14 +353,14 @@ func (r *room) register(sub Subscriber, user User, since *int64) (*member, int64
 	p := r.present[user.ID]
 	if p == nil {
 		if !r.online(user.ID) {
-			r.broadcast(r.hub.codec.Presence(r.id, user, true), sub)
+			r.broadcast(Frame{Data: r.hub.codec.Presence(r.id, user, true), Kind: "presence"}, sub)
 		}
 		p = &presence{user: user}
 		r.present[user.ID] = p
 		r.hub.publish(Event{Kind: EventPresence, Room: r.id, User: user, Online: true})
 	}
 	p.conns++
-	r.offer(m, r.hub.codec.Joined(r.id, r.last, r.users(maxListedMembers)))
+	r.offer(m, Frame{Data: r.hub.codec.Joined(r.id, r.last, r.users(maxListedMembers)), Kind: "joined"})
 	// From here until the replay ends, live frames for m are held back.
 	m.replaying = since != nil && *since < r.last
 	// A gap left open while the room had no members to backfill for is
@@ -404,7 +418,7 @@ func (h *Hub) replay(ctx context.Context, roomID string, sub Subscriber, from, t
 			if msg.Seq > to {
 				return nil
 			}
-			if err := sub.Push(ctx, h.codec.Message(msg)); err != nil {
+			if err := sub.Push(ctx, Frame{Data: h.codec.Message(msg), Kind: "message"}); err != nil {
 				return err
 			}
 			cursor = msg.Seq
@@ -428,7 +442,7 @@ func (h *Hub) Leave(roomID string, sub Subscriber) bool {
 			if p.conns == 0 {
 				delete(r.present, m.user.ID)
 				if !r.online(m.user.ID) {
-					r.broadcast(h.codec.Presence(roomID, m.user, false), nil)
+					r.broadcast(Frame{Data: h.codec.Presence(roomID, m.user, false), Kind: "presence"}, nil)
 				}
 				h.publish(Event{Kind: EventPresence, Room: roomID, User: m.user, Online: false})
 			}
@@ -460,13 +474,13 @@ func (h *Hub) Typing(roomID string, sub Subscriber, user User) error {
 
 // typing offers a typing frame to the members who are not user. r.mu is held.
 func (r *room) typing(user User) {
-	var frame []byte
+	var frame Frame
 	for _, m := range r.members {
 		if m.user.ID == user.ID {
 			continue
 		}
-		if frame == nil {
-			frame = r.hub.codec.Typing(r.id, user)
+		if frame.Data == nil {
+			frame = Frame{Data: r.hub.codec.Typing(r.id, user), Kind: "typing"}
 		}
 		r.offer(m, frame)
 	}
@@ -475,37 +489,45 @@ func (r *room) typing(user User) {
 var errNotJoined = Errorf(ErrInvalid, "join the room first")
 
 // Deliver hands a stored message to the room's members here and, through the
-// bus, to those on other replicas.
-func (h *Hub) Deliver(msg Message) {
-	h.deliverHere(msg)
-	h.publish(Event{Kind: EventMessage, Room: msg.Room, Message: msg})
+// bus, to those on other replicas. ctx carries the sender's trace.
+func (h *Hub) Deliver(ctx context.Context, msg Message) {
+	h.deliverHere(ctx, msg)
+	h.publishCtx(ctx, Event{Kind: EventMessage, Room: msg.Room, Message: msg})
 }
 
 // deliverHere hands a stored message to the room's members on this replica,
 // if it has any. Messages may arrive out of order or twice (from this
 // replica, the broker and backfills); members still see each seq once and in
 // order.
-func (h *Hub) deliverHere(msg Message) {
+func (h *Hub) deliverHere(ctx context.Context, msg Message) {
 	r := h.lookup(msg.Room)
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.accept(msg)
+	r.accept(ctx, msg)
 }
 
-// accept is the single path by which messages reach members. r.mu is held.
-func (r *room) accept(msg Message) {
+// pendingMessage is a message that arrived ahead of a gap, with the context
+// of its delivery.
+type pendingMessage struct {
+	msg Message
+	ctx context.Context
+}
+
+// accept is the single path by which messages reach members; ctx is the
+// trace of the delivery, nil for a backfill. r.mu is held.
+func (r *room) accept(ctx context.Context, msg Message) {
 	r.highest = max(r.highest, msg.Seq)
 	switch {
 	case r.loaded && msg.Seq <= r.last:
 		return // delivered already
 	case r.loaded && msg.Seq == r.last+1:
 		r.last = msg.Seq
-		r.fanout(msg)
+		r.fanout(ctx, msg)
 	case len(r.pending) < maxPending:
-		r.pending[msg.Seq] = msg
+		r.pending[msg.Seq] = pendingMessage{msg, ctx}
 	}
 	if r.loaded {
 		r.drain()
@@ -521,13 +543,13 @@ func (r *room) drain() {
 		}
 	}
 	for {
-		msg, ok := r.pending[r.last+1]
+		p, ok := r.pending[r.last+1]
 		if !ok {
 			break
 		}
-		delete(r.pending, msg.Seq)
-		r.last = msg.Seq
-		r.fanout(msg)
+		delete(r.pending, p.msg.Seq)
+		r.last = p.msg.Seq
+		r.fanout(p.ctx, p.msg)
 	}
 	if r.highest > r.last {
 		r.armTimer()
@@ -624,7 +646,7 @@ func (r *room) backfill() {
 		}
 		r.hub.stats.backfilled.Add(int64(len(msgs)))
 		for _, msg := range msgs {
-			r.accept(msg)
+			r.accept(nil, msg)
 		}
 		r.mu.Unlock()
 	}
@@ -632,21 +654,21 @@ func (r *room) backfill() {
 
 // fanout encodes msg once and offers the same bytes to every member that
 // does not have it yet. r.mu is held.
-func (r *room) fanout(msg Message) {
-	var frame []byte
+func (r *room) fanout(ctx context.Context, msg Message) {
+	var frame Frame
 	for _, m := range r.members {
 		if msg.Seq <= m.floor {
 			continue
 		}
-		if frame == nil {
-			frame = r.hub.codec.Message(msg)
+		if frame.Data == nil {
+			frame = Frame{Data: r.hub.codec.Message(msg), Kind: "message", Arrived: msg.TS, Ctx: ctx}
 		}
 		r.offer(m, frame)
 	}
 }
 
 // broadcast offers frame to every member but except. r.mu is held.
-func (r *room) broadcast(frame []byte, except Subscriber) {
+func (r *room) broadcast(frame Frame, except Subscriber) {
 	for sub, m := range r.members {
 		if sub != except {
 			r.offer(m, frame)
@@ -657,7 +679,7 @@ func (r *room) broadcast(frame []byte, except Subscriber) {
 // offer queues frame for m, or holds it while m replays history. A member
 // whose queue or hold is full is dropped and told it is too slow: it must
 // never see a later frame after missing an earlier one. r.mu is held.
-func (r *room) offer(m *member, frame []byte) bool {
+func (r *room) offer(m *member, frame Frame) bool {
 	if m.dropped {
 		return false
 	}

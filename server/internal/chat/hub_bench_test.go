@@ -15,9 +15,9 @@ import (
 // benchmark measures the hub, not a consumer.
 type counter struct{ n atomic.Int64 }
 
-func (c *counter) Offer([]byte) bool                  { c.n.Add(1); return true }
-func (c *counter) Push(context.Context, []byte) error { c.n.Add(1); return nil }
-func (c *counter) Slow()                              {}
+func (c *counter) Offer(chat.Frame) bool                  { c.n.Add(1); return true }
+func (c *counter) Push(context.Context, chat.Frame) error { c.n.Add(1); return nil }
+func (c *counter) Slow()                                  {}
 
 // BenchmarkHubFanout delivers one message per op to a room of N members
 // through the real codec path (encode once, offer to every member).
@@ -46,7 +46,7 @@ func BenchmarkHubFanout(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				msg.Seq = int64(i + 1)
-				hub.Deliver(msg)
+				hub.Deliver(context.Background(), msg)
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)*float64(members)/b.Elapsed().Seconds(), "deliveries/s")

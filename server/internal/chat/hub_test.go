@@ -39,23 +39,23 @@ type recorder struct {
 	slow   bool
 }
 
-func (r *recorder) Offer(f []byte) bool {
+func (r *recorder) Offer(f chat.Frame) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.slow || (r.cap > 0 && len(r.frames) >= r.cap) {
 		return false
 	}
-	r.frames = append(r.frames, string(f))
+	r.frames = append(r.frames, string(f.Data))
 	return true
 }
 
-func (r *recorder) Push(ctx context.Context, f []byte) error {
+func (r *recorder) Push(ctx context.Context, f chat.Frame) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.slow {
 		return errors.New("dropped")
 	}
-	r.frames = append(r.frames, string(f))
+	r.frames = append(r.frames, string(f.Data))
 	return nil
 }
 
@@ -197,7 +197,7 @@ func TestHubDeliversOutOfOrderArrivalsInSeqOrder(t *testing.T) {
 	f.mustJoin(t, &r, bob, nil)
 	msgs := f.appendN(t, 4)
 	for _, i := range []int{2, 0, 3, 1} {
-		f.hub.Deliver(msgs[i])
+		f.hub.Deliver(context.Background(), msgs[i])
 	}
 	wantSeqs(t, r.seqs(), 1, 4)
 }
@@ -208,7 +208,7 @@ func TestHubDropsDuplicateDeliveries(t *testing.T) {
 	f.mustJoin(t, &r, bob, nil)
 	msgs := f.appendN(t, 2)
 	for _, m := range []chat.Message{msgs[0], msgs[0], msgs[1], msgs[0], msgs[1]} {
-		f.hub.Deliver(m)
+		f.hub.Deliver(context.Background(), m)
 	}
 	wantSeqs(t, r.seqs(), 1, 2)
 }
@@ -218,7 +218,7 @@ func TestHubBackfillsAGapFromTheStore(t *testing.T) {
 	var r recorder
 	f.mustJoin(t, &r, bob, nil)
 	msgs := f.appendN(t, 5)
-	f.hub.Deliver(msgs[4]) // 1..4 never arrive live
+	f.hub.Deliver(context.Background(), msgs[4]) // 1..4 never arrive live
 	eventually(t, "backfill", func() bool { return len(r.seqs()) == 5 })
 	wantSeqs(t, r.seqs(), 1, 5)
 }
@@ -414,13 +414,13 @@ func checkUnbroken(t *testing.T, r *recorder, since *int64) {
 // when the queue is full. The consumer takes perFrame for each frame, like
 // a socket write.
 type boundedSub struct {
-	queue chan []byte
+	queue chan chat.Frame
 	done  chan struct{}
 	rec   recorder
 }
 
 func newBoundedSub(t *testing.T, size int, perFrame time.Duration) *boundedSub {
-	b := &boundedSub{queue: make(chan []byte, size), done: make(chan struct{})}
+	b := &boundedSub{queue: make(chan chat.Frame, size), done: make(chan struct{})}
 	var consumer sync.WaitGroup
 	consumer.Go(func() {
 		for {
@@ -437,7 +437,7 @@ func newBoundedSub(t *testing.T, size int, perFrame time.Duration) *boundedSub {
 	return b
 }
 
-func (b *boundedSub) Offer(f []byte) bool {
+func (b *boundedSub) Offer(f chat.Frame) bool {
 	select {
 	case b.queue <- f:
 		return true
@@ -446,7 +446,7 @@ func (b *boundedSub) Offer(f []byte) bool {
 	}
 }
 
-func (b *boundedSub) Push(ctx context.Context, f []byte) error {
+func (b *boundedSub) Push(ctx context.Context, f chat.Frame) error {
 	select {
 	case b.queue <- f:
 		return nil
@@ -497,7 +497,7 @@ func TestHubJoinWithSinceAheadOfTheHubSkipsWhatTheMemberHas(t *testing.T) {
 	var ahead recorder
 	f.mustJoin(t, &ahead, bob, ptr(int64(3)))
 	for _, m := range msgs {
-		f.hub.Deliver(m)
+		f.hub.Deliver(context.Background(), m)
 	}
 	wantSeqs(t, first.seqs(), 1, 4)
 	wantSeqs(t, ahead.seqs(), 4, 4)

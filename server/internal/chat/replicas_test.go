@@ -68,7 +68,7 @@ func (p *port) stop() {
 	p.wg.Wait()
 }
 
-func (p *port) Publish(ev chat.Event) {
+func (p *port) Publish(_ context.Context, ev chat.Event) {
 	ev.Origin = p.origin
 	p.sb.mu.Lock()
 	defer p.sb.mu.Unlock()
@@ -77,7 +77,7 @@ func (p *port) Publish(ev chat.Event) {
 	}
 	for _, q := range p.sb.ports {
 		if q != p && q.watched[ev.Room] {
-			q.inbox <- func() { q.hub.Receive(ev) }
+			q.inbox <- func() { q.hub.Receive(context.Background(), ev) }
 		}
 	}
 }
@@ -438,9 +438,9 @@ func TestABadBrokerEventDoesNotSilenceARoom(t *testing.T) {
 	eventually(t, "the first message everywhere", func() bool { return len(subs[1].seqs()) == 1 })
 
 	hub := c.replicas[1].hub
-	hub.Receive(chat.Event{Kind: chat.EventMessage, Room: c.room.ID, Origin: "evil",
+	hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: c.room.ID, Origin: "evil",
 		Message: chat.Message{Room: c.room.ID, Seq: 1_000_000}})
-	hub.Receive(chat.Event{Kind: chat.EventMessage, Room: "another-room", Origin: "evil",
+	hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: "another-room", Origin: "evil",
 		Message: chat.Message{Room: c.room.ID, Seq: 2}})
 	for n := range 5 {
 		c.mustSend(t, 0, alice, fmt.Sprintf("after-%d", n))
@@ -477,7 +477,7 @@ func newBoundedBus(t *testing.T, size int) *boundedBus {
 	return b
 }
 
-func (b *boundedBus) Publish(ev chat.Event) {
+func (b *boundedBus) Publish(_ context.Context, ev chat.Event) {
 	select {
 	case b.queue <- ev:
 	default:

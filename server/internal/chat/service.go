@@ -89,7 +89,7 @@ func (s *Service) Send(ctx context.Context, u User, room, clientID, body string)
 	// A repeat is delivered again too: the first attempt may have been
 	// stored but not delivered (its caller gave up before the commit), and
 	// the hub drops seqs that its members already have.
-	s.hub.Deliver(msg)
+	s.hub.Deliver(ctx, msg)
 	return msg, created, nil
 }
 

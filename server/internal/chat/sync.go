@@ -91,19 +91,25 @@ func (h *Hub) unwatch(room string) {
 }
 
 func (h *Hub) publish(ev Event) {
+	h.publishCtx(context.Background(), ev)
+}
+
+// publishCtx publishes ev with the trace of ctx.
+func (h *Hub) publishCtx(ctx context.Context, ev Event) {
 	if h.bus != nil {
-		h.bus.Publish(ev)
+		h.bus.Publish(ctx, ev)
 	}
 }
 
-// Receive takes an event from another replica.
-func (h *Hub) Receive(ev Event) {
+// Receive takes an event from another replica; ctx carries the trace of
+// its delivery here.
+func (h *Hub) Receive(ctx context.Context, ev Event) {
 	h.stats.received.Add(1)
 	if ev.Kind == EventMessage {
 		if ev.Message.Room != ev.Room || ev.Message.Seq < 1 {
 			return // not a message of this room: never let it claim a seq
 		}
-		h.deliverHere(ev.Message)
+		h.deliverHere(ctx, ev.Message)
 		return
 	}
 	if ev.Kind == EventHello {
@@ -402,6 +408,6 @@ func (r *room) setRoster(origin string, users []User, now time.Time) {
 // offline, if that changed since was. r.mu is held.
 func (r *room) announcePresence(u User, was bool) {
 	if now := r.online(u.ID); now != was {
-		r.broadcast(r.hub.codec.Presence(r.id, u, now), nil)
+		r.broadcast(Frame{Data: r.hub.codec.Presence(r.id, u, now), Kind: "presence"}, nil)
 	}
 }

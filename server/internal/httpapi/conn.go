@@ -40,7 +40,7 @@ type conn struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 
-	queue chan []byte
+	queue chan chat.Frame
 
 	// closing is closed once, by closeWith, when the connection is to end;
 	// code and reason are set just before and read only after.
@@ -79,7 +79,7 @@ func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.
 		ws:      ws,
 		user:    claims.User,
 		expires: claims.ExpiresAt,
-		queue:   make(chan []byte, s.cfg.SendQueue),
+		queue:   make(chan chat.Frame, s.cfg.SendQueue),
 		closing: make(chan struct{}),
 		rooms:   make(map[string]struct{}),
 		limiter: rate.NewLimiter(rate.Limit(s.cfg.ConnRate), max(1, int(2*s.cfg.ConnRate))),
@@ -217,7 +217,7 @@ func (c *conn) abort() {
 }
 
 // Offer implements chat.Subscriber.
-func (c *conn) Offer(frame []byte) bool {
+func (c *conn) Offer(frame chat.Frame) bool {
 	select {
 	case <-c.closing:
 		return false
@@ -232,7 +232,7 @@ func (c *conn) Offer(frame []byte) bool {
 }
 
 // Push implements chat.Subscriber.
-func (c *conn) Push(ctx context.Context, frame []byte) error {
+func (c *conn) Push(ctx context.Context, frame chat.Frame) error {
 	select {
 	case c.queue <- frame:
 		return nil
@@ -250,10 +250,10 @@ func (c *conn) Slow() {
 	}
 }
 
-// send queues a reply to the client; a client that lets its queue fill up
-// is too slow.
-func (c *conn) send(frame []byte) {
-	if !c.Offer(frame) {
+// send queues a reply of the given kind (ack, error, left) to the client; a
+// client that lets its queue fill up is too slow.
+func (c *conn) send(kind string, data []byte) {
+	if !c.Offer(chat.Frame{Data: data, Kind: kind}) {
 		c.Slow()
 	}
 }
@@ -309,13 +309,24 @@ func (c *conn) finish() {
 	c.stopReading(time.Now().Add(closeGrace))
 }
 
-func (c *conn) write(frame []byte) bool {
+// write writes one frame. A live message's delivery is timed here, from its
+// arrival at the server that stored it to its write on this socket: the
+// delivery SLI, with the delivery's trace as exemplar.
+func (c *conn) write(frame chat.Frame) bool {
 	c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+	if err := c.ws.WriteMessage(websocket.TextMessage, frame.Data); err != nil {
 		c.lost()
 		return false
 	}
 	c.framesOut.Add(1)
+	c.s.metrics.framesOut(frame.Kind).Inc()
+	if !frame.Arrived.IsZero() {
+		var sc trace.SpanContext
+		if frame.Ctx != nil {
+			sc = trace.SpanContextFromContext(frame.Ctx)
+		}
+		observeWithTrace(c.s.metrics.deliveryLatency, time.Since(frame.Arrived).Seconds(), sc)
+	}
 	return true
 }
 
@@ -472,7 +483,7 @@ func (c *conn) leave(f clientFrame) {
 		return
 	}
 	delete(c.rooms, f.Room)
-	c.send(encode(leftFrame{Type: "left", Room: f.Room}))
+	c.send("left", encode(leftFrame{Type: "left", Room: f.Room}))
 }
 
 func (c *conn) sendMessage(ctx context.Context, start time.Time, f clientFrame) {
@@ -482,7 +493,7 @@ func (c *conn) sendMessage(ctx context.Context, start time.Time, f clientFrame) 
 		c.fail(ctx, err, f.ClientID)
 		return
 	}
-	c.send(encode(ackFrame{
+	c.send("ack", encode(ackFrame{
 		Type: "ack", Room: msg.Room, ClientID: msg.ClientID, ID: msg.ID, Seq: msg.Seq, TS: formatTime(msg.TS),
 	}))
 }
@@ -505,7 +516,7 @@ func (c *conn) fail(ctx context.Context, err error, ref string) {
 }
 
 func (c *conn) sendError(code, msg, ref string) {
-	c.send(encode(errorFrame{Type: "error", Code: code, Message: msg, Ref: ref}))
+	c.send("error", encode(errorFrame{Type: "error", Code: code, Message: msg, Ref: ref}))
 }
 
 // closeCodeLabel keeps the disconnects metric's label bounded: close codes

@@ -19,6 +19,23 @@ type metrics struct {
 	httpDuration *prometheus.HistogramVec
 	sends        *prometheus.CounterVec
 	ackLatency   *prometheus.HistogramVec
+
+	framesOutByKind *prometheus.CounterVec
+	framesOutKnown  map[string]prometheus.Counter // by kind, resolved once
+	deliveryLatency prometheus.Observer
+}
+
+// outKinds are the kinds of frame the server writes: the values of the
+// frames-out metric's label.
+var outKinds = []string{"message", "joined", "presence", "typing", "ack", "error", "left"}
+
+// framesOut is the counter of written frames of kind, without a label
+// lookup on the hot path.
+func (m *metrics) framesOut(kind string) prometheus.Counter {
+	if c, ok := m.framesOutKnown[kind]; ok {
+		return c
+	}
+	return m.framesOutKnown["other"]
 }
 
 // latencyBuckets cover a chat server's answers: from a fraction of a
@@ -76,8 +93,22 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help:    "Time from reading a send to queueing its ack (stored and delivered locally), by transport; exemplars carry trace ids.",
 		Buckets: latencyBuckets,
 	}, []string{"transport"})
+	m.framesOutByKind = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_ws_frames_out_total",
+		Help: "Frames written to clients by type.",
+	}, []string{"type"})
+	m.framesOutKnown = make(map[string]prometheus.Counter)
+	for _, k := range append(outKinds, "other") {
+		m.framesOutKnown[k] = m.framesOutByKind.WithLabelValues(k)
+	}
+	delivery := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "parley_delivery_latency_seconds",
+		Help:    "Time from a message's arrival at the server that stored it to its write on a recipient's socket, per recipient (replayed history excluded); exemplars carry trace ids. Across replicas it includes their clock difference.",
+		Buckets: latencyBuckets,
+	})
+	m.deliveryLatency = delivery
 	reg.MustRegister(m.connections, m.upgrades, m.disconnects, m.framesIn, m.slowCloses, m.rateLimited, m.panics,
-		m.httpRequests, m.httpDuration, m.sends, m.ackLatency)
+		m.httpRequests, m.httpDuration, m.sends, m.ackLatency, m.framesOutByKind, delivery)
 	for _, transport := range []string{"ws", "rest"} {
 		m.ackLatency.WithLabelValues(transport)
 		m.sends.WithLabelValues(transport, "acked", "")

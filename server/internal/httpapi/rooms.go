@@ -1,10 +1,10 @@
 package httpapi
 
 import (
-	"time"
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 

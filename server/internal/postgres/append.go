@@ -111,6 +111,9 @@ func (s *Store) write(batch []*appendReq) {
 	}
 	s.batches.Add(1)
 	s.drafts.Add(int64(len(live)))
+	if s.onBatch != nil {
+		s.onBatch(len(live))
+	}
 
 	results, err := s.commitWithTimeout(live)
 	if err == nil {

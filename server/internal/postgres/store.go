@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/tern/v2/migrate"
 
@@ -40,6 +41,11 @@ type Options struct {
 	// Logger receives the failures the store deals with itself rather than
 	// returns. nil discards them.
 	Logger *slog.Logger
+	// Tracer, if set, traces every query (the server passes otelpgx's).
+	Tracer pgx.QueryTracer
+	// OnBatch, if set, is told the size of each group commit the writers
+	// attempt.
+	OnBatch func(size int)
 }
 
 // Store is a chat.Store backed by PostgreSQL. It is safe for concurrent use;
@@ -48,6 +54,7 @@ type Store struct {
 	pool     *pgxpool.Pool
 	log      *slog.Logger
 	maxBatch int
+	onBatch  func(size int)
 	seed     maphash.Seed
 	queues   []chan *appendReq
 	writers  sync.WaitGroup
@@ -94,6 +101,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "parley"
 	}
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -111,6 +121,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool:     pool,
 		log:      opts.Logger,
 		maxBatch: opts.MaxBatch,
+		onBatch:  opts.OnBatch,
 		seed:     maphash.MakeSeed(),
 		queues:   make([]chan *appendReq, opts.Shards),
 	}
@@ -204,5 +215,8 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	return Stats{Batches: s.batches.Load(), Drafts: s.drafts.Load()}
 }
+
+// PoolStat reports the connection pool's state, for metrics.
+func (s *Store) PoolStat() *pgxpool.Stat { return s.pool.Stat() }
 
 var _ chat.Store = (*Store)(nil)

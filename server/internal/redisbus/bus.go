@@ -19,6 +19,7 @@ package redisbus
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,11 @@ import (
 
 	"github.com/parleychat/parley/server/internal/chat"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Receiver is what the bus hands other replicas' events to: the hub. Both
@@ -35,8 +41,8 @@ import (
 // the bus survives by resubscribing, at the cost of a resync).
 type Receiver interface {
 	// Receive is given an event another replica published in a room this
-	// bus watches.
-	Receive(ev chat.Event)
+	// bus watches; for a message, ctx carries the span of its delivery.
+	Receive(ctx context.Context, ev chat.Event)
 	// Resync says that the subscription to room was confirmed, for the first
 	// time or again after a lost connection: events published from now on
 	// will arrive, and those published earlier may have been missed, so the
@@ -58,6 +64,14 @@ type Options struct {
 	HealthInterval time.Duration
 	// Logger receives the bus's warnings. Default: discard them.
 	Logger *slog.Logger
+	// Tracer makes a span for each message published (chat.publish) and
+	// delivered (chat.deliver), and Propagator carries the publish span's
+	// context in the envelope. Defaults: no spans, W3C trace context.
+	Tracer     trace.Tracer
+	Propagator propagation.TextMapPropagator
+	// Lag, if set, is told how long each message received took from its
+	// arrival at the sender's server (its timestamp) to here.
+	Lag func(time.Duration)
 }
 
 // Stats counts what a Bus did since it was made. Every field but Subscribed
@@ -80,8 +94,11 @@ type Bus struct {
 	roomPrefix string // Prefix + "room:"
 	health     time.Duration
 	log        *slog.Logger
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+	lag        func(time.Duration)
 
-	queue chan chat.Event
+	queue chan outgoing
 	poke  chan struct{} // wakes the subscriber; capacity 1, as one pending wake-up covers any number of changes
 	wg    sync.WaitGroup
 
@@ -124,13 +141,22 @@ func New(client *redis.Client, origin string, opts Options) *Bus {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Tracer == nil {
+		opts.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	if opts.Propagator == nil {
+		opts.Propagator = propagation.TraceContext{}
+	}
 	return &Bus{
 		client:     client,
 		origin:     origin,
 		roomPrefix: opts.Prefix + "room:",
 		health:     opts.HealthInterval,
 		log:        opts.Logger,
-		queue:      make(chan chat.Event, opts.QueueSize),
+		queue:      make(chan outgoing, opts.QueueSize),
+		tracer:     opts.Tracer,
+		propagator: opts.Propagator,
+		lag:        opts.Lag,
 		poke:       make(chan struct{}, 1),
 		wanted:     make(map[string]struct{}),
 		dirty:      make(map[string]struct{}),
@@ -177,16 +203,41 @@ func (b *Bus) Close() {
 // queue is full the event is dropped, and the hub's catch-up from the store
 // makes up for it. The bus keeps ev until it is sent, so the caller must not
 // change ev.Users afterwards.
-func (b *Bus) Publish(ev chat.Event) {
+func (b *Bus) Publish(ctx context.Context, ev chat.Event) {
 	if b.closed.Load() {
 		return
 	}
 	ev.Origin = b.origin
+	out := outgoing{ev: ev, span: trace.SpanFromContext(context.Background())}
+	if ev.Kind == chat.EventMessage {
+		// The span lasts until Redis has the message: its queueing and the
+		// round trip are the broker's share of the delivery.
+		_, out.span = b.tracer.Start(ctx, "chat.publish", trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.system", "redis"),
+				attribute.String("messaging.destination.name", b.channel(ev.Room)),
+				attribute.Int64("parley.seq", ev.Message.Seq)))
+	}
 	select {
-	case b.queue <- ev:
+	case b.queue <- out:
 	default:
 		b.stats.dropped.Add(1)
+		out.done(errors.New("publish queue full"))
 	}
+}
+
+// outgoing is an event on its way to Redis, with its publish span (a
+// non-recording one for events other than messages).
+type outgoing struct {
+	ev   chat.Event
+	span trace.Span
+}
+
+// done ends the publish span, marking it failed when err is not nil.
+func (o outgoing) done(err error) {
+	if err != nil {
+		o.span.SetStatus(codes.Error, err.Error())
+	}
+	o.span.End()
 }
 
 // Watch subscribes to room's channel. It returns at once; the subscription

@@ -1,6 +1,7 @@
 package redisbus
 
 import (
+	"context"
 	"crypto/rand"
 	"fmt"
 	"log/slog"
@@ -30,7 +31,7 @@ func TestEveryKindReachesOtherReplicasIntact(t *testing.T) {
 
 	for _, tt := range everyKind("general", "") {
 		t.Run(tt.name, func(t *testing.T) {
-			a.Publish(tt.ev)
+			a.Publish(context.Background(), tt.ev)
 			want := tt.ev
 			want.Origin = "a"
 			if got := bRec.next(t); !reflect.DeepEqual(got, want) {
@@ -42,7 +43,7 @@ func TestEveryKindReachesOtherReplicasIntact(t *testing.T) {
 	// Everything a sent is through Redis by now, so a's own events would
 	// have reached a before b's marker.
 	marker := typing("general", "marker")
-	b.Publish(marker)
+	b.Publish(context.Background(), marker)
 	marker.Origin = "b"
 	if got := aRec.next(t); !reflect.DeepEqual(got, marker) {
 		t.Errorf("a got %+v, want only b's %+v: a replica must not hear its own events", got, marker)
@@ -75,8 +76,8 @@ func TestOnlyWatchedRoomsDeliver(t *testing.T) {
 
 			// One publisher, one connection: Redis handles x's event first
 			// and would deliver it to b first.
-			a.Publish(typing("x", "in x"))
-			a.Publish(typing("y", "in y"))
+			a.Publish(context.Background(), typing("x", "in x"))
+			a.Publish(context.Background(), typing("y", "in y"))
 			if got := bRec.next(t); got.Room != "y" {
 				t.Errorf("got an event in %q, want only y's", got.Room)
 			}
@@ -93,7 +94,7 @@ func TestWatchUnwatchWatchEndsSubscribed(t *testing.T) {
 	// room watched after it, so by that room's Resync, r's is settled.
 	watchAndWait(t, b, bRec, "barrier")
 
-	a.Publish(typing("r", "after"))
+	a.Publish(context.Background(), typing("r", "after"))
 	if got := bRec.next(t); got.Room != "r" {
 		t.Errorf("got an event in %q, want r's", got.Room)
 	}
@@ -110,7 +111,7 @@ func TestResubscribesAfterConnectionLoss(t *testing.T) {
 
 	proxy.Cut()
 	for range 100 {
-		b.Publish(typing("r", "lost")) // must return though Redis is gone
+		b.Publish(context.Background(), typing("r", "lost")) // must return though Redis is gone
 	}
 	eventually(t, "b counts its publishes as failed or dropped", func() bool {
 		s := b.Stats()
@@ -124,11 +125,11 @@ func TestResubscribesAfterConnectionLoss(t *testing.T) {
 	}
 	eventually(t, "b is subscribed to one channel again", func() bool { return b.Stats().Subscribed == 1 })
 
-	a.Publish(typing("r", "from a"))
+	a.Publish(context.Background(), typing("r", "from a"))
 	if got := bRec.next(t); got.User.ID != "from a" {
 		t.Errorf("b got %+v, want a's event after the restore", got)
 	}
-	b.Publish(typing("r", "from b"))
+	b.Publish(context.Background(), typing("r", "from b"))
 	// go-redis may still be retrying a batch from the outage, so a may hear
 	// of a "lost" event first.
 	aRec.waitFor(t, "b's event after the restore", func(ev chat.Event) bool { return ev.User.ID == "from b" })
@@ -155,7 +156,7 @@ func TestReplacesAConnectionThatFallsSilent(t *testing.T) {
 	if got := b.Stats().Reconnects; got == 0 {
 		t.Errorf("got %d reconnects, want at least 1", got)
 	}
-	a.Publish(typing("r", "after"))
+	a.Publish(context.Background(), typing("r", "after"))
 	if got := bRec.next(t); got.User.ID != "after" {
 		t.Errorf("got %+v, want a's event after the silence", got)
 	}
@@ -172,7 +173,7 @@ func TestMalformedPayloadsAreCountedAndSkipped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	a.Publish(typing("r", "good"))
+	a.Publish(context.Background(), typing("r", "good"))
 
 	if got := bRec.next(t); got.User.ID != "good" {
 		t.Errorf("got %+v, want the good event", got)
@@ -204,7 +205,7 @@ func TestClosedBusIgnoresCalls(t *testing.T) {
 
 			before := b.Stats()
 			for range 10 {
-				b.Publish(typing("r", "late"))
+				b.Publish(context.Background(), typing("r", "late"))
 			}
 			b.Watch("r")
 			b.Unwatch("s")
@@ -228,7 +229,7 @@ func TestPublishNeverBlocksWhenRedisIsGone(t *testing.T) {
 	b, _ := startBus(t, mustClient(t, viaProxy(opts, proxy)), "b", Options{Prefix: randomPrefix(), QueueSize: 1})
 
 	for range 10000 {
-		b.Publish(typing("r", "x"))
+		b.Publish(context.Background(), typing("r", "x"))
 	}
 	if got := b.Stats().Dropped; got == 0 {
 		t.Errorf("got %d dropped, want some: a queue of one cannot hold 10000 events", got)
@@ -274,7 +275,7 @@ func BenchmarkPublishReceive(bm *testing.B) {
 			bRec.next(bm)
 		}
 		ev.Message.Seq = int64(i)
-		a.Publish(ev)
+		a.Publish(context.Background(), ev)
 	}
 	for ; received < bm.N; received++ {
 		bRec.next(bm)
@@ -292,8 +293,8 @@ func newRecorder() *recorder {
 	return &recorder{events: make(chan chat.Event, 4096), resyncs: make(chan string, 4096)}
 }
 
-func (r *recorder) Receive(ev chat.Event) { r.events <- ev }
-func (r *recorder) Resync(room string)    { r.resyncs <- room }
+func (r *recorder) Receive(_ context.Context, ev chat.Event) { r.events <- ev }
+func (r *recorder) Resync(room string)                       { r.resyncs <- room }
 
 // next returns the next event the bus handed over.
 func (r *recorder) next(t testing.TB) chat.Event {

@@ -4,7 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/parleychat/parley/server/internal/chat"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const (
@@ -25,7 +26,7 @@ const (
 // Only one goroutine publishes, and it sends a batch only after the previous
 // one is answered, so Redis sees a room's events in the order of Publish.
 func (b *Bus) publishLoop(ctx context.Context) {
-	batch := make([]chat.Event, 0, maxBatch)
+	batch := make([]outgoing, 0, maxBatch)
 	backoff := publishBackoffMin
 	var warn sometimes
 	for {
@@ -39,8 +40,8 @@ func (b *Bus) publishLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			continue
-		case ev := <-b.queue:
-			batch = b.fill(append(batch[:0], ev))
+		case out := <-b.queue:
+			batch = b.fill(append(batch[:0], out))
 		}
 		err := b.send(ctx, batch)
 		clear(batch) // let the sent events' rosters go
@@ -64,11 +65,11 @@ func (b *Bus) publishLoop(ctx context.Context) {
 
 // fill appends what is already queued to batch, up to maxBatch, without
 // waiting for more.
-func (b *Bus) fill(batch []chat.Event) []chat.Event {
+func (b *Bus) fill(batch []outgoing) []outgoing {
 	for len(batch) < maxBatch {
 		select {
-		case ev := <-b.queue:
-			batch = append(batch, ev)
+		case out := <-b.queue:
+			batch = append(batch, out)
 		default:
 			return batch
 		}
@@ -77,7 +78,7 @@ func (b *Bus) fill(batch []chat.Event) []chat.Event {
 }
 
 // flush sends what is queued when the bus closes, within flushTimeout.
-func (b *Bus) flush(ctx context.Context, batch []chat.Event) {
+func (b *Bus) flush(ctx context.Context, batch []outgoing) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
 	defer cancel()
 	for {
@@ -93,26 +94,40 @@ func (b *Bus) flush(ctx context.Context, batch []chat.Event) {
 	}
 }
 
-// send publishes batch in one pipeline and counts each event as published
-// or failed.
-func (b *Bus) send(ctx context.Context, batch []chat.Event) error {
+// send publishes batch in one pipeline, counts each event as published or
+// failed, and ends the publish spans.
+func (b *Bus) send(ctx context.Context, batch []outgoing) error {
 	pipe := b.client.Pipeline()
-	for _, ev := range batch {
-		payload, err := encode(ev)
+	sent := make([]outgoing, 0, len(batch))
+	for _, out := range batch {
+		var traceparent string
+		if sc := out.span.SpanContext(); sc.IsValid() {
+			carrier := propagation.MapCarrier{}
+			b.propagator.Inject(trace.ContextWithSpanContext(context.Background(), sc), carrier)
+			traceparent = carrier["traceparent"]
+		}
+		payload, err := encode(out.ev, traceparent)
 		if err != nil {
 			// A bug in the caller, not in Redis: count it and send the rest.
 			b.stats.publishErrors.Add(1)
+			out.done(err)
 			continue
 		}
-		pipe.Publish(ctx, b.channel(ev.Room), payload)
+		pipe.Publish(ctx, b.channel(out.ev.Room), payload)
+		sent = append(sent, out)
 	}
 	cmds, err := pipe.Exec(ctx)
-	for _, cmd := range cmds {
-		if cmd.Err() != nil {
+	for i, out := range sent {
+		cerr := err
+		if i < len(cmds) {
+			cerr = cmds[i].Err()
+		}
+		if cerr != nil {
 			b.stats.publishErrors.Add(1)
 		} else {
 			b.stats.published.Add(1)
 		}
+		out.done(cerr)
 	}
 	return err
 }

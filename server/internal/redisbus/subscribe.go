@@ -10,6 +10,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/parleychat/parley/server/internal/chat"
 )
 
 const (
@@ -146,7 +151,7 @@ func (b *Bus) listen(ctx context.Context, ps *redis.PubSub, recv Receiver) error
 			if !ok || !b.watching(room) {
 				continue // unwatched; its UNSUBSCRIBE is on its way
 			}
-			ev, err := decode(room, []byte(m.Payload))
+			ev, traceparent, err := decode(room, []byte(m.Payload))
 			if err != nil {
 				b.stats.malformed.Add(1)
 				if missed, ok := warn.allow(); ok {
@@ -159,7 +164,7 @@ func (b *Bus) listen(ctx context.Context, ps *redis.PubSub, recv Receiver) error
 				continue // delivered locally when it was published
 			}
 			b.stats.received.Add(1)
-			recv.Receive(ev)
+			b.deliver(recv, ev, traceparent)
 		case *redis.Pong:
 			// Only proof of life, already noted.
 		}
@@ -261,4 +266,29 @@ func (b *Bus) channels(rooms []string) []string {
 		chs[i] = b.channel(room)
 	}
 	return chs
+}
+
+// deliver hands ev to the receiver. A message gets a delivery span: one per
+// message and replica, however many members it reaches here, in the
+// sender's trace and linked to the span that published it.
+func (b *Bus) deliver(recv Receiver, ev chat.Event, traceparent string) {
+	if ev.Kind != chat.EventMessage {
+		recv.Receive(context.Background(), ev)
+		return
+	}
+	if b.lag != nil {
+		b.lag(time.Since(ev.Message.TS))
+	}
+	ctx := b.propagator.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent})
+	opts := []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.system", "redis"),
+			attribute.Int64("parley.seq", ev.Message.Seq)),
+	}
+	if published := trace.SpanContextFromContext(ctx); published.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: published}))
+	}
+	ctx, span := b.tracer.Start(ctx, "chat.deliver", opts...)
+	defer span.End()
+	recv.Receive(ctx, ev)
 }

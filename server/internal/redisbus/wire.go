@@ -28,6 +28,9 @@ type envelope struct {
 	User   *wireUser    `json:"u,omitempty"`  // presence, typing
 	Online bool         `json:"on,omitempty"` // presence
 	Users  []wireUser   `json:"us,omitempty"` // roster
+	// Trace is the W3C traceparent of the publish span of a message, so
+	// that its delivery on other replicas joins the sender's trace.
+	Trace string `json:"tp,omitempty"`
 }
 
 type wireUser struct {
@@ -59,8 +62,8 @@ var errMalformed = errors.New("malformed event")
 
 // encode returns ev's envelope. It fails for an unknown kind, and for a
 // timestamp JSON cannot hold (a year outside 0-9999).
-func encode(ev chat.Event) ([]byte, error) {
-	env := envelope{V: wireVersion, Origin: ev.Origin}
+func encode(ev chat.Event, traceparent string) ([]byte, error) {
+	env := envelope{V: wireVersion, Origin: ev.Origin, Trace: traceparent}
 	switch ev.Kind {
 	case chat.EventMessage:
 		m := ev.Message
@@ -92,29 +95,34 @@ func encode(ev chat.Event) ([]byte, error) {
 // decode returns the event in payload, published on room's channel. Errors
 // wrap errMalformed. Times come back in UTC, and a roster without users with
 // nil Users.
-func decode(room string, payload []byte) (chat.Event, error) {
+func decode(room string, payload []byte) (ev chat.Event, traceparent string, err error) {
+	ev, env, err := decodeEnvelope(room, payload)
+	return ev, env.Trace, err
+}
+
+func decodeEnvelope(room string, payload []byte) (chat.Event, envelope, error) {
 	var env envelope
 	if err := json.Unmarshal(payload, &env); err != nil {
-		return chat.Event{}, fmt.Errorf("%w: %w", errMalformed, err)
+		return chat.Event{}, envelope{}, fmt.Errorf("%w: %w", errMalformed, err)
 	}
 	if env.V != wireVersion {
-		return chat.Event{}, fmt.Errorf("%w: version %d, want %d", errMalformed, env.V, wireVersion)
+		return chat.Event{}, envelope{}, fmt.Errorf("%w: version %d, want %d", errMalformed, env.V, wireVersion)
 	}
 	if env.Origin == "" {
-		return chat.Event{}, fmt.Errorf("%w: no origin", errMalformed)
+		return chat.Event{}, envelope{}, fmt.Errorf("%w: no origin", errMalformed)
 	}
 	ev := chat.Event{Room: room, Origin: env.Origin}
 	switch env.Kind {
 	case kindMessage:
 		if env.Msg == nil {
-			return chat.Event{}, fmt.Errorf("%w: message without a message", errMalformed)
+			return chat.Event{}, envelope{}, fmt.Errorf("%w: message without a message", errMalformed)
 		}
 		m := env.Msg
 		// A message claims a place in its room's sequence: one that names
 		// another room than its channel's, or no valid seq, is refused
 		// rather than let it shadow a real message.
 		if m.Room != room || m.Seq < 1 {
-			return chat.Event{}, fmt.Errorf("%w: message of room %q seq %d on the channel of room %q", errMalformed, m.Room, m.Seq, room)
+			return chat.Event{}, envelope{}, fmt.Errorf("%w: message of room %q seq %d on the channel of room %q", errMalformed, m.Room, m.Seq, room)
 		}
 		ev.Kind = chat.EventMessage
 		ev.Message = chat.Message{
@@ -123,7 +131,7 @@ func decode(room string, payload []byte) (chat.Event, error) {
 		}
 	case kindPresence, kindTyping:
 		if env.User == nil {
-			return chat.Event{}, fmt.Errorf("%w: %s without a user", errMalformed, env.Kind)
+			return chat.Event{}, envelope{}, fmt.Errorf("%w: %s without a user", errMalformed, env.Kind)
 		}
 		ev.Kind, ev.User = chat.EventTyping, fromWire(*env.User)
 		if env.Kind == kindPresence {
@@ -140,9 +148,9 @@ func decode(room string, payload []byte) (chat.Event, error) {
 	case kindHello:
 		ev.Kind = chat.EventHello
 	default:
-		return chat.Event{}, fmt.Errorf("%w: unknown kind %q", errMalformed, env.Kind)
+		return chat.Event{}, envelope{}, fmt.Errorf("%w: unknown kind %q", errMalformed, env.Kind)
 	}
-	return ev, nil
+	return ev, env, nil
 }
 
 func toWire(u chat.User) wireUser   { return wireUser{ID: u.ID, Name: u.Username} }

@@ -37,11 +37,11 @@ func everyKind(room, origin string) []struct {
 func TestEncodeDecodeKeepsEveryField(t *testing.T) {
 	for _, tt := range everyKind("r-1", "replica-a") {
 		t.Run(tt.name, func(t *testing.T) {
-			payload, err := encode(tt.ev)
+			payload, err := encode(tt.ev, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := decode("r-1", payload)
+			got, _, err := decode("r-1", payload)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -54,11 +54,11 @@ func TestEncodeDecodeKeepsEveryField(t *testing.T) {
 
 func TestDecodeGivesTimesInUTC(t *testing.T) {
 	ts := time.Date(2025, 1, 2, 3, 4, 5, 6, time.FixedZone("CET", 3600))
-	payload, err := encode(chat.Event{Kind: chat.EventMessage, Room: "r", Origin: "a", Message: chat.Message{Room: "r", Seq: 1, TS: ts}})
+	payload, err := encode(chat.Event{Kind: chat.EventMessage, Room: "r", Origin: "a", Message: chat.Message{Room: "r", Seq: 1, TS: ts}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := decode("r", payload)
+	ev, _, err := decode("r", payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestEncodeRefusesWhatItCannotCarry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if payload, err := encode(tt.ev); err == nil {
+			if payload, err := encode(tt.ev, ""); err == nil {
 				t.Errorf("got %s, want an error", payload)
 			}
 		})
@@ -108,7 +108,7 @@ func TestDecodeRejectsMalformedPayloads(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ev, err := decode("r", []byte(tt.payload))
+			ev, _, err := decode("r", []byte(tt.payload))
 			if !errors.Is(err, errMalformed) {
 				t.Errorf("got %+v, %v; want an error wrapping %v", ev, err, errMalformed)
 			}
@@ -118,7 +118,7 @@ func TestDecodeRejectsMalformedPayloads(t *testing.T) {
 
 func TestDecodeIgnoresFieldsItDoesNotKnow(t *testing.T) {
 	// A newer replica of the same wire version may add fields.
-	got, err := decode("r", []byte(`{"v":1,"o":"a","k":"hello","trace":"abc"}`))
+	got, _, err := decode("r", []byte(`{"v":1,"o":"a","k":"hello","trace":"abc"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
