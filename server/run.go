@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeStore()
-	store = newTimedStore(store, reg)
+	store = newTimedStore(store, reg, tracer)
 
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {

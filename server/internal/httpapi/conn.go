@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"runtime/debug"
 	"strconv"
@@ -427,6 +428,10 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 	}
 	ctx, span := c.startFrame(f)
 	defer span.End()
+	defer func() {
+		c.s.log.LogAttrs(ctx, slog.LevelDebug, "frame handled", slog.String("type", f.Type),
+			slog.Int64("duration_us", time.Since(start).Microseconds()))
+	}()
 	switch f.Type {
 	case frameJoin:
 		c.join(ctx, f)
