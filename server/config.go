@@ -26,6 +26,8 @@ type config struct {
 	AllowedOrigins []string      // PARLEY_ALLOWED_ORIGINS
 	LogLevel       slog.Level    // LOG_LEVEL
 	Environment    string        // PARLEY_ENVIRONMENT
+	AdminToken     string        // PARLEY_ADMIN_TOKEN; empty refuses /admin/*
+	Faults         bool          // PARLEY_FAULTS
 	MemoryHistory  int           // PARLEY_MEMORY_HISTORY
 	SendQueue      int           // PARLEY_SEND_QUEUE
 	ConnRate       float64       // PARLEY_CONN_RATE
@@ -37,6 +39,10 @@ type config struct {
 // minSecretLen is the shortest signing secret accepted: HS256 with fewer
 // than 32 bytes of key is weaker than the hash it uses.
 const minSecretLen = 32
+
+// minAdminTokenLen is the shortest admin token accepted: one that can be
+// guessed would hand out fault injection.
+const minAdminTokenLen = 16
 
 // loadConfig reads the environment through getenv. It reports every bad
 // variable at once, each by name.
@@ -55,12 +61,17 @@ func loadConfig(getenv func(string) string) (config, error) {
 		AllowedOrigins: p.origins("PARLEY_ALLOWED_ORIGINS"),
 		LogLevel:       p.level("LOG_LEVEL"),
 		Environment:    p.name("PARLEY_ENVIRONMENT", "development"),
+		AdminToken:     getenv("PARLEY_ADMIN_TOKEN"),
+		Faults:         p.onOff("PARLEY_FAULTS"),
 		MemoryHistory:  p.integer("PARLEY_MEMORY_HISTORY", 10000, 1, 10_000_000),
 		SendQueue:      p.integer("PARLEY_SEND_QUEUE", 256, 8, 65536),
 		ConnRate:       p.rate("PARLEY_CONN_RATE", 20),
 		UserRate:       p.rate("PARLEY_USER_RATE", 10),
 		DrainTimeout:   p.duration("PARLEY_DRAIN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
 		DrainJitter:    p.duration("PARLEY_DRAIN_JITTER", 2*time.Second, time.Millisecond, 5*time.Minute),
+	}
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < minAdminTokenLen {
+		p.fail("PARLEY_ADMIN_TOKEN", "must be at least %d bytes", minAdminTokenLen)
 	}
 	if cfg.JWTSecret != "" && len(cfg.JWTSecret) < minSecretLen {
 		p.fail("PARLEY_JWT_SECRET", "must be at least %d bytes", minSecretLen)
@@ -104,6 +115,8 @@ func (c config) logAttrs() []any {
 		"PARLEY_ALLOWED_ORIGINS", strings.Join(c.AllowedOrigins, ","),
 		"LOG_LEVEL", c.LogLevel.String(),
 		"PARLEY_ENVIRONMENT", c.Environment,
+		"PARLEY_ADMIN_TOKEN", redactedIfSet(c.AdminToken, "unset: /admin/* refuses"),
+		"PARLEY_FAULTS", map[bool]string{true: "on", false: "off"}[c.Faults],
 		"PARLEY_MEMORY_HISTORY", c.MemoryHistory,
 		"PARLEY_SEND_QUEUE", c.SendQueue,
 		"PARLEY_CONN_RATE", c.ConnRate,
@@ -111,6 +124,13 @@ func (c config) logAttrs() []any {
 		"PARLEY_DRAIN_TIMEOUT", c.DrainTimeout.String(),
 		"PARLEY_DRAIN_JITTER", c.DrainJitter.String(),
 	}
+}
+
+func redactedIfSet(v, unset string) string {
+	if v == "" {
+		return unset
+	}
+	return "set (redacted)"
 }
 
 // redactURL hides the password of a connection URL.
@@ -173,13 +193,27 @@ func (p *envParser) name(name, def string) string {
 	if v == "" {
 		return def
 	}
-	if len(v) > 64 || strings.ContainsFunc(v, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
-	}) {
+	if len(v) > 64 || strings.ContainsFunc(v, func(r rune) bool { return !isNameRune(r) }) {
 		p.fail(name, "want up to 64 letters, digits, '-', '_' or '.', got %q", v)
 		return def
 	}
 	return v
+}
+
+func (p *envParser) onOff(name string) bool {
+	switch v := p.getenv(name); v {
+	case "", "off":
+		return false
+	case "on":
+		return true
+	default:
+		p.fail(name, "want on or off, got %q", v)
+		return false
+	}
+}
+
+func isNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
 }
 
 func (p *envParser) integer(name string, def, lo, hi int) int {

@@ -40,6 +40,8 @@ func TestConfigReadsEveryVariable(t *testing.T) {
 		"PARLEY_ALLOWED_ORIGINS":   "https://a.example, https://b.example/",
 		"LOG_LEVEL":                "debug",
 		"PARLEY_ENVIRONMENT":       "staging",
+		"PARLEY_ADMIN_TOKEN":       "admin-token-admin-token",
+		"PARLEY_FAULTS":            "on",
 		"PARLEY_MEMORY_HISTORY":    "50",
 		"PARLEY_SEND_QUEUE":        "64",
 		"PARLEY_CONN_RATE":         "2.5",
@@ -55,6 +57,7 @@ func TestConfigReadsEveryVariable(t *testing.T) {
 		RedisURL: "redis://:pw@cache:6379/0", CatchUp: 500 * time.Millisecond, Presence: 10 * time.Second,
 		JWTSecret: strings.Repeat("s", 32), TokenTTL: time.Hour, PasswordCost: 12,
 		AllowedOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug, Environment: "staging",
+		AdminToken: "admin-token-admin-token", Faults: true,
 		MemoryHistory: 50, SendQueue: 64, ConnRate: 2.5, UserRate: 100, DrainTimeout: time.Minute, DrainJitter: 5 * time.Second,
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -81,6 +84,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"origin with a path", "PARLEY_ALLOWED_ORIGINS", "https://chat.example.com/app"},
 		{"unknown log level", "LOG_LEVEL", "loud"},
 		{"environment with spaces", "PARLEY_ENVIRONMENT", "my laptop"},
+		{"short admin token", "PARLEY_ADMIN_TOKEN", "admin"},
+		{"faults neither on nor off", "PARLEY_FAULTS", "yes"},
 		{"history of zero", "PARLEY_MEMORY_HISTORY", "0"},
 		{"queue not a number", "PARLEY_SEND_QUEUE", "lots"},
 		{"negative rate", "PARLEY_CONN_RATE", "-1"},
@@ -107,16 +112,17 @@ func TestConfigReportsEveryProblemAtOnce(t *testing.T) {
 
 func TestStartupLogRedactsSecrets(t *testing.T) {
 	cfg, err := loadConfig(envOf(map[string]string{
-		"DATABASE_URL":      "postgres://parley:hunter2hunter2@db/parley",
-		"REDIS_URL":         "redis://:swordfish99@cache:6379",
-		"PARLEY_JWT_SECRET": "0123456789abcdef0123456789abcdef-secret",
+		"DATABASE_URL":       "postgres://parley:hunter2hunter2@db/parley",
+		"REDIS_URL":          "redis://:swordfish99@cache:6379",
+		"PARLEY_ADMIN_TOKEN": "open-sesame-open-sesame",
+		"PARLEY_JWT_SECRET":  "0123456789abcdef0123456789abcdef-secret",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var b strings.Builder
 	slog.New(slog.NewJSONHandler(&b, nil)).Info("starting", cfg.logAttrs()...)
-	for _, secret := range []string{"hunter2hunter2", "swordfish99", "0123456789abcdef"} {
+	for _, secret := range []string{"hunter2hunter2", "swordfish99", "0123456789abcdef", "open-sesame"} {
 		if strings.Contains(b.String(), secret) {
 			t.Fatalf("start-up log %s holds a secret", b.String())
 		}

@@ -127,6 +127,12 @@ func (s *testServer) metric(name string) float64 {
 	return -1
 }
 
+// metricLabelled reads one series given its labels as Prometheus prints
+// them, in order: `a="x",b="y"` (-1 when it is missing).
+func (s *testServer) metricLabelled(name, labels string) float64 {
+	return s.metric(name + "{" + labels + "}")
+}
+
 func (s *testServer) wsURL() string { return "ws" + strings.TrimPrefix(s.base, "http") + "/ws" }
 
 func (s *testServer) status(path string) int {
@@ -141,6 +147,12 @@ func (s *testServer) status(path string) int {
 // call makes a JSON request and decodes the answer into out (if not nil).
 func (s *testServer) call(method, path, token string, body any, out any) int {
 	s.t.Helper()
+	return s.callAt(s.base, method, path, token, body, out)
+}
+
+// callAt is call on the listener at base: the public one or the admin one.
+func (s *testServer) callAt(base, method, path, token string, body any, out any) int {
+	s.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -150,7 +162,7 @@ func (s *testServer) call(method, path, token string, body any, out any) int {
 		raw, _ := json.Marshal(b)
 		rd = bytes.NewReader(raw)
 	}
-	req, err := http.NewRequest(method, s.base+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		s.t.Fatal(err)
 	}

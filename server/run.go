@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"time"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
+	"github.com/parleychat/parley/server/internal/faults"
 	"github.com/parleychat/parley/server/internal/httpapi"
 	"github.com/parleychat/parley/server/internal/memstore"
 	"github.com/parleychat/parley/server/internal/postgres"
@@ -49,7 +49,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// Last of all: spans and error reports of the shutdown itself go too.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), telemetryFlushTimeout)
 		defer cancel()
-		tel.Shutdown(ctx)
+		if err := tel.Shutdown(ctx); err != nil {
+			fmt.Fprintln(stderr, "parley: flushing telemetry:", err)
+		}
 	}()
 	log := tel.Logger
 	log.Info("starting parley", append(cfg.logAttrs(), "version", buildVersion())...)
@@ -62,6 +64,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	defer closeStore()
+	var inj *faults.Injector
+	if cfg.Faults {
+		// Inside the timing, so that injected latency and failures show in
+		// the store's metrics and spans as a real outage would.
+		inj = faults.New(reg, nil)
+		defer inj.Close()
+		store = inj.Store(store)
+		log.Warn("fault injection is on (PARLEY_FAULTS=on): /admin/faults can break this server on purpose")
+	}
 	store = newTimedStore(store, reg, tracer)
 
 	secret := []byte(cfg.JWTSecret)
@@ -82,12 +93,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return err
 		}
 		hubOpts.Bus = bus
+		if inj != nil {
+			hubOpts.Bus = inj.Bus(bus)
+		}
 		reg.MustRegister(busCollector{bus})
 	}
 	hub := chat.NewHub(store, httpapi.Codec(), hubOpts)
 	defer hub.Close()
 	if bus != nil {
-		bus.Start(hub)
+		var recv redisbus.Receiver = hub
+		if inj != nil {
+			recv = inj.Receiver(hub)
+		}
+		bus.Start(recv)
 		defer closeBus() // before the hub closes: the bus hands it events
 	}
 	reg.MustRegister(hubCollector{hub})
@@ -102,13 +120,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Telemetry:      httpapi.Telemetry{Tracer: tracer, Propagator: tel.Propagator, Reporter: tel.Sentry},
 	})
 
-	admin := http.NewServeMux()
-	admin.Handle("GET /metrics", telemetry.MetricsHandler(reg))
-	admin.HandleFunc("/debug/pprof/", pprof.Index)
-	admin.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	admin.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	admin.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	admin.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	var faultsAPI http.Handler
+	if inj != nil {
+		faultsAPI = inj.Handler()
+	}
+	admin := adminHandler(reg, cfg.AdminToken, faultsAPI)
 
 	public := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	private := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

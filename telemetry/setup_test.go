@@ -147,7 +147,7 @@ func TestResourceNamesTheService(t *testing.T) {
 				t.Errorf("got service.name %q, want %q", got.AsString(), tt.wantService)
 			}
 			if got, _ := set.Value(tt.wantAttr.Key); got != tt.wantAttr.Value {
-				t.Errorf("got %s=%q, want %q", tt.wantAttr.Key, got.Emit(), tt.wantAttr.Value.Emit())
+				t.Errorf("got %s=%q, want %q", tt.wantAttr.Key, got.String(), tt.wantAttr.Value.String())
 			}
 		})
 	}

@@ -18,8 +18,8 @@ type Frame struct {
 	// (its timestamp), so that the transport can time its delivery. It is
 	// zero for other frames and for history replayed on request.
 	Arrived time.Time
-	// Ctx carries the delivery's trace for a live message (nil otherwise):
-	// the hub passes it on without looking inside.
+	// Ctx carries the delivery's trace for a live message (nil for other
+	// frames): the hub passes it on without looking inside.
 	Ctx context.Context
 }
 
@@ -516,8 +516,8 @@ type pendingMessage struct {
 	ctx context.Context
 }
 
-// accept is the single path by which messages reach members; ctx is the
-// trace of the delivery, nil for a backfill. r.mu is held.
+// accept is the single path by which messages reach members; ctx carries
+// the trace of the delivery, if it has one. r.mu is held.
 func (r *room) accept(ctx context.Context, msg Message) {
 	r.highest = max(r.highest, msg.Seq)
 	switch {
@@ -646,7 +646,7 @@ func (r *room) backfill() {
 		}
 		r.hub.stats.backfilled.Add(int64(len(msgs)))
 		for _, msg := range msgs {
-			r.accept(nil, msg)
+			r.accept(context.Background(), msg) // no trace: a store read
 		}
 		r.mu.Unlock()
 	}

@@ -28,9 +28,10 @@ type clientFrame struct {
 	Since    *int64 `json:"since"`
 	ClientID string `json:"client_id"`
 	Body     string `json:"body"`
-	// Trace is an optional W3C traceparent (an extension): the client's
-	// span, such as the load generator's, becomes the parent of the
-	// frame's span. An invalid one is ignored, as W3C Trace Context asks.
+	// Trace is an optional W3C traceparent on any frame (an extension): the
+	// client's span, such as the load generator's, becomes the parent of
+	// the frame's span. An invalid one is ignored, as W3C Trace Context
+	// asks.
 	Trace string `json:"trace"`
 }
 

@@ -113,8 +113,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.ackLatency.WithLabelValues(transport)
 		m.sends.WithLabelValues(transport, "acked", "")
 	}
+	// Every label value the server can produce exists from the start, so
+	// that rates and alerts see a zero rather than no series.
 	for _, t := range frameTypes {
 		m.framesIn.WithLabelValues(t)
 	}
+	for _, r := range []string{"ok", "bad_request", "forbidden", "unauthorized", "unavailable", "draining", "failed"} {
+		m.upgrades.WithLabelValues(r)
+	}
+	for _, code := range []int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1011, closeLost, closeTooSlow, closeRateLimited} {
+		m.disconnects.WithLabelValues(closeCodeLabel(code))
+	}
+	m.disconnects.WithLabelValues("other")
+	m.panics.WithLabelValues("http")
+	m.panics.WithLabelValues("ws")
 	return m
 }
