@@ -24,8 +24,29 @@ import (
 func BenchmarkEndToEnd(b *testing.B) {
 	for _, shape := range []struct{ rooms, members int }{{20, 10}, {4, 50}} {
 		b.Run(fmt.Sprintf("rooms=%d/members=%d", shape.rooms, shape.members), func(b *testing.B) {
-			benchEndToEnd(b, shape.rooms, shape.members)
+			benchEndToEnd(b, shape.rooms, shape.members, nil)
 		})
+	}
+}
+
+// BenchmarkTelemetryCost runs the same workload as BenchmarkEndToEnd with
+// tracing off and with traces sampled at 10% and exported over OTLP/HTTP to
+// a stand-in collector, in one run, so the two can be compared.
+func BenchmarkTelemetryCost(b *testing.B) {
+	col := startBenchCollector(b)
+	for _, mode := range []struct {
+		name string
+		env  map[string]string
+	}{
+		{"tracing=off", map[string]string{"OTEL_TRACES_EXPORTER": "none"}},
+		{"tracing=sampled10pct", map[string]string{
+			"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": col.URL + "/v1/traces",
+			"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+			"OTEL_TRACES_SAMPLER":                "parentbased_traceidratio",
+			"OTEL_TRACES_SAMPLER_ARG":            "0.1",
+		}},
+	} {
+		b.Run(mode.name, func(b *testing.B) { benchEndToEnd(b, 20, 10, mode.env) })
 	}
 }
 
@@ -33,8 +54,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 // measures a loaded server rather than clients dropped as slow consumers.
 const window = 16
 
-func benchEndToEnd(b *testing.B, rooms, members int) {
+func benchEndToEnd(b *testing.B, rooms, members int, extra map[string]string) {
 	env := envFor(b, "memory")
+	for k, v := range extra {
+		env[k] = v
+	}
 	env["PARLEY_USER_RATE"] = "1000000"
 	env["PARLEY_CONN_RATE"] = "1000000"
 	env["PARLEY_SEND_QUEUE"] = "1024"

@@ -28,7 +28,10 @@ type collector struct {
 	spans []*tracepb.Span
 }
 
-func startCollector(t *testing.T) *collector {
+func startCollector(t *testing.T) *collector { return startBenchCollector(t) }
+
+// startBenchCollector is startCollector for tests and benchmarks alike.
+func startBenchCollector(t testing.TB) *collector {
 	t.Helper()
 	c := &collector{}
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

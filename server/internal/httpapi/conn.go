@@ -470,7 +470,15 @@ func (c *conn) startFrame(f clientFrame) (context.Context, trace.Span) {
 }
 
 func (c *conn) join(ctx context.Context, f clientFrame) {
-	if err := c.s.chat.Join(ctx, f.Room, c, c.user, f.Since); err != nil {
+	err := c.s.chat.Join(ctx, f.Room, c, c.user, f.Since)
+	if f.Since != nil {
+		result := "ok"
+		if err != nil {
+			_, result, _ = classify(err)
+		}
+		c.s.metrics.resumes.WithLabelValues(result).Inc()
+	}
+	if err != nil {
 		c.fail(ctx, err, refOf(f))
 		if errors.Is(err, chat.ErrReplayFailed) {
 			// The client was told it joined but is not a member any more:

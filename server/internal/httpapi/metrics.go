@@ -20,6 +20,7 @@ type metrics struct {
 	sends        *prometheus.CounterVec
 	ackLatency   *prometheus.HistogramVec
 
+	resumes         *prometheus.CounterVec
 	framesOutByKind *prometheus.CounterVec
 	framesOutKnown  map[string]prometheus.Counter // by kind, resolved once
 	deliveryLatency prometheus.Observer
@@ -101,6 +102,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, k := range append(outKinds, "other") {
 		m.framesOutKnown[k] = m.framesOutByKind.WithLabelValues(k)
 	}
+	m.resumes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "parley_ws_resumes_total",
+		Help: "Joins with since (a client resuming after a reconnect), by result: ok, or the error code that refused or broke the replay.",
+	}, []string{"result"})
+	for _, r := range []string{"ok", "not_found", "unavailable", "internal", "conflict", "bad_request"} {
+		m.resumes.WithLabelValues(r)
+	}
 	delivery := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "parley_delivery_latency_seconds",
 		Help:    "Time from a message's arrival at the server that stored it to its write on a recipient's socket, per recipient (replayed history excluded); exemplars carry trace ids. Across replicas it includes their clock difference.",
@@ -108,7 +116,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.deliveryLatency = delivery
 	reg.MustRegister(m.connections, m.upgrades, m.disconnects, m.framesIn, m.slowCloses, m.rateLimited, m.panics,
-		m.httpRequests, m.httpDuration, m.sends, m.ackLatency, m.framesOutByKind, delivery)
+		m.httpRequests, m.httpDuration, m.sends, m.ackLatency, m.resumes, m.framesOutByKind, delivery)
 	for _, transport := range []string{"ws", "rest"} {
 		m.ackLatency.WithLabelValues(transport)
 		m.sends.WithLabelValues(transport, "acked", "")

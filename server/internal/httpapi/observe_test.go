@@ -222,3 +222,22 @@ func exemplarTraceID(e *dto.Exemplar) string {
 	}
 	return ""
 }
+
+func TestResumesAreCountedByResult(t *testing.T) {
+	api, _, _ := tracedAPI(t)
+	token := api.mustRegister("alice")
+	room := api.mustCreateRoom("lobby")
+	c := api.mustDial(token)
+	c.send(map[string]any{"type": "join", "room": room, "since": 0})
+	c.expect("joined")
+	c.send(map[string]any{"type": "join", "room": "no-such-room", "since": 3})
+	c.expect("error")
+	c.mustJoin(api.mustCreateRoom("other")) // no since: not a resume
+	if got := api.metric("parley_ws_resumes_total", "result", "ok"); got != 1 {
+		t.Errorf("got %v resumes ok, want 1", got)
+	}
+	if got := api.metric("parley_ws_resumes_total", "result", "not_found"); got != 1 {
+		t.Errorf("got %v resumes not_found, want 1", got)
+	}
+	c.closeNormally()
+}
