@@ -66,6 +66,7 @@ type conn struct {
 	upgrade trace.SpanContext
 
 	// Used by the reader goroutine only.
+	frame   string // the type of the frame being handled, for error reports
 	rooms   map[string]struct{}
 	limiter *rate.Limiter
 	flood   floodGuard
@@ -426,6 +427,7 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 		c.sendError(ferr.code, ferr.msg, ferr.ref)
 		return true
 	}
+	c.frame = f.Type
 	ctx, span := c.startFrame(f)
 	defer span.End()
 	defer func() {
@@ -520,7 +522,7 @@ func (c *conn) fail(ctx context.Context, err error, ref string) {
 	_, code, msg := classify(err)
 	if code == codeInternal {
 		c.s.log.ErrorContext(ctx, "frame failed", "ref", ref, "err", err)
-		c.s.tel.Reporter.Capture(ctx, err, map[string]string{"ref": ref})
+		c.s.tel.Reporter.Capture(ctx, err, map[string]string{"frame": c.frame})
 	}
 	if span := trace.SpanFromContext(ctx); code == codeInternal || code == codeUnavailable {
 		span.SetStatus(codes.Error, code)
