@@ -3,6 +3,9 @@ package main
 import (
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/parleychat/parley/server/internal/testenv"
 )
 
 func (s *testServer) adminCall(method, path, token, body string) int {
@@ -75,5 +78,39 @@ func TestInjectedSendErrorsRefuseSendsUntilCleared(t *testing.T) {
 	}
 	if got := srv.metricLabelled("parley_sends_total", `outcome="failed",reason="unavailable",transport="ws"`); got != 1 {
 		t.Fatalf("got %v failed sends, want 1", got)
+	}
+}
+
+// An injected slow fan-out, which makes the bus wait, ends when the server
+// shuts down instead of holding the shutdown up for its whole delay.
+func TestShutdownIsNotHeldUpByASlowFanout(t *testing.T) {
+	const token = "admin-token-for-tests"
+	env := envFor(t, "postgres")
+	env["REDIS_URL"] = testenv.RedisURL(t)
+	env["PARLEY_ADMIN_TOKEN"], env["PARLEY_FAULTS"] = token, "on"
+	a, b := startServer(t, env), startServer(t, env)
+	alice, bob := a.mustSignUp("alice"), b.mustSignUp("bob")
+	room := a.mustCreateRoom(alice.Token, "lobby")
+	onB := b.dial(bob.Token)
+	onB.join(room.ID, nil)
+	eventually(t, "replica B to subscribe", func() bool { return b.metric("parley_bus_subscribed_channels") >= 1 })
+	if got := b.adminCall("PUT", "/admin/faults/slow_fanout", token, `{"delay":"60s"}`); got != http.StatusOK {
+		t.Fatalf("switching the fault on: got status %d, want 200", got)
+	}
+	if code := a.call("POST", "/api/v1/rooms/"+room.ID+"/messages", alice.Token, map[string]string{"client_id": "c1", "body": "hi"}, nil); code != http.StatusCreated {
+		t.Fatalf("send: got status %d, want 201", code)
+	}
+	eventually(t, "B's bus to be held in the delay", func() bool {
+		return b.metricLabelled("parley_fault_injections_total", `fault="slow_fanout"`) >= 1
+	})
+	stopped := make(chan error, 1)
+	go func() { stopped <- b.stop() }()
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second): // half the delay: the delay did not hold it
+		t.Fatal("replica B did not stop within 30s while a 60s slow fan-out was injected")
 	}
 }

@@ -107,6 +107,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		bus.Start(recv)
 		defer closeBus() // before the hub closes: the bus hands it events
+		if inj != nil {
+			defer inj.Close() // before the bus: it ends injected delays the bus may be waiting in
+		}
 	}
 	reg.MustRegister(hubCollector{hub})
 	svc := chat.NewService(store, hub, nil)

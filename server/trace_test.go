@@ -81,6 +81,19 @@ func (c *collector) trace(traceID string) map[string]*tracepb.Span {
 	return out
 }
 
+// count is how many spans of a trace have the name.
+func (c *collector) count(traceID, name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, s := range c.spans {
+		if hex.EncodeToString(s.GetTraceId()) == traceID && s.GetName() == name {
+			n++
+		}
+	}
+	return n
+}
+
 func spanID(s *tracepb.Span) string { return hex.EncodeToString(s.GetSpanId()) }
 
 // A message sent with the load generator's traceparent on replica A and
@@ -101,6 +114,8 @@ func TestOneMessageMakesOneTraceAcrossReplicas(t *testing.T) {
 	room := a.mustCreateRoom(alice.Token, "lobby")
 	onB := b.dial(bob.Token)
 	onB.join(room.ID, nil)
+	carolOnB := b.dial(b.mustSignUp("carol").Token) // a second recipient: still one delivery span
+	carolOnB.join(room.ID, nil)
 	eventually(t, "replica B to subscribe", func() bool { return b.metric("parley_bus_subscribed_channels") >= 1 })
 	onA := a.dial(alice.Token)
 	onA.join(room.ID, nil)
@@ -110,8 +125,10 @@ func TestOneMessageMakesOneTraceAcrossReplicas(t *testing.T) {
 		"trace": "00-" + traceID + "-" + clientSpan + "-01"})
 	onA.expect("message") // the sender's own copy comes before its ack
 	onA.expect("ack")
-	if f := onB.expect("message"); f.ClientID != "c1" {
-		t.Fatalf("got %+v on B, want the message", f)
+	for _, c := range []*wsClient{onB, carolOnB} {
+		if f := c.expect("message"); f.ClientID != "c1" {
+			t.Fatalf("got %+v on B, want the message", f)
+		}
 	}
 	// Stopping the servers flushes their spans.
 	if err := a.stop(); err != nil {
@@ -134,6 +151,9 @@ func TestOneMessageMakesOneTraceAcrossReplicas(t *testing.T) {
 	}
 	if got := hex.EncodeToString(deliver.GetParentSpanId()); got != spanID(publish) {
 		t.Errorf("chat.deliver's parent is %s, want chat.publish %s", got, spanID(publish))
+	}
+	if n := col.count(traceID, "chat.deliver"); n != 1 {
+		t.Errorf("got %d chat.deliver spans for two recipients on B, want 1 per fan-out", n)
 	}
 	if links := deliver.GetLinks(); len(links) != 1 || hex.EncodeToString(links[0].GetSpanId()) != spanID(publish) {
 		t.Errorf("chat.deliver has links %v, want one to chat.publish", links)

@@ -327,7 +327,8 @@ func (c *conn) write(frame chat.Frame) bool {
 		if frame.Ctx != nil {
 			sc = trace.SpanContextFromContext(frame.Ctx)
 		}
-		observeWithTrace(c.s.metrics.deliveryLatency, time.Since(frame.Arrived).Seconds(), sc)
+		// Clocks of two replicas may disagree by more than the latency.
+		observeWithTrace(c.s.metrics.deliveryLatency, max(0, time.Since(frame.Arrived)).Seconds(), sc)
 	}
 	return true
 }
@@ -387,6 +388,10 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 			c.s.metrics.panics.WithLabelValues("ws").Inc()
 			logPanic(c.s.log, ctx, "ws frame", v, debug.Stack())
 			c.s.tel.Reporter.CapturePanic(ctx, v, map[string]string{"frame": frameType})
+			trace.SpanFromContext(ctx).SetStatus(codes.Error, "panic")
+			if frameType == frameSend {
+				c.s.recordRefusal("ws", codeInternal)
+			}
 			c.closeWith(websocket.CloseInternalServerErr, "internal error")
 			readOn = false
 		}
@@ -422,7 +427,7 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 	}
 	if ferr != nil {
 		if f.Type == frameSend {
-			c.s.recordSend(ctx, "ws", start, &chat.Error{Kind: chat.ErrInvalid, Msg: ferr.msg})
+			c.s.recordRefusal("ws", ferr.code)
 		}
 		c.sendError(ferr.code, ferr.msg, ferr.ref)
 		return true

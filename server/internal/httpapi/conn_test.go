@@ -359,7 +359,8 @@ func (a *testAPI) metric(name string, labelPairs ...string) float64 {
 		a.t.Fatalf("gather metrics: %v", err)
 	}
 	for _, mf := range families {
-		if mf.GetName() != name {
+		// A histogram is read by its count: name_count.
+		if mf.GetName() != name && mf.GetName()+"_count" != name {
 			continue
 		}
 	series:
@@ -377,8 +378,10 @@ func (a *testAPI) metric(name string, labelPairs ...string) float64 {
 				return m.GetCounter().GetValue()
 			case m.GetGauge() != nil:
 				return m.GetGauge().GetValue()
+			case m.GetHistogram() != nil && mf.GetName() != name:
+				return float64(m.GetHistogram().GetSampleCount())
 			}
-			a.t.Fatalf("metric %s is neither a counter nor a gauge", name)
+			a.t.Fatalf("metric %s is not a counter, a gauge or a histogram's count", name)
 		}
 	}
 	return 0

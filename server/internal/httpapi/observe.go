@@ -143,6 +143,12 @@ func (s *Server) recordSend(ctx context.Context, transport string, start time.Ti
 		return
 	}
 	_, code, _ := classify(err)
+	s.recordRefusal(transport, code)
+}
+
+// recordRefusal counts a send that was not acked, with its protocol error
+// code as the reason.
+func (s *Server) recordRefusal(transport, code string) {
 	outcome := "rejected"
 	if code == codeUnavailable || code == codeInternal {
 		outcome = "failed"

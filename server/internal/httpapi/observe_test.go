@@ -3,7 +3,9 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/parleychat/parley/server/internal/memstore"
+	"github.com/parleychat/parley/telemetry"
 )
 
 // tracedAPI is an API whose spans land in memory and whose error reports
@@ -165,6 +168,12 @@ func TestPanicsAreReportedWithTheirRouteOrFrame(t *testing.T) {
 	c.send(sendMsg(room, "c2", panicBody))
 	c.waitEnded()
 
+	if got := api.metric("parley_sends_total", "transport", "rest", "outcome", "failed", "reason", "internal"); got != 1 {
+		t.Errorf("got %v REST sends failed as internal, want the panic counted", got)
+	}
+	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "failed", "reason", "internal"); got != 1 {
+		t.Errorf("got %v socket sends failed as internal, want the panic counted", got)
+	}
 	rep.mu.Lock()
 	defer rep.mu.Unlock()
 	want := []map[string]string{{"route": "/api/v1/rooms/{room}/messages", "method": "POST"}, {"frame": "send"}}
@@ -240,4 +249,47 @@ func TestResumesAreCountedByResult(t *testing.T) {
 		t.Errorf("got %v resumes not_found, want 1", got)
 	}
 	c.closeNormally()
+}
+
+// Each recipient's delivery is timed, with the sender's trace as exemplar,
+// and the exemplar is in the OpenMetrics output the scraper reads.
+func TestDeliveriesAreTimedPerRecipientWithTheSendersTrace(t *testing.T) {
+	api, _, _ := tracedAPI(t)
+	room := api.mustCreateRoom("lobby")
+	alice, bob := api.mustDial(api.mustRegister("alice")), api.mustDial(api.mustRegister("bob"))
+	alice.mustJoin(room)
+	bob.mustJoin(room)
+	const traceID = "0af7651916cd43dd8448eb211c80319c"
+	msg := sendMsg(room, "c1", "hi")
+	msg["trace"] = "00-" + traceID + "-b7ad6b7169203331-01"
+	alice.send(msg)
+	alice.expect("ack")
+	bob.expect("message")
+
+	api.waitForMetric("parley_delivery_latency_seconds_count", 2)
+	if !slices.Contains(exemplarTraceIDs(t, api, "parley_delivery_latency_seconds"), traceID) {
+		t.Errorf("the delivery latency has no exemplar with trace id %s", traceID)
+	}
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	telemetry.MetricsHandler(api.reg).ServeHTTP(rec, req)
+	found := false
+	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+		if strings.HasPrefix(line, "parley_delivery_latency_seconds_bucket") && strings.Contains(line, `# {trace_id="`+traceID+`"}`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the OpenMetrics output has no delivery bucket with exemplar trace_id=%s", traceID)
+	}
+
+	// An oversized body is refused as too large, and counted so.
+	alice.send(sendMsg(room, "c2", strings.Repeat("x", 4001)))
+	alice.expect("error")
+	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "rejected", "reason", "too_large"); got != 1 {
+		t.Errorf("got %v sends rejected as too_large, want 1", got)
+	}
+	alice.closeNormally()
+	bob.closeNormally()
 }

@@ -4,10 +4,15 @@ import (
 	"errors"
 	"net/http"
 	"runtime/debug"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 )
+
+// messagesRoute is the route pattern of REST sends, which count in the ack
+// SLI.
+const messagesRoute = "/api/v1/rooms/{room}/messages"
 
 // Handler returns every route of the public listener and its middleware.
 func (s *Server) Handler() http.Handler {
@@ -26,7 +31,7 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/rooms", s.listRooms())
 			r.Post("/rooms", s.createRoom())
 			r.Get("/rooms/{room}/messages", s.listMessages())
-			r.Post("/rooms/{room}/messages", s.postMessage())
+			r.Post(strings.TrimPrefix(messagesRoute, "/api/v1"), s.postMessage())
 			r.Post("/ws-tickets", s.createTicket())
 		})
 	})
@@ -53,6 +58,9 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				s.metrics.panics.WithLabelValues("http").Inc()
 				logPanic(s.log, r.Context(), "http "+r.Method+" "+r.URL.Path, v, debug.Stack())
 				s.tel.Reporter.CapturePanic(r.Context(), v, map[string]string{"route": routeOf(r), "method": methodLabel(r.Method)})
+				if r.Method == http.MethodPost && routeOf(r) == messagesRoute {
+					s.recordRefusal("rest", codeInternal)
+				}
 				// A handler that panicked after writing its header has
 				// answered already; a second header would only be logged
 				// as superfluous.

@@ -88,8 +88,15 @@ func (b *Bus) flush(ctx context.Context, batch []outgoing) {
 		}
 		if err := b.send(ctx, batch); err != nil {
 			// Redis is failing and time is short: the rest cannot be sent.
-			b.stats.publishErrors.Add(uint64(len(b.queue)))
-			return
+			for {
+				select {
+				case out := <-b.queue:
+					b.stats.publishErrors.Add(1)
+					out.done(err)
+				default:
+					return
+				}
+			}
 		}
 	}
 }

@@ -164,7 +164,7 @@ func (b *Bus) listen(ctx context.Context, ps *redis.PubSub, recv Receiver) error
 				continue // delivered locally when it was published
 			}
 			b.stats.received.Add(1)
-			b.deliver(recv, ev, traceparent)
+			b.deliver(ctx, recv, ev, traceparent)
 		case *redis.Pong:
 			// Only proof of life, already noted.
 		}
@@ -271,15 +271,19 @@ func (b *Bus) channels(rooms []string) []string {
 // deliver hands ev to the receiver. A message gets a delivery span: one per
 // message and replica, however many members it reaches here, in the
 // sender's trace and linked to the span that published it.
-func (b *Bus) deliver(recv Receiver, ev chat.Event, traceparent string) {
+//
+// ctx is the bus's own: it ends when the bus closes, so a receiver that
+// waits on it (an injected slow fan-out) cannot hold Close up.
+func (b *Bus) deliver(ctx context.Context, recv Receiver, ev chat.Event, traceparent string) {
 	if ev.Kind != chat.EventMessage {
-		recv.Receive(context.Background(), ev)
+		recv.Receive(ctx, ev)
 		return
 	}
 	if b.lag != nil {
-		b.lag(time.Since(ev.Message.TS))
+		// Clocks of two replicas may disagree by more than the lag.
+		b.lag(max(0, time.Since(ev.Message.TS)))
 	}
-	ctx := b.propagator.Extract(context.Background(), propagation.MapCarrier{"traceparent": traceparent})
+	ctx = b.propagator.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
 	opts := []trace.SpanStartOption{
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.system", "redis"),
