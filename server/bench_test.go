@@ -98,27 +98,17 @@ func benchEndToEnd(b *testing.B, rooms, members int, extra map[string]string) {
 			joined.Add(1)
 			readers.Go(func() {
 				m.latencies = make([]time.Duration, 0, perRoom)
-				for len(m.latencies) < perRoom {
-					_, data, err := m.conn.ReadMessage()
-					if err != nil {
-						b.Errorf("member read: %v", err)
-						return
-					}
-					var f struct{ Type, Body string }
-					json.Unmarshal(data, &f)
-					switch f.Type {
+				readBench(b, m.conn, func(typ string, latency time.Duration) bool {
+					switch typ {
 					case "joined":
 						joined.Done()
 					case "message":
-						sent, _ := strconv.ParseInt(f.Body, 10, 64)
-						m.latencies = append(m.latencies, time.Duration(time.Now().UnixNano()-sent))
+						m.latencies = append(m.latencies, latency)
 					case "ack":
 						m.acks <- struct{}{}
-					case "error":
-						b.Errorf("server error frame: %s", data)
-						return
 					}
-				}
+					return len(m.latencies) == perRoom
+				})
 			})
 		}
 	}
@@ -207,28 +197,18 @@ func BenchmarkCrossReplica(b *testing.B) {
 			joined.Add(1)
 			readers.Go(func() {
 				acked := 0
-				for len(m.latencies) < b.N || (m == sender && acked < b.N) {
-					_, data, err := m.conn.ReadMessage()
-					if err != nil {
-						b.Errorf("member read: %v", err)
-						return
-					}
-					var f struct{ Type, Body string }
-					json.Unmarshal(data, &f)
-					switch f.Type {
+				readBench(b, m.conn, func(typ string, latency time.Duration) bool {
+					switch typ {
 					case "joined":
 						joined.Done()
 					case "message":
-						sent, _ := strconv.ParseInt(f.Body, 10, 64)
-						m.latencies = append(m.latencies, time.Duration(time.Now().UnixNano()-sent))
+						m.latencies = append(m.latencies, latency)
 					case "ack":
 						acked++
 						acks <- struct{}{}
-					case "error":
-						b.Errorf("server error frame: %s", data)
-						return
 					}
-				}
+					return len(m.latencies) == b.N && (m != sender || acked == b.N)
+				})
 			})
 		}
 	}
@@ -265,4 +245,32 @@ func BenchmarkCrossReplica(b *testing.B) {
 	b.ReportMetric(ms(pct(1, 50)), "cross_p50_ms")
 	b.ReportMetric(ms(pct(1, 99)), "cross_p99_ms")
 	b.ReportMetric(ms(pct(1, 99)-pct(0, 99)), "added_p99_ms")
+}
+
+// readBench reads a benchmark member's frames and hands each one's type to
+// handle, with the latency of a message whose body is the send time in
+// nanoseconds, until handle reports that the member is done. An error frame
+// or a failed read ends it with a benchmark error.
+func readBench(b *testing.B, conn *websocket.Conn, handle func(typ string, latency time.Duration) (done bool)) {
+	for {
+		_, data, err := conn.ReadMessage()
+		if err != nil {
+			b.Errorf("member read: %v", err)
+			return
+		}
+		var f struct{ Type, Body string }
+		json.Unmarshal(data, &f)
+		if f.Type == "error" {
+			b.Errorf("server error frame: %s", data)
+			return
+		}
+		var latency time.Duration
+		if f.Type == "message" {
+			sent, _ := strconv.ParseInt(f.Body, 10, 64)
+			latency = time.Duration(time.Now().UnixNano() - sent)
+		}
+		if handle(f.Type, latency) {
+			return
+		}
+	}
 }
