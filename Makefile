@@ -1,7 +1,7 @@
 # Developer and CI entry points. Integration tests read TEST_DATABASE_URL and
 # TEST_REDIS_URL from the environment (.ci/run sets them); nothing here does.
 
-.PHONY: run build test lint bench cluster fuzz clean
+.PHONY: run build test lint bench cluster alerts fuzz clean
 
 # The server on :8080 with the embedded in-memory store.
 run:
@@ -36,6 +36,12 @@ $(GOLANGCI_LINT):
 
 bench:
 	go test -run='^$$' -bench=. -benchmem -benchtime=2s ./server/...
+
+# Recording rules, burn-rate alerts and promtool unit tests from
+# alerts/slos.yaml into alerts/generated/ (commit the result: a test fails
+# when it is stale).
+alerts:
+	go run ./alerts/slogen
 
 # Three replicas under chat load through each failure scenario, printing the
 # ledger of every scenario (they also run in make test, quietly).

@@ -1,0 +1,70 @@
+// Command slogen turns alerts/slos.yaml into Prometheus recording rules,
+// multi-window multi-burn-rate alerts and promtool unit tests, one file of
+// each per SLO, in alerts/generated/. With -check it writes nothing and
+// fails when the files on disk differ from what it would write.
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+func main() {
+	spec := flag.String("spec", "alerts/slos.yaml", "the SLO spec")
+	out := flag.String("out", "alerts/generated", "where the generated files go")
+	check := flag.Bool("check", false, "fail if the generated files are stale instead of writing them")
+	flag.Parse()
+	if err := run(*spec, *out, *check); err != nil {
+		fmt.Fprintln(os.Stderr, "slogen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(specPath, out string, check bool) error {
+	s, err := loadSpec(specPath)
+	if err != nil {
+		return err
+	}
+	files := generate(s)
+	if check {
+		return stale(out, files)
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(out, name), []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stale reports every generated file that is missing, different or no
+// longer generated.
+func stale(out string, files map[string]string) error {
+	var problems []string
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil || !bytes.Equal(got, []byte(want)) {
+			problems = append(problems, name)
+		}
+	}
+	entries, _ := os.ReadDir(out)
+	for _, e := range entries {
+		if _, ok := files[e.Name()]; !ok {
+			problems = append(problems, e.Name()+" (no longer generated)")
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	slices.Sort(problems)
+	return errors.New("generated files are stale, run make alerts: " + strings.Join(problems, ", "))
+}

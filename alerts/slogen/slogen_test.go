@@ -1,0 +1,129 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const (
+	specPath     = "../slos.yaml"
+	generatedDir = "../generated"
+)
+
+// The committed files are what the spec generates: an edit to the spec
+// without `make alerts`, or a hand edit of a generated file, fails here.
+func TestGeneratedFilesAreFresh(t *testing.T) {
+	s, err := loadSpec(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stale(generatedDir, generate(s)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStaleFilesAreNamed(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{"a.yml": "a\n", "b.yml": "b\n"}
+	os.WriteFile(filepath.Join(dir, "a.yml"), []byte("a\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.yml"), []byte("edited\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "old.yml"), []byte("x\n"), 0o644)
+	err := stale(dir, files)
+	if err == nil || !strings.Contains(err.Error(), "b.yml") || !strings.Contains(err.Error(), "old.yml (no longer generated)") || strings.Contains(err.Error(), "a.yml") {
+		t.Fatalf("got %v, want b.yml and old.yml named and a.yml not", err)
+	}
+}
+
+func TestSpecErrorsNameTheField(t *testing.T) {
+	good := func() Spec {
+		s, err := loadSpec(specPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	tests := []struct {
+		name  string
+		spoil func(*Spec)
+		want  string
+	}{
+		{"objective of one", func(s *Spec) { s.SLOs[0].Objective = 1 }, "objective"},
+		{"no window placeholder", func(s *Spec) { s.SLOs[0].Errors = "sum(rate(x[5m]))" }, "errors must contain"},
+		{"a window other than 30d", func(s *Spec) { s.Window = "7d" }, "window"},
+		{"a name with capitals", func(s *Spec) { s.SLOs[1].Name = "Latency" }, "name must be"},
+		{"a name used twice", func(s *Spec) { s.SLOs[1].Name = s.SLOs[0].Name }, "used twice"},
+		{"no absent series", func(s *Spec) { s.SLOs[2].Absent = "" }, "absent"},
+		{"no test series", func(s *Spec) { s.SLOs[0].Test.Bad = nil }, "test.good and test.bad"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := good()
+			tt.spoil(&s)
+			if err := s.validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error about %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// promtool checks the generated rules and runs the generated unit tests: a
+// 14.4x burn pages, a 0.9x burn never alerts, a trickle does not page, no
+// data raises the absent alert.
+func TestGeneratedRulesPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatal("promtool not found: CI must install Debian's prometheus package")
+		}
+		t.Skip("promtool not found: install Debian's prometheus package to run this test")
+	}
+	rules, _ := filepath.Glob(filepath.Join(generatedDir, "*.rules.yml"))
+	tests, _ := filepath.Glob(filepath.Join(generatedDir, "*.test.yml"))
+	if len(rules) == 0 || len(rules) != len(tests) {
+		t.Fatalf("got %d rule files and %d test files, want one of each per SLO", len(rules), len(tests))
+	}
+	if out, err := exec.Command(promtool, append([]string{"check", "rules"}, rules...)...).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	for _, f := range tests {
+		cmd := exec.Command(promtool, "test", "rules", filepath.Base(f))
+		cmd.Dir = generatedDir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool test rules %s: %v\n%s", f, err, out)
+		}
+	}
+}
+
+// Every alert's runbook link leads to a runbook in alerts/runbooks.
+func TestEveryRunbookLinkHasARunbook(t *testing.T) {
+	s, err := loadSpec(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	links := 0
+	for _, content := range generate(s) {
+		for line := range strings.SplitSeq(content, "\n") {
+			_, url, ok := strings.Cut(line, "runbook_url: ")
+			if !ok {
+				continue
+			}
+			url = strings.TrimRight(strings.Fields(url)[0], "},")
+			name, ok := strings.CutPrefix(url, runbookBase)
+			if !ok {
+				t.Errorf("runbook link %s is not under %s", url, runbookBase)
+				continue
+			}
+			if _, err := os.Stat(filepath.Join("../runbooks", name)); err != nil {
+				t.Errorf("runbook link %s: %v", url, err)
+			}
+			links++
+		}
+	}
+	if links == 0 {
+		t.Fatal("found no runbook links in the generated rules")
+	}
+}
