@@ -1,0 +1,68 @@
+// Package alerts holds no Go code of its own: these tests check the
+// Alertmanager configuration and templates next to them with the real
+// amtool (Debian's prometheus-alertmanager package, installed by .ci/run).
+package alerts
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func amtool(t *testing.T) string {
+	t.Helper()
+	path, err := exec.LookPath("amtool")
+	if err != nil {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatal("amtool not found: CI must install Debian's prometheus-alertmanager package")
+		}
+		t.Skip("amtool not found: install Debian's prometheus-alertmanager package to run this test")
+	}
+	return path
+}
+
+func TestAlertmanagerConfigIsValid(t *testing.T) {
+	out, err := exec.Command(amtool(t), "check-config", "alertmanager.yml").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+}
+
+// Each kind of alert reaches the receiver meant for it.
+func TestAlertsAreRoutedBySeverity(t *testing.T) {
+	bin := amtool(t)
+	tests := []struct {
+		name     string
+		labels   []string
+		receiver string
+	}{
+		{"the Watchdog goes to its own channel", []string{"alertname=Watchdog", "severity=none"}, "watchdog"},
+		{"a page goes to the pages channel", []string{"alertname=ParleyAckAvailabilityBudgetBurn", "severity=critical", "service=parley", "slo=ack-availability"}, "slack-pages"},
+		{"a ticket goes to the tickets channel", []string{"alertname=ParleyAckAvailabilityBudgetBurn", "severity=warning", "service=parley", "slo=ack-availability"}, "slack-tickets"},
+		{"an absent SLI is a ticket", []string{"alertname=ParleyDeliveryLatencySLIAbsent", "severity=warning", "service=parley"}, "slack-tickets"},
+		{"an alert without severity still reaches someone", []string{"alertname=Unknown"}, "slack-tickets"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"config", "routes", "test", "--config.file=alertmanager.yml", "--verify.receivers=" + tt.receiver}, tt.labels...)
+			if out, err := exec.Command(bin, args...).CombinedOutput(); err != nil {
+				t.Fatalf("routed elsewhere than %s: %v\n%s", tt.receiver, err, out)
+			}
+		})
+	}
+}
+
+// The Slack templates parse and render with Alertmanager's own template
+// engine (on amtool's example data).
+func TestSlackTemplatesRender(t *testing.T) {
+	out, err := exec.Command(amtool(t), "template", "render", "--template.glob=templates/*.tmpl",
+		`--template.text={{ template "parley.slack.title" . }}|{{ template "parley.slack.text" . }}|{{ template "parley.slack.color" . }}`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("amtool template render: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "Dashboard:") || !strings.Contains(string(out), "replica `") {
+		t.Fatalf("rendered text lacks the dashboard link or the replicas:\n%s", out)
+	}
+}
