@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func messages(t *testing.T, url string) []message {
+	t.Helper()
+	resp, err := http.Get(url + "/messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ Messages []message }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Messages
+}
+
+// What Alertmanager's slack_configs post.
+const alertmanagerPost = `{"channel":"#parley-pages","username":"Alertmanager","attachments":[{"title":"[FIRING:1] ParleyAckAvailabilityBudgetBurn (critical)","title_link":"http://grafana/d/slo","text":"Runbook: https://example/runbook.md","color":"danger","fallback":"x"}]}`
+
+func TestAPostIsKeptAndListedNewestFirst(t *testing.T) {
+	srv := httptest.NewServer(newInbox(10).handler())
+	defer srv.Close()
+	if code, body := post(t, srv.URL+"/hooks/T000/B000/XXX", alertmanagerPost); code != http.StatusOK || body != "ok" {
+		t.Fatalf("got %d %q, want 200 ok", code, body)
+	}
+	post(t, srv.URL+"/hooks/second", `{"text":"later"}`)
+	got := messages(t, srv.URL)
+	if len(got) != 2 || got[0].Text != "later" {
+		t.Fatalf("got %+v, want two messages, the later first", got)
+	}
+	first := got[1]
+	if first.Hook != "T000/B000/XXX" || first.Channel != "#parley-pages" || len(first.Attachments) != 1 ||
+		first.Attachments[0].Title != "[FIRING:1] ParleyAckAvailabilityBudgetBurn (critical)" ||
+		first.Attachments[0].TitleLink != "http://grafana/d/slo" || !strings.Contains(string(first.Raw), "fallback") {
+		t.Fatalf("got %+v, want the post's fields and its raw body", first)
+	}
+}
+
+func TestBadPostsAreRefusedAsSlackWould(t *testing.T) {
+	srv := httptest.NewServer(newInbox(10).handler())
+	defer srv.Close()
+	tests := []struct {
+		name, body string
+		want       int
+	}{
+		{"not JSON", "hello", http.StatusBadRequest},
+		{"not an object", `["text"]`, http.StatusBadRequest},
+		{"no text and no attachments", `{"channel":"#x"}`, http.StatusBadRequest},
+		{"too large", `{"text":"` + strings.Repeat("x", maxBody) + `"}`, http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if code, _ := post(t, srv.URL+"/hooks/x", tt.body); code != tt.want {
+				t.Fatalf("got status %d, want %d", code, tt.want)
+			}
+		})
+	}
+	if got := messages(t, srv.URL); len(got) != 0 {
+		t.Fatalf("got %d messages kept from refused posts, want none", len(got))
+	}
+	resp, err := http.Get(srv.URL + "/hooks/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET of a hook: got status %d, want 405", resp.StatusCode)
+	}
+}
+
+func TestOnlyTheNewestPostsAreKept(t *testing.T) {
+	srv := httptest.NewServer(newInbox(2).handler())
+	defer srv.Close()
+	for _, text := range []string{"one", "two", "three"} {
+		post(t, srv.URL+"/hooks/x", `{"text":"`+text+`"}`)
+	}
+	got := messages(t, srv.URL)
+	if len(got) != 2 || got[0].Text != "three" || got[1].Text != "two" {
+		t.Fatalf("got %+v, want three and two", got)
+	}
+}
+
+func TestThePageEscapesWhatItShows(t *testing.T) {
+	srv := httptest.NewServer(newInbox(10).handler())
+	defer srv.Close()
+	post(t, srv.URL+"/hooks/x", `{"text":"<script>alert(1)</script>"}`)
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(page), "<script>") || !strings.Contains(string(page), "&lt;script&gt;") {
+		t.Fatalf("the page does not escape the message:\n%s", page)
+	}
+}
+
+func TestServeStopsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, "127.0.0.1:0", 10, slog.New(slog.DiscardHandler)) }()
+	time.Sleep(50 * time.Millisecond) // let it listen; the check is that it stops
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop after its context ended")
+	}
+	if err := serve(context.Background(), "127.0.0.1:0", 0, slog.New(slog.DiscardHandler)); err == nil {
+		t.Fatal("got nil, want -keep 0 refused")
+	}
+}
