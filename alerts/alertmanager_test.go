@@ -1,6 +1,7 @@
 // Package alerts holds no Go code of its own: these tests check the
-// Alertmanager configuration and templates next to them with the real
-// amtool (Debian's prometheus-alertmanager package, installed by .ci/run).
+// Alertmanager configuration, its templates and the hand-written rules next
+// to them with the real amtool and promtool (Debian's
+// prometheus-alertmanager and prometheus packages, installed by .ci/run).
 package alerts
 
 import (
@@ -64,5 +65,44 @@ func TestSlackTemplatesRender(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "Dashboard:") || !strings.Contains(string(out), "replica `") {
 		t.Fatalf("rendered text lacks the dashboard link or the replicas:\n%s", out)
+	}
+}
+
+// The hand-written symptom alerts pass promtool and their unit tests, and
+// every alert in alerts/rules links to a runbook that exists.
+func TestSymptomRulesPassPromtoolAndHaveRunbooks(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
+			t.Fatal("promtool not found: CI must install Debian's prometheus package")
+		}
+		t.Skip("promtool not found: install Debian's prometheus package to run this test")
+	}
+	if out, err := exec.Command(promtool, "check", "rules", "rules/parley.rules.yml").CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	cmd := exec.Command(promtool, "test", "rules", "parley.test.yml")
+	cmd.Dir = "rules"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile("rules/parley.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	alerts := 0
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "- alert: "); ok {
+			alerts++
+			if _, err := os.Stat("runbooks/" + name + ".md"); err != nil {
+				t.Errorf("alert %s has no runbook: %v", name, err)
+			}
+			if !strings.Contains(string(raw), "runbooks/"+name+".md") {
+				t.Errorf("alert %s does not link its runbook", name)
+			}
+		}
+	}
+	if alerts == 0 {
+		t.Fatal("found no alerts in rules/parley.rules.yml")
 	}
 }
