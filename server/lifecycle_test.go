@@ -332,6 +332,9 @@ func TestStoreOutageMakesTheServerUnready(t *testing.T) {
 
 	proxy.Cut()
 	eventually(t, "readyz 503", func() bool { return srv.status("/readyz") == http.StatusServiceUnavailable })
+	if got := srv.metric("parley_ready"); got != 0 {
+		t.Fatalf("got parley_ready %v while the store is away, want 0", got)
+	}
 	c.send(map[string]any{"type": "send", "room": room.ID, "client_id": "during", "body": "lost?"})
 	if f := c.expect("error"); f.Code != "unavailable" || f.Ref != "during" {
 		t.Fatalf("got %+v, want an unavailable error for the send", f)
@@ -343,6 +346,9 @@ func TestStoreOutageMakesTheServerUnready(t *testing.T) {
 
 	proxy.Restore()
 	eventually(t, "readyz 200", func() bool { return srv.status("/readyz") == http.StatusOK })
+	if got := srv.metric("parley_ready"); got != 1 {
+		t.Fatalf("got parley_ready %v after the store returned, want 1", got)
+	}
 	acks := sendN(t, c, room.ID, "after", 1)
 	if acks[0].Seq != 1 {
 		t.Fatalf("got seq %d after the outage, want 1 (nothing was stored during it)", acks[0].Seq)

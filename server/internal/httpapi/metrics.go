@@ -20,6 +20,7 @@ type metrics struct {
 	sends        *prometheus.CounterVec
 	ackLatency   *prometheus.HistogramVec
 
+	ready           prometheus.Gauge
 	resumes         *prometheus.CounterVec
 	framesOutByKind *prometheus.CounterVec
 	framesOutKnown  map[string]prometheus.Counter // by kind, resolved once
@@ -102,6 +103,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	for _, k := range append(outKinds, "other") {
 		m.framesOutKnown[k] = m.framesOutByKind.WithLabelValues(k)
 	}
+	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "parley_ready",
+		Help: "What the last /readyz answered: 1 ready, 0 not (draining or store unreachable). Its changes show readiness flapping.",
+	})
 	m.resumes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "parley_ws_resumes_total",
 		Help: "Joins with since (a client resuming after a reconnect), by result: ok, or the error code that refused or broke the replay.",
@@ -116,7 +121,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	})
 	m.deliveryLatency = delivery
 	reg.MustRegister(m.connections, m.upgrades, m.disconnects, m.framesIn, m.slowCloses, m.rateLimited, m.panics,
-		m.httpRequests, m.httpDuration, m.sends, m.ackLatency, m.resumes, m.framesOutByKind, delivery)
+		m.httpRequests, m.httpDuration, m.sends, m.ackLatency, m.ready, m.resumes, m.framesOutByKind, delivery)
 	for _, transport := range []string{"ws", "rest"} {
 		m.ackLatency.WithLabelValues(transport)
 		m.sends.WithLabelValues(transport, "acked", "")
