@@ -12,17 +12,21 @@ import (
 	"testing"
 )
 
-func amtool(t *testing.T) string {
+// tool returns the path of command, or skips the test naming the Debian
+// package that provides it; under CI=true, which installs it, it fails.
+func tool(t *testing.T, command, debianPackage string) string {
 	t.Helper()
-	path, err := exec.LookPath("amtool")
+	path, err := exec.LookPath(command)
 	if err != nil {
 		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal("amtool not found: CI must install Debian's prometheus-alertmanager package")
+			t.Fatalf("%s not found: CI must install Debian's %s package", command, debianPackage)
 		}
-		t.Skip("amtool not found: install Debian's prometheus-alertmanager package to run this test")
+		t.Skipf("%s not found: install Debian's %s package to run this test", command, debianPackage)
 	}
 	return path
 }
+
+func amtool(t *testing.T) string { return tool(t, "amtool", "prometheus-alertmanager") }
 
 func TestAlertmanagerConfigIsValid(t *testing.T) {
 	out, err := exec.Command(amtool(t), "check-config", "alertmanager.yml").CombinedOutput()
@@ -71,13 +75,7 @@ func TestSlackTemplatesRender(t *testing.T) {
 // The hand-written symptom alerts pass promtool and their unit tests, and
 // every alert in alerts/rules links to a runbook that exists.
 func TestSymptomRulesPassPromtoolAndHaveRunbooks(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal("promtool not found: CI must install Debian's prometheus package")
-		}
-		t.Skip("promtool not found: install Debian's prometheus package to run this test")
-	}
+	promtool := tool(t, "promtool", "prometheus")
 	if out, err := exec.Command(promtool, "check", "rules", "rules/parley.rules.yml").CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}

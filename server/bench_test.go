@@ -78,15 +78,7 @@ func benchEndToEnd(b *testing.B, rooms, members int, extra map[string]string) {
 		room := srv.mustCreateRoom(owner.Token, fmt.Sprint("room", r))
 		roomIDs[r] = room.ID
 		for m := range members {
-			token := srv.mustSignUp(fmt.Sprintf("u%d-%d", r, m)).Token
-			conn, _, err := websocket.DefaultDialer.Dial(srv.wsURL(), http.Header{"Authorization": {"Bearer " + token}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { conn.Close() })
-			if err := conn.WriteJSON(map[string]any{"type": "join", "room": room.ID}); err != nil {
-				b.Fatal(err)
-			}
+			conn := joinedMember(b, srv, fmt.Sprintf("u%d-%d", r, m), room.ID)
 			all[r] = append(all[r], &member{conn: conn, acks: make(chan struct{}, window)})
 		}
 	}
@@ -176,15 +168,7 @@ func BenchmarkCrossReplica(b *testing.B) {
 	var members [2][]*member
 	for r, srv := range replicas {
 		for i := range perReplica {
-			token := srv.mustSignUp(fmt.Sprintf("u%d-%d", r, i)).Token
-			conn, _, err := websocket.DefaultDialer.Dial(srv.wsURL(), http.Header{"Authorization": {"Bearer " + token}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { conn.Close() })
-			if err := conn.WriteJSON(map[string]any{"type": "join", "room": room}); err != nil {
-				b.Fatal(err)
-			}
+			conn := joinedMember(b, srv, fmt.Sprintf("u%d-%d", r, i), room)
 			members[r] = append(members[r], &member{conn: conn})
 		}
 	}
@@ -273,4 +257,19 @@ func readBench(b *testing.B, conn *websocket.Conn, handle func(typ string, laten
 			return
 		}
 	}
+}
+
+// joinedMember signs up a user, opens its socket (closed when the benchmark
+// ends) and sends a join of room; the joined frame is left to the reader.
+func joinedMember(b *testing.B, srv *testServer, name, room string) *websocket.Conn {
+	token := srv.mustSignUp(name).Token
+	conn, _, err := websocket.DefaultDialer.Dial(srv.wsURL(), http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	if err := conn.WriteJSON(map[string]any{"type": "join", "room": room}); err != nil {
+		b.Fatal(err)
+	}
+	return conn
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"io"
-	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -16,13 +14,7 @@ import (
 // labelled family appear. promtool comes from Debian's prometheus package,
 // which .ci/run installs.
 func TestMetricsPassPromtoolCheck(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal("promtool not found: CI must install Debian's prometheus package")
-		}
-		t.Skip("promtool not found: install Debian's prometheus package to run this test")
-	}
+	promtool := testenv.Tool(t, "promtool", "prometheus")
 	env := envFor(t, "postgres")
 	env["REDIS_URL"] = testenv.RedisURL(t)
 	srv := startServer(t, env)

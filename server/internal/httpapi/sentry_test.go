@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/parleychat/parley/server/internal/testenv"
 	"github.com/parleychat/parley/telemetry"
 )
 
@@ -96,32 +96,8 @@ func TestAPanicReachesSentryOnceWithItsTraceID(t *testing.T) {
 // A tracker that accepts connections and never answers must not hold up
 // the requests that report to it, nor the sends after them.
 func TestADeadSentryDoesNotHoldRequestsUp(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // read nothing, answer nothing
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	api, _, _ := sentryAPI(t, "http://public@"+ln.Addr().String()+"/1")
+	hanging := testenv.StartBlackHole(t)
+	api, _, _ := sentryAPI(t, "http://public@"+hanging+"/1")
 	token := api.mustRegister("alice")
 	room := api.mustCreateRoom("lobby")
 	for i := range 20 {

@@ -198,7 +198,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	t.Run("refused at open", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
-		if _, err := Open(ctx, withHost(t, dbURL, closedPort(t)), Options{}); !errors.Is(err, chat.ErrUnavailable) {
+		if _, err := Open(ctx, withHost(t, dbURL, testenv.ClosedAddr(t)), Options{}); !errors.Is(err, chat.ErrUnavailable) {
 			t.Errorf("Open: got %v, want ErrUnavailable", err)
 		}
 	})
@@ -206,7 +206,7 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 	t.Run("hung at open", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 		defer cancel()
-		_, err := Open(ctx, withHost(t, dbURL, startBlackHole(t)), Options{})
+		_, err := Open(ctx, withHost(t, dbURL, testenv.StartBlackHole(t)), Options{})
 		if !errors.Is(err, chat.ErrUnavailable) {
 			t.Errorf("Open: got %v, want ErrUnavailable", err)
 		}

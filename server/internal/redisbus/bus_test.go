@@ -194,7 +194,7 @@ func TestClosedBusIgnoresCalls(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Nothing has to listen: a closed bus must not try to talk.
-			client := mustClient(t, &redis.Options{Addr: unusedAddr(t)})
+			client := mustClient(t, &redis.Options{Addr: testenv.ClosedAddr(t)})
 			b := New(client, "a", Options{QueueSize: 1, Logger: testLogger(t)})
 			rec := newRecorder()
 			if tt.start {
@@ -239,7 +239,7 @@ func TestPublishNeverBlocksWhenRedisIsGone(t *testing.T) {
 // Rooms watched and unwatched while Redis is away leave nothing behind: the
 // next connection subscribes whatever is wanted then.
 func TestWatchChurnWhileRedisIsGoneKeepsNoState(t *testing.T) {
-	client := redis.NewClient(&redis.Options{Addr: unusedAddr(t), MaxRetries: -1})
+	client := redis.NewClient(&redis.Options{Addr: testenv.ClosedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
 	b, _ := startBus(t, client, "b", Options{Prefix: randomPrefix()})
 	for i := range 10000 {
@@ -404,18 +404,6 @@ func testLogger(t testing.TB) *slog.Logger {
 // randomPrefix keeps a test's channels apart from every other test's on the
 // shared Redis.
 func randomPrefix() string { return "parley-test:" + rand.Text() + ":" }
-
-// unusedAddr returns a loopback address nothing listens on.
-func unusedAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
 
 func typing(room, userID string) chat.Event {
 	return chat.Event{Kind: chat.EventTyping, Room: room, User: chat.User{ID: userID, Username: userID}}
