@@ -2,6 +2,12 @@
 // multi-window multi-burn-rate alerts and promtool unit tests, one file of
 // each per SLO, in alerts/generated/. With -check it writes nothing and
 // fails when the files on disk differ from what it would write.
+//
+// With -scale N it writes only the rules, every window and hold divided by
+// N, for an end-to-end test that must see alerts fire and resolve in
+// seconds (server/stack_test.go uses 60: an hour's window becomes a
+// minute). Such a copy goes to a directory of its own, never to
+// alerts/generated.
 package main
 
 import (
@@ -19,19 +25,26 @@ func main() {
 	spec := flag.String("spec", "alerts/slos.yaml", "the SLO spec")
 	out := flag.String("out", "alerts/generated", "where the generated files go")
 	check := flag.Bool("check", false, "fail if the generated files are stale instead of writing them")
+	scale := flag.Int("scale", 1, "divide every window and hold by this, for tests (writes rules only)")
 	flag.Parse()
-	if err := run(*spec, *out, *check); err != nil {
+	if err := run(*spec, *out, *check, *scale); err != nil {
 		fmt.Fprintln(os.Stderr, "slogen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(specPath, out string, check bool) error {
+func run(specPath, out string, check bool, scale int) error {
+	if scale < 1 || scale > 3600 {
+		return fmt.Errorf("-scale must be between 1 and 3600, got %d", scale)
+	}
+	if scale != 1 && (check || filepath.Clean(out) == filepath.Clean("alerts/generated")) {
+		return errors.New("-scale writes a test copy: give it an -out of its own, and no -check")
+	}
 	s, err := loadSpec(specPath)
 	if err != nil {
 		return err
 	}
-	files := generate(s)
+	files := generate(s, scale)
 	if check {
 		return stale(out, files)
 	}

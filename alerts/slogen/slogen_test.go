@@ -21,7 +21,7 @@ func TestGeneratedFilesAreFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := stale(generatedDir, generate(s)); err != nil {
+	if err := stale(generatedDir, generate(s, 1)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -105,7 +105,7 @@ func TestEveryRunbookLinkHasARunbook(t *testing.T) {
 		t.Fatal(err)
 	}
 	links := 0
-	for _, content := range generate(s) {
+	for _, content := range generate(s, 1) {
 		for line := range strings.SplitSeq(content, "\n") {
 			_, url, ok := strings.Cut(line, "runbook_url: ")
 			if !ok {
@@ -125,5 +125,61 @@ func TestEveryRunbookLinkHasARunbook(t *testing.T) {
 	}
 	if links == 0 {
 		t.Fatal("found no runbook links in the generated rules")
+	}
+}
+
+func TestScaledDurations(t *testing.T) {
+	tests := []struct {
+		in    string
+		scale int
+		want  string
+	}{
+		{"5m", 1, "5m"},
+		{"5m", 60, "5s"},
+		{"3d", 60, "4320s"},
+		{"2m", 60, "2s"},
+		{"1m", 120, "500ms"},
+		{"30d", 60, "43200s"},
+	}
+	for _, tt := range tests {
+		if got := scaled(tt.in, tt.scale); got != tt.want {
+			t.Errorf("scaled(%q, %d) = %q, want %q", tt.in, tt.scale, got, tt.want)
+		}
+	}
+}
+
+// A time-scaled copy keeps every series and alert name, so dashboards and
+// tests read it as they read the real rules, and shrinks only the windows
+// and holds.
+func TestScaledRulesKeepNamesAndShrinkWindows(t *testing.T) {
+	s, err := loadSpec(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real, fast := generate(s, 1), generate(s, 60)
+	for name, content := range fast {
+		if strings.HasSuffix(name, ".test.yml") {
+			t.Errorf("a scaled copy holds unit tests (%s), which assume the real windows", name)
+			continue
+		}
+		names := func(content string) (out []string) {
+			for line := range strings.SplitSeq(content, "\n") {
+				if f := strings.Fields(line); len(f) == 3 && (f[1] == "record:" || f[1] == "alert:") {
+					out = append(out, f[2])
+				}
+			}
+			return out
+		}
+		if got, want := names(content), names(real[name]); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: scaled names %v, want %v", name, got, want)
+		}
+		for _, want := range []string{"[5s]", "[60s]", "[4320s]", "[43200s]", "for: 2s"} {
+			if !strings.Contains(content, want) {
+				t.Errorf("%s: no %s in the scaled rules", name, want)
+			}
+		}
+		if strings.Contains(content, "[1h]") || strings.Contains(content, "for: 2m") {
+			t.Errorf("%s: an unscaled window or hold survived", name)
+		}
 	}
 }
