@@ -1,7 +1,7 @@
 # Developer and CI entry points. Integration tests read TEST_DATABASE_URL and
 # TEST_REDIS_URL from the environment (.ci/run sets them); nothing here does.
 
-.PHONY: run build test lint bench cluster alerts fuzz clean
+.PHONY: run build test lint bench cluster alerts dashboards fuzz clean
 
 # The server on :8080 with the embedded in-memory store.
 run:
@@ -42,6 +42,11 @@ bench:
 # when it is stale).
 alerts:
 	go run ./alerts/slogen
+
+# The Grafana dashboards from dashboards/dashgen/boards.go into
+# dashboards/*.json (commit the result: a test fails when it is stale).
+dashboards:
+	go run ./dashboards/dashgen
 
 # Three replicas under chat load through each failure scenario, printing the
 # ledger of every scenario (they also run in make test, quietly).
