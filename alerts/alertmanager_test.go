@@ -7,6 +7,7 @@ package alerts
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -102,5 +103,22 @@ func TestSymptomRulesPassPromtoolAndHaveRunbooks(t *testing.T) {
 	}
 	if alerts == 0 {
 		t.Fatal("found no alerts in rules/parley.rules.yml")
+	}
+}
+
+// The shared Prometheus configuration is valid and loads every shipped rule
+// file through its relative rule_files globs: the symptom rules and each
+// SLO's generated rules.
+func TestPrometheusConfigLoadsEveryRuleFile(t *testing.T) {
+	out, err := exec.Command(tool(t, "promtool", "prometheus"), "check", "config", "prometheus.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool check config: %v\n%s", err, out)
+	}
+	rules, _ := filepath.Glob("rules/*.rules.yml")
+	generated, _ := filepath.Glob("generated/*.rules.yml")
+	for _, f := range append(rules, generated...) {
+		if !strings.Contains(string(out), "Checking "+f) {
+			t.Errorf("prometheus.yml does not load %s:\n%s", f, out)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -141,6 +142,13 @@ type cluster struct {
 
 func newCluster(t *testing.T, replicas int) *cluster {
 	t.Helper()
+	return newClusterWith(t, replicas, nil)
+}
+
+// newClusterWith starts a cluster whose replicas have extra in their
+// environment as well.
+func newClusterWith(t *testing.T, replicas int, extra map[string]string) *cluster {
+	t.Helper()
 	db, err := url.Parse(testenv.PostgresURL(t))
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +174,7 @@ func newCluster(t *testing.T, replicas int) *cluster {
 		"PARLEY_DRAIN_JITTER":      "500ms",
 		"LOG_LEVEL":                "info",
 	}
+	maps.Copy(c.env, extra)
 	for range replicas {
 		c.start()
 	}

@@ -8,18 +8,22 @@
 //
 //   - send_errors: a fraction of message appends fail as if the store were
 //     unreachable (chat.ErrUnavailable, "injected fault: store unavailable").
-//     Senders get unavailable errors instead of acks. Alert:
-//     ParleyAckErrorBudgetBurn (the ack error-rate SLO burns).
+//     Senders get unavailable errors instead of acks. Alerts:
+//     ParleyAckAvailabilityBudgetBurn (the ack availability SLO burns; the
+//     end-to-end test server/stack_test.go pages with it) and
+//     ParleyStoreErrors.
 //   - store_latency: every store call (or a fraction of them) waits for a
 //     delay first, giving up when its context ends. Sends, history and joins
-//     all slow down; with a delay near the send timeout, sends fail too.
-//     Alerts: ParleyAckLatencyBudgetBurn (the ack latency SLO burns) and
-//     ParleyStoreLatencyHigh (store call latency).
+//     all slow down, which the ack latency and store panels show; no SLO
+//     covers ack latency yet. With a delay near the send timeout, sends
+//     fail too, and ParleyAckAvailabilityBudgetBurn pages.
 //   - broker_drops: a fraction of the events this replica publishes to the
 //     others are silently lost. Messages still arrive, late, through the
 //     hub's catch-up from the store, so parley_backfills_total rises and
 //     cross-replica delivery slows down. It does nothing on a single replica,
-//     which has no bus. Alert: ParleyDeliveryLatencyBudgetBurn.
+//     which has no bus. Alerts: ParleyBackfillsSpiking and, once the
+//     backfill waits push deliveries past 250 ms,
+//     ParleyDeliveryLatencyBudgetBurn.
 //   - slow_fanout: each event from another replica waits for a delay before
 //     the hub gets it. The bus reads one event at a time, so the wait holds
 //     up every event behind it: fan-out lag, and with long delays Redis drops

@@ -1,0 +1,481 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/parleychat/parley/server/internal/testenv"
+)
+
+// timeScale shrinks the alerting path's clocks for the end-to-end test: the
+// SLO rules come from `slogen -scale 60` (an hour's window becomes a
+// minute), and Prometheus's intervals and Alertmanager's grouping timers
+// are divided alike. Everything else is the shipped configuration.
+const timeScale = 60
+
+// The whole path with the real programs: two replicas on PostgreSQL and
+// Redis under chat traffic, Debian's Prometheus scraping them with
+// alerts/prometheus.yml and the shipped rules, Debian's Alertmanager with
+// alerts/alertmanager.yml and its Slack template, and alerts/slackrecv as
+// Slack. Switching send errors on must page in #parley-pages with the
+// dashboard and runbook links; switching them off must resolve the page.
+// Afterwards every dashboard query must return data from this Prometheus.
+func TestAlertsReachSlack(t *testing.T) {
+	prometheus := testenv.Tool(t, "prometheus", "prometheus")
+	alertmanager := alertmanagerBinary(t)
+	const token = "stack-test-admin-token"
+	c, l := startObservedCluster(t, token)
+
+	slack := "http://" + startDaemon(t, "slackrecv", exec.Command(goBuild(t, "../alerts/slackrecv"), "-addr", "127.0.0.1:0"), slackrecvListening)
+	am := "http://" + startAlertmanager(t, alertmanager, slack+"/hooks/parley-test")
+	prom := "http://" + startPrometheus(t, prometheus, c, am)
+
+	// The dead man's switch arrives first: the path works before anything
+	// is broken.
+	start := time.Now()
+	waitForSlack(t, slack, "the Watchdog in #parley-watchdog", func(m slackMessage) bool {
+		return m.Channel == "#parley-watchdog" && strings.Contains(m.title(), "Watchdog")
+	})
+	toWatchdog := time.Since(start)
+	waitForQuery(t, prom, "enough sends for the SLI to judge", `slo:sli_total:rate1h{slo="ack-availability"} > 0.05`)
+
+	c.setFault(token, "send_errors", `{"rate":1}`)
+	faultOn := time.Now()
+	// A REST send fails too, with a 503: the API's error panels get data.
+	if got := c.any().call("POST", "/api/v1/rooms/"+l.rooms[0]+"/messages", l.token, map[string]string{"body": "during the fault", "client_id": "stack-test-rest"}, nil); got != http.StatusServiceUnavailable {
+		t.Errorf("REST send during send_errors: got %d, want 503", got)
+	}
+	const alert = "ParleyAckAvailabilityBudgetBurn"
+	page := waitForSlack(t, slack, "the page in #parley-pages", func(m slackMessage) bool {
+		return m.Channel == "#parley-pages" && strings.HasPrefix(m.title(), "[FIRING") && strings.Contains(m.title(), alert)
+	})
+	toFire := time.Since(faultOn)
+	a := page.Attachments[0]
+	if want := "http://localhost:3000/d/parley-slo?var-slo=ack-availability"; a.TitleLink != want {
+		t.Errorf("page links the dashboard %q, want %q", a.TitleLink, want)
+	}
+	for _, want := range []string{
+		"Runbook: https://github.com/parleychat/parley/blob/main/alerts/runbooks/" + alert + ".md",
+		"Dashboard: http://localhost:3000/d/parley-slo?var-slo=ack-availability",
+		"error budget is burning",
+	} {
+		if !strings.Contains(a.Text, want) {
+			t.Errorf("page text lacks %q:\n%s", want, a.Text)
+		}
+	}
+	if a.Color != "danger" || !strings.Contains(a.Title, "(critical)") {
+		t.Errorf("page has color %q and title %q, want danger and (critical)", a.Color, a.Title)
+	}
+
+	c.setFault(token, "send_errors", "")
+	faultOff := time.Now()
+	resolved := waitForSlack(t, slack, "the resolved page", func(m slackMessage) bool {
+		return m.Channel == "#parley-pages" && strings.HasPrefix(m.title(), "[RESOLVED]") && strings.Contains(m.title(), alert)
+	})
+	toResolve := time.Since(faultOff)
+	if got := resolved.Attachments[0].Color; got != "good" {
+		t.Errorf("resolved message has color %q, want good", got)
+	}
+	t.Logf("clocks scaled 1/%d: the Watchdog arrived %v after start; paged %v after the fault went on, resolved %v after it went off",
+		timeScale, toWatchdog.Round(time.Millisecond), toFire.Round(time.Millisecond), toResolve.Round(time.Millisecond))
+
+	// The clients hang up, so that the disconnect panels have data too.
+	l.end()
+	waitForData(t, prom, dashboardQueries(t))
+	// Exemplars on the delivery latency link its buckets to traces.
+	var ex []struct {
+		Exemplars []struct{ Labels map[string]string } `json:"exemplars"`
+	}
+	promAPI(t, prom, "/api/v1/query_exemplars?"+url.Values{"query": {"parley_delivery_latency_seconds_bucket"}, "start": {fmt.Sprint(faultOn.Add(-time.Minute).Unix())}, "end": {fmt.Sprint(time.Now().Unix())}}.Encode(), &ex)
+	if len(ex) == 0 || len(ex[0].Exemplars) == 0 || len(ex[0].Exemplars[0].Labels["trace_id"]) != 32 {
+		t.Errorf("got exemplars %+v, want delivery latency buckets with trace ids", ex)
+	}
+}
+
+// alertmanagerBinary finds Alertmanager: Debian names it
+// prometheus-alertmanager, upstream alertmanager.
+func alertmanagerBinary(t *testing.T) string {
+	t.Helper()
+	if path, err := exec.LookPath("alertmanager"); err == nil {
+		return path
+	}
+	return testenv.Tool(t, "prometheus-alertmanager", "prometheus-alertmanager")
+}
+
+// goBuild builds the command in dir and returns the binary's path.
+func goBuild(t *testing.T, dir string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), filepath.Base(dir))
+	if msg, err := exec.Command("go", "build", "-o", out, dir).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", dir, err, msg)
+	}
+	return out
+}
+
+// What the programs log once they listen, with the address they got.
+var (
+	promListening      = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
+	slackrecvListening = regexp.MustCompile(`"msg":"listening","addr":"([^"]+)"`)
+)
+
+// startDaemon starts cmd, waits for a line of its output that listening
+// matches, and returns the address in it. The test's end stops it.
+func startDaemon(t *testing.T, name string, cmd *exec.Cmd, listening *regexp.Regexp) string {
+	t.Helper()
+	r, w := io.Pipe()
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	var (
+		mu   sync.Mutex
+		logs strings.Builder
+	)
+	addr := make(chan string, 1)
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			mu.Lock()
+			logs.WriteString(sc.Text() + "\n")
+			mu.Unlock()
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+		io.Copy(io.Discard, r)
+	}()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); w.Close() }()
+	output := func() string { mu.Lock(); defer mu.Unlock(); return logs.String() }
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+			t.Errorf("%s did not stop in 10s after SIGTERM", name)
+		}
+		<-read
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, output())
+		}
+	})
+	select {
+	case a := <-addr:
+		return a
+	case err := <-exited:
+		t.Fatalf("%s exited at start: %v\n%s", name, err, output())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not listen in 30s\n%s", name, output())
+	}
+	return ""
+}
+
+// startAlertmanager runs Alertmanager with the shipped configuration and
+// templates. Two things differ, both in a copy: the webhook file is one
+// this test writes (the shipped path is where deployments mount their
+// secret), and the grouping timers run timeScale times faster.
+func startAlertmanager(t *testing.T, bin, webhook string) string {
+	t.Helper()
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secrets", "slack-webhook", "url")
+	writeFile(t, secret, webhook)
+	copyFiles(t, filepath.Join(alertsDir, "templates"), filepath.Join(dir, "templates"), "*.tmpl")
+
+	cfg := readYAML(t, filepath.Join(alertsDir, "alertmanager.yml"))
+	setYAML(t, cfg, secret, "global", "slack_api_url_file")
+	var scaleRoute func(route *yaml.Node)
+	scaleRoute = func(route *yaml.Node) {
+		for _, timer := range []string{"group_wait", "group_interval", "repeat_interval"} {
+			if v := lookupYAML(route, timer); v != nil {
+				v.Value = scaleDuration(t, v.Value)
+			}
+		}
+		if routes := lookupYAML(route, "routes"); routes != nil {
+			for _, r := range routes.Content {
+				scaleRoute(r)
+			}
+		}
+	}
+	scaleRoute(lookupYAML(cfg, "route"))
+	writeYAML(t, filepath.Join(dir, "alertmanager.yml"), cfg)
+
+	return startDaemon(t, "alertmanager", exec.Command(bin,
+		"--config.file="+filepath.Join(dir, "alertmanager.yml"),
+		"--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address=127.0.0.1:0",
+		"--cluster.listen-address=", // no gossip: one instance
+	), promListening)
+}
+
+// startPrometheus runs Prometheus with alerts/prometheus.yml, the shipped
+// symptom rules and a time-scaled copy of the SLO rules, scraping the
+// cluster's replicas and sending alerts to am.
+func startPrometheus(t *testing.T, bin string, c *cluster, am string) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyFiles(t, filepath.Join(alertsDir, "rules"), filepath.Join(dir, "rules"), "*.rules.yml")
+	slogen := exec.Command("go", "run", "../alerts/slogen", "-spec", filepath.Join(alertsDir, "slos.yaml"),
+		"-out", filepath.Join(dir, "generated"), "-scale", fmt.Sprint(timeScale))
+	if out, err := slogen.CombinedOutput(); err != nil {
+		t.Fatalf("slogen -scale: %v\n%s", err, out)
+	}
+
+	cfg := readYAML(t, filepath.Join(alertsDir, "prometheus.yml"))
+	for _, interval := range []string{"scrape_interval", "evaluation_interval"} {
+		v := lookupYAML(lookupYAML(cfg, "global"), interval)
+		v.Value = scaleDuration(t, v.Value)
+	}
+	writeYAML(t, filepath.Join(dir, "prometheus.yml"), cfg)
+
+	var replicas []string
+	for _, p := range c.live {
+		replicas = append(replicas, strings.TrimPrefix(p.admin, "http://"))
+	}
+	writeTargets(t, filepath.Join(dir, "targets", "parley.yml"), replicas...)
+	writeTargets(t, filepath.Join(dir, "targets", "alertmanager.yml"), strings.TrimPrefix(am, "http://"))
+
+	addr := startDaemon(t, "prometheus", exec.Command(bin,
+		"--config.file="+filepath.Join(dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address=127.0.0.1:0",
+		"--enable-feature=exemplar-storage",
+		// Alerts evaluated before the Alertmanager is discovered are
+		// dropped and sent again after this delay (default 1m), scaled too.
+		"--rules.alert.resend-delay="+scaleDuration(t, "1m"),
+	), promListening)
+	writeTargets(t, filepath.Join(dir, "targets", "prometheus.yml"), addr)
+	return addr
+}
+
+// scaleDuration divides a Prometheus duration by timeScale, to no less
+// than a second unless it is zero.
+func scaleDuration(t *testing.T, s string) string {
+	t.Helper()
+	d, err := model.ParseDuration(s)
+	if err != nil {
+		t.Fatalf("duration %q: %v", s, err)
+	}
+	if d == 0 {
+		return s
+	}
+	return max(time.Duration(d)/timeScale, time.Second).String()
+}
+
+func writeTargets(t *testing.T, path string, targets ...string) {
+	t.Helper()
+	raw, err := yaml.Marshal([]map[string][]string{{"targets": targets}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, string(raw))
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// copyFiles copies the files in from that match pattern into to.
+func copyFiles(t *testing.T, from, to, pattern string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(from, pattern))
+	if len(files) == 0 {
+		t.Fatalf("no %s in %s", pattern, from)
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(to, filepath.Base(f)), string(raw))
+	}
+}
+
+// readYAML parses a file into a node tree, which keeps every key the test
+// does not touch as it was.
+func readYAML(t *testing.T, path string) *yaml.Node {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return doc.Content[0]
+}
+
+func writeYAML(t *testing.T, path string, node *yaml.Node) {
+	t.Helper()
+	raw, err := yaml.Marshal(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, string(raw))
+}
+
+// lookupYAML returns the value of key in a mapping node, or nil.
+func lookupYAML(node *yaml.Node, key string) *yaml.Node {
+	if node == nil || node.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			return node.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// setYAML replaces the scalar at path, which must exist: the test
+// overrides settings the shipped file has, never adds its own.
+func setYAML(t *testing.T, node *yaml.Node, value string, path ...string) {
+	t.Helper()
+	for _, key := range path {
+		node = lookupYAML(node, key)
+	}
+	if node == nil || node.Kind != yaml.ScalarNode {
+		t.Fatalf("the shipped configuration has no %s", strings.Join(path, "."))
+	}
+	node.Value = value
+}
+
+// slackMessage is what the Slack receiver kept of one webhook post.
+type slackMessage struct {
+	Channel     string `json:"channel"`
+	Attachments []struct {
+		Color     string `json:"color"`
+		Title     string `json:"title"`
+		TitleLink string `json:"title_link"`
+		Text      string `json:"text"`
+	} `json:"attachments"`
+}
+
+func (m slackMessage) title() string {
+	if len(m.Attachments) == 0 {
+		return ""
+	}
+	return m.Attachments[0].Title
+}
+
+// stackWait bounds each wait on the alerting path: with the clocks scaled,
+// every step takes seconds.
+const stackWait = 90 * time.Second
+
+// waitForSlack polls the Slack receiver until a message matches.
+func waitForSlack(t *testing.T, slack, what string, match func(slackMessage) bool) slackMessage {
+	t.Helper()
+	deadline := time.Now().Add(stackWait)
+	var seen []slackMessage
+	for time.Now().Before(deadline) {
+		var inbox struct{ Messages []slackMessage }
+		resp, err := http.Get(slack + "/messages")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&inbox)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("slackrecv /messages: %v", err)
+		}
+		seen = inbox.Messages
+		for _, m := range seen {
+			if match(m) {
+				return m
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	var titles []string
+	for _, m := range seen {
+		titles = append(titles, m.Channel+" "+m.title())
+	}
+	t.Fatalf("no Slack message for %s in %v; got:\n%s", what, stackWait, strings.Join(titles, "\n"))
+	return slackMessage{}
+}
+
+// promAPI GETs a Prometheus API path and decodes its data into out.
+func promAPI(t *testing.T, prom, path string, out any) {
+	t.Helper()
+	resp, err := http.Get(prom + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if body.Status != "success" {
+		t.Fatalf("%s: %s", path, body.Error)
+	}
+	if err := json.Unmarshal(body.Data, out); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// waitForQuery evaluates expr until it returns a sample.
+func waitForQuery(t *testing.T, prom, what, expr string) {
+	t.Helper()
+	waitForData(t, prom, []promQuery{{where: what, expr: expr}})
+}
+
+// waitForData evaluates every query until each has returned a sample, and
+// names every one that has not within stackWait.
+func waitForData(t *testing.T, prom string, queries []promQuery) {
+	t.Helper()
+	deadline := time.Now().Add(stackWait)
+	for len(queries) > 0 {
+		var empty []promQuery
+		for _, q := range queries {
+			var data struct {
+				Result []json.RawMessage `json:"result"`
+			}
+			promAPI(t, prom, "/api/v1/query?"+url.Values{"query": {q.expr}}.Encode(), &data)
+			if len(data.Result) == 0 {
+				empty = append(empty, q)
+			}
+		}
+		queries = empty
+		if len(queries) > 0 && time.Now().After(deadline) {
+			for _, q := range queries {
+				t.Errorf("%s: no data in %v from %s", q.where, stackWait, q.expr)
+			}
+			t.FailNow()
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
