@@ -30,6 +30,7 @@ const (
 type promQuery struct {
 	where string // the file and the rule or panel, for messages
 	expr  string // as Prometheus receives it, Grafana's variables filled in
+	raw   string // as shipped
 }
 
 // shippedRules returns every rule file Prometheus loads: the symptom alerts
@@ -173,6 +174,7 @@ func dashboardQueries(t testing.TB) []promQuery {
 					queries = append(queries, promQuery{
 						where: fmt.Sprintf("%s: panel %q target %d", file, p.Title, i),
 						expr:  fillVariables(target.Expr),
+						raw:   target.Expr,
 					})
 				}
 			}
@@ -189,7 +191,7 @@ func dashboardQueries(t testing.TB) []promQuery {
 				q = obj.Query
 			}
 			if m := labelValues.FindStringSubmatch(q); m != nil {
-				queries = append(queries, promQuery{where: fmt.Sprintf("%s: variable %s", file, v.Name), expr: m[1]})
+				queries = append(queries, promQuery{where: fmt.Sprintf("%s: variable %s", file, v.Name), expr: m[1], raw: m[1]})
 			}
 		}
 	}
@@ -250,15 +252,43 @@ func exposedNames(t testing.TB, url string) map[string]bool {
 }
 
 // startObservedCluster runs two replicas on PostgreSQL and Redis, with the
-// fault API on, and chat traffic between them: what Prometheus scrapes in
-// the tests below.
+// fault API on, and traffic: chat between them over WebSockets, and over
+// REST ten requests a second, alternately a room list and a message sent.
+// It is what Prometheus scrapes in the tests below.
 func startObservedCluster(t *testing.T, adminToken string) (*cluster, *load) {
 	t.Helper()
 	c := newClusterWith(t, 2, map[string]string{
 		"PARLEY_FAULTS":      "on",
 		"PARLEY_ADMIN_TOKEN": adminToken,
 	})
-	return c, c.startLoad(6, 2, 5)
+	l := c.startLoad(6, 2, 5)
+	l.wg.Go(func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			select {
+			case <-l.stop:
+				return
+			case <-tick.C:
+			}
+			c.mu.Lock()
+			p := c.live[i%len(c.live)]
+			c.mu.Unlock()
+			// Not p.call, which fails the test from this goroutine; a
+			// failed request shows in the metrics, which is the point.
+			req, _ := http.NewRequest(http.MethodGet, p.base+"/api/v1/rooms", nil)
+			if i%2 == 1 {
+				body := fmt.Sprintf(`{"client_id":"rest-%d","body":"over REST"}`, i)
+				req, _ = http.NewRequest(http.MethodPost, p.base+"/api/v1/rooms/"+l.rooms[0]+"/messages", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+			}
+			req.Header.Set("Authorization", "Bearer "+l.token)
+			if resp, err := p.http.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
+	})
+	return c, l
 }
 
 // setFault switches a fault on or off on every replica.

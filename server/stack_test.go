@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,6 +55,10 @@ func TestAlertsReachSlack(t *testing.T) {
 	})
 	toWatchdog := time.Since(start)
 	waitForQuery(t, prom, "enough sends for the SLI to judge", `slo:sli_total:rate1h{slo="ack-availability"} > 0.05`)
+	// While all is well, every SLO shows a zero error ratio and a full
+	// budget, not an empty panel.
+	queries := perSLO(t, dashboardQueries(t))
+	waitForData(t, prom, onBoard(queries, "parley-slo.json"))
 
 	c.setFault(token, "send_errors", `{"rate":1}`)
 	faultOn := time.Now()
@@ -97,7 +102,7 @@ func TestAlertsReachSlack(t *testing.T) {
 
 	// The clients hang up, so that the disconnect panels have data too.
 	l.end()
-	waitForData(t, prom, dashboardQueries(t))
+	waitForData(t, prom, queries)
 	// Exemplars on the delivery latency link its buckets to traces.
 	var ex []struct {
 		Exemplars []struct{ Labels map[string]string } `json:"exemplars"`
@@ -141,6 +146,7 @@ func startDaemon(t *testing.T, name string, cmd *exec.Cmd, listening *regexp.Reg
 	r, w := io.Pipe()
 	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
+		w.Close()
 		t.Fatalf("%s: %v", name, err)
 	}
 	var (
@@ -165,8 +171,11 @@ func startDaemon(t *testing.T, name string, cmd *exec.Cmd, listening *regexp.Reg
 		}
 		io.Copy(io.Discard, r)
 	}()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait(); w.Close() }()
+	// exited is closed once the process has ended, after exitErr is set,
+	// so that both the start and the cleanup can wait for it.
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); w.Close(); close(exited) }()
 	output := func() string { mu.Lock(); defer mu.Unlock(); return logs.String() }
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -185,8 +194,8 @@ func startDaemon(t *testing.T, name string, cmd *exec.Cmd, listening *regexp.Reg
 	select {
 	case a := <-addr:
 		return a
-	case err := <-exited:
-		t.Fatalf("%s exited at start: %v\n%s", name, err, output())
+	case <-exited:
+		t.Fatalf("%s exited at start: %v\n%s", name, exitErr, output())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s did not listen in 30s\n%s", name, output())
 	}
@@ -391,6 +400,9 @@ func (m slackMessage) title() string {
 // every step takes seconds.
 const stackWait = 90 * time.Second
 
+// stackHTTP asks Prometheus and the Slack receiver, each request bounded.
+var stackHTTP = &http.Client{Timeout: 10 * time.Second}
+
 // waitForSlack polls the Slack receiver until a message matches.
 func waitForSlack(t *testing.T, slack, what string, match func(slackMessage) bool) slackMessage {
 	t.Helper()
@@ -398,7 +410,7 @@ func waitForSlack(t *testing.T, slack, what string, match func(slackMessage) boo
 	var seen []slackMessage
 	for time.Now().Before(deadline) {
 		var inbox struct{ Messages []slackMessage }
-		resp, err := http.Get(slack + "/messages")
+		resp, err := stackHTTP.Get(slack + "/messages")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,7 +438,7 @@ func waitForSlack(t *testing.T, slack, what string, match func(slackMessage) boo
 // promAPI GETs a Prometheus API path and decodes its data into out.
 func promAPI(t *testing.T, prom, path string, out any) {
 	t.Helper()
-	resp, err := http.Get(prom + path)
+	resp, err := stackHTTP.Get(prom + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -447,6 +459,51 @@ func promAPI(t *testing.T, prom, path string, out any) {
 	}
 }
 
+// promSample is one sample of an instant query's answer: [time, "value"].
+type promSample struct {
+	Value [2]any `json:"value"`
+}
+
+func (s promSample) number() bool { return s.Value[1] != "NaN" }
+
+// perSLO returns the queries with one copy per SLO of each that uses the
+// slo variable, so that every SLO's row of the SLO board must have data,
+// not merely one of them.
+func perSLO(t *testing.T, queries []promQuery) []promQuery {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(alertsDir, "slos.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct{ SLOs []struct{ Name string } }
+	if err := yaml.Unmarshal(raw, &spec); err != nil || len(spec.SLOs) == 0 {
+		t.Fatalf("slos.yaml: %v, %d SLOs", err, len(spec.SLOs))
+	}
+	var out []promQuery
+	for _, q := range queries {
+		if !strings.Contains(q.raw, "$slo") {
+			out = append(out, q)
+			continue
+		}
+		for _, slo := range spec.SLOs {
+			raw := strings.ReplaceAll(q.raw, "$slo", slo.Name)
+			out = append(out, promQuery{where: q.where + " slo=" + slo.Name, expr: fillVariables(raw), raw: raw})
+		}
+	}
+	return out
+}
+
+// onBoard returns the queries of one dashboard file.
+func onBoard(queries []promQuery, file string) []promQuery {
+	var out []promQuery
+	for _, q := range queries {
+		if strings.HasPrefix(q.where, file+":") {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
 // waitForQuery evaluates expr until it returns a sample.
 func waitForQuery(t *testing.T, prom, what, expr string) {
 	t.Helper()
@@ -454,18 +511,17 @@ func waitForQuery(t *testing.T, prom, what, expr string) {
 }
 
 // waitForData evaluates every query until each has returned a sample, and
-// names every one that has not within stackWait.
+// names every one that has not within stackWait. NaN (a ratio of no
+// events, a quantile of an empty histogram) is no data.
 func waitForData(t *testing.T, prom string, queries []promQuery) {
 	t.Helper()
 	deadline := time.Now().Add(stackWait)
 	for len(queries) > 0 {
 		var empty []promQuery
 		for _, q := range queries {
-			var data struct {
-				Result []json.RawMessage `json:"result"`
-			}
+			var data struct{ Result []promSample }
 			promAPI(t, prom, "/api/v1/query?"+url.Values{"query": {q.expr}}.Encode(), &data)
-			if len(data.Result) == 0 {
+			if !slices.ContainsFunc(data.Result, promSample.number) {
 				empty = append(empty, q)
 			}
 		}

@@ -37,7 +37,7 @@ func run(specPath, out string, check bool, scale int) error {
 	if scale < 1 || scale > 3600 {
 		return fmt.Errorf("-scale must be between 1 and 3600, got %d", scale)
 	}
-	if scale != 1 && (check || filepath.Clean(out) == filepath.Clean("alerts/generated")) {
+	if scale != 1 && (check || sameDir(out, "alerts/generated")) {
 		return errors.New("-scale writes a test copy: give it an -out of its own, and no -check")
 	}
 	s, err := loadSpec(specPath)
@@ -57,6 +57,14 @@ func run(specPath, out string, check bool, scale int) error {
 		}
 	}
 	return nil
+}
+
+// sameDir reports whether a and b name the same directory, however they
+// are spelled.
+func sameDir(a, b string) bool {
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
 }
 
 // stale reports every generated file that is missing, different or no

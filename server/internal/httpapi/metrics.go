@@ -122,12 +122,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.deliveryLatency = delivery
 	reg.MustRegister(m.connections, m.upgrades, m.disconnects, m.framesIn, m.slowCloses, m.rateLimited, m.panics,
 		m.httpRequests, m.httpDuration, m.sends, m.ackLatency, m.ready, m.resumes, m.framesOutByKind, delivery)
+	// Every label value the server can produce exists from the start, so
+	// that rates and alerts see a zero rather than no series: an SLO's
+	// error ratio is 0, not missing, while nothing fails, and rate() counts
+	// the first failure instead of seeing a series born at 1. (Refusals,
+	// by reason, are the clients' doing and stay out of the SLO.)
 	for _, transport := range []string{"ws", "rest"} {
 		m.ackLatency.WithLabelValues(transport)
 		m.sends.WithLabelValues(transport, "acked", "")
+		m.sends.WithLabelValues(transport, "failed", "unavailable")
+		m.sends.WithLabelValues(transport, "failed", "internal")
 	}
-	// Every label value the server can produce exists from the start, so
-	// that rates and alerts see a zero rather than no series.
 	for _, t := range frameTypes {
 		m.framesIn.WithLabelValues(t)
 	}
