@@ -1,7 +1,7 @@
 # Developer and CI entry points. Integration tests read TEST_DATABASE_URL and
 # TEST_REDIS_URL from the environment (.ci/run sets them); nothing here does.
 
-.PHONY: run build test lint bench cluster alerts dashboards fuzz clean
+.PHONY: run build test lint bench cluster alerts dashboards loadtest fuzz clean
 
 # The server on :8080 with the embedded in-memory store.
 run:
@@ -47,6 +47,13 @@ alerts:
 # dashboards/*.json (commit the result: a test fails when it is stale).
 dashboards:
 	go run ./dashboards/dashgen
+
+# The load generator against TARGET (one URL, or several comma-separated)
+# with SCENARIO; EXTRA passes more flags, e.g. EXTRA="-max-rate 5000".
+TARGET ?= http://127.0.0.1:8080
+SCENARIO ?= loadtest/scenarios/smoke.yaml
+loadtest:
+	go run ./loadtest -target $(TARGET) -scenario $(SCENARIO) -json bin/loadtest-result.json -html bin/loadtest-report.html $(EXTRA)
 
 # Three replicas under chat load through each failure scenario, printing the
 # ledger of every scenario (they also run in make test, quietly).

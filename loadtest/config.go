@@ -1,0 +1,99 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// config is what the command line says.
+type config struct {
+	targets     []string
+	scenario    string
+	runID       string
+	jsonOut     string
+	htmlOut     string
+	metricsAddr string
+	sourceAddrs []net.IP
+	maxRate     float64
+	maxDuration time.Duration
+	password    string
+	setupConc   int
+	quiet       bool
+}
+
+// The guard rails: a scenario above these needs the flag raised on purpose,
+// so that a typo does not flood staging.
+const (
+	defaultMaxRate     = 2000
+	defaultMaxDuration = 15 * time.Minute
+)
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	target := fs.String("target", "", "base URL of the deployment, e.g. http://127.0.0.1:8080 or https://staging.example; several, comma-separated, spread the users over them as a load balancer would")
+	fs.StringVar(&c.scenario, "scenario", "", "scenario file (see loadtest/scenarios)")
+	fs.StringVar(&c.runID, "run-id", "", "tags every message of the run (default: random)")
+	fs.StringVar(&c.jsonOut, "json", "", "write the result as JSON to this file")
+	fs.StringVar(&c.htmlOut, "html", "", "write an HTML report to this file")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve the generator's own Prometheus metrics on this address")
+	sources := fs.String("source-addrs", "", "comma-separated local IP addresses to spread connections over, when one address runs out of ports (e.g. 127.0.0.2,127.0.0.3)")
+	fs.Float64Var(&c.maxRate, "max-rate", defaultMaxRate, "refuse scenarios whose rate ever exceeds this many messages a second")
+	fs.DurationVar(&c.maxDuration, "max-duration", defaultMaxDuration, "refuse scenarios longer than this")
+	fs.StringVar(&c.password, "password", "loadtest-password", "password of the users the run signs up")
+	fs.IntVar(&c.setupConc, "setup-concurrency", 16, "sign-ups and connections made at once while setting up")
+	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	var errs []error
+	for t := range strings.SplitSeq(*target, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			c.targets = append(c.targets, t)
+		}
+	}
+	if len(c.targets) == 0 {
+		errs = append(errs, errors.New("-target is required"))
+	}
+	if c.scenario == "" {
+		errs = append(errs, errors.New("-scenario is required"))
+	}
+	if *sources != "" {
+		for s := range strings.SplitSeq(*sources, ",") {
+			ip := net.ParseIP(strings.TrimSpace(s))
+			if ip == nil {
+				errs = append(errs, fmt.Errorf("-source-addrs: %q is not an IP address", s))
+				continue
+			}
+			c.sourceAddrs = append(c.sourceAddrs, ip)
+		}
+	}
+	if c.maxRate <= 0 {
+		errs = append(errs, fmt.Errorf("-max-rate must be positive, got %v", c.maxRate))
+	}
+	if c.maxDuration <= 0 {
+		errs = append(errs, fmt.Errorf("-max-duration must be positive, got %v", c.maxDuration))
+	}
+	if len(c.password) < 8 {
+		errs = append(errs, errors.New("-password must have at least 8 characters (the API's rule)"))
+	}
+	if c.setupConc < 1 {
+		errs = append(errs, fmt.Errorf("-setup-concurrency must be at least 1, got %d", c.setupConc))
+	}
+	if c.runID == "" {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		c.runID = hex.EncodeToString(b)
+	} else if len(c.runID) > 16 || strings.ContainsAny(c.runID, " \t/") {
+		errs = append(errs, fmt.Errorf("-run-id must be at most 16 characters without spaces or slashes, got %q", c.runID))
+	}
+	return c, errors.Join(errs...)
+}

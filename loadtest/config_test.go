@@ -1,0 +1,52 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestFlagErrorsNameTheFlag(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no target", []string{"-scenario", "s.yaml"}, "-target is required"},
+		{"no scenario", []string{"-target", "http://127.0.0.1:8080"}, "-scenario is required"},
+		{"a bad source address", []string{"-target", "http://x", "-scenario", "s", "-source-addrs", "127.0.0.2,nope"}, `-source-addrs: "nope"`},
+		{"a zero rate limit", []string{"-target", "http://x", "-scenario", "s", "-max-rate", "0"}, "-max-rate must be positive"},
+		{"a short password", []string{"-target", "http://x", "-scenario", "s", "-password", "short"}, "-password"},
+		{"a run id with a slash", []string{"-target", "http://x", "-scenario", "s", "-run-id", "a/b"}, "-run-id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseFlags(tt.args, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	c, err := parseFlags([]string{"-target", "http://a:1, http://b:2", "-scenario", "s"}, io.Discard)
+	if err != nil || len(c.targets) != 2 || c.targets[1] != "http://b:2" || len(c.runID) != 8 {
+		t.Fatalf("got %+v, %v; want two targets and a random run id", c, err)
+	}
+}
+
+// The guard rails refuse a scenario above -max-rate or -max-duration,
+// naming the flag to raise, before anything is sent.
+func TestGuardRailsNameTheFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-max-rate", "10"}, "-max-rate 10"},
+		{[]string{"-max-duration", "5s"}, "-max-duration 5s"},
+	} {
+		args := append([]string{"-target", "http://127.0.0.1:1", "-scenario", "scenarios/smoke.yaml", "-quiet"}, tt.args...)
+		err := run(t.Context(), args, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: got %v, want an error naming %q", tt.args, err, tt.want)
+		}
+	}
+}

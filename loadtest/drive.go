@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/parleychat/parley/loadtest/ledger"
+	"github.com/parleychat/parley/loadtest/report"
+	"github.com/parleychat/parley/loadtest/scenario"
+	"github.com/parleychat/parley/loadtest/schedule"
+	"github.com/parleychat/parley/loadtest/wire"
+)
+
+// driverStats are the driver's own counters, beside the ledger's.
+type driverStats struct {
+	connections atomic.Int64
+	reconnects  atomic.Int64
+	deliveries  atomic.Int64
+	outboxFull  atomic.Int64
+	otherErrors atomic.Int64
+	sent        atomic.Int64
+}
+
+// drive runs one scenario against cfg.target and reports on it.
+func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	sc, err := scenario.Load(cfg.scenario)
+	if err != nil {
+		return err
+	}
+	plan, err := sc.Plan()
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.scenario, err)
+	}
+	if d := plan.Duration(); d > cfg.maxDuration {
+		return fmt.Errorf("the scenario lasts %v, more than -max-duration %v: raise the flag to run it", d, cfg.maxDuration)
+	}
+	if r := peakRate(sc.Stages); r > cfg.maxRate {
+		return fmt.Errorf("the scenario reaches %v messages a second, more than -max-rate %v: raise the flag to run it", r, cfg.maxRate)
+	}
+
+	dialer := sourceDialer(cfg.sourceAddrs)
+	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: dialer, MaxIdleConnsPerHost: cfg.setupConc, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+	}}
+	defer httpClient.CloseIdleConnections()
+	var apis []*wire.Client
+	for _, t := range cfg.targets {
+		api, err := wire.NewClient(t, httpClient)
+		if err != nil {
+			return err
+		}
+		apis = append(apis, api)
+	}
+	api := apis[0] // for setting up: every target serves the same data
+	wsDialer := &websocket.Dialer{NetDialContext: dialer, HandshakeTimeout: 15 * time.Second, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+
+	progress := func(format string, args ...any) {
+		if !cfg.quiet {
+			fmt.Fprintf(stderr, format+"\n", args...)
+		}
+	}
+	progress("run %s: setting up %d users and %d rooms on %s", cfg.runID, sc.Users.Count, roomCount(sc), strings.Join(cfg.targets, ", "))
+	tokens, err := setUpUsers(ctx, api, sc, cfg)
+	if err != nil {
+		return err
+	}
+	rooms, err := setUpRooms(ctx, api, tokens[0], sc, cfg.runID)
+	if err != nil {
+		return err
+	}
+
+	stats := &driverStats{}
+	started := time.Now()
+	l := ledger.New(started, time.Second)
+	users := make([]*vuser, len(tokens))
+	for i, t := range tokens {
+		ws := apis[i%len(apis)].WebSocketURL()
+		dial := func(ctx context.Context, token string) (*wire.Conn, error) {
+			return wire.Dial(ctx, wsDialer, ws, token)
+		}
+		users[i] = newVUser(int32(i), t, l, stats, dial)
+	}
+	for _, r := range rooms {
+		for _, m := range r.members {
+			users[m].rooms = append(users[m].rooms, r)
+		}
+	}
+	var active []*vuser // users in at least one room: the others have nothing to do
+	for _, u := range users {
+		if len(u.rooms) > 0 {
+			active = append(active, u)
+		}
+	}
+
+	if cfg.metricsAddr != "" {
+		stop, err := serveMetrics(cfg.metricsAddr, l, stats)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	userCtx, stopUsers := context.WithCancel(ctx)
+	var usersWG sync.WaitGroup
+	defer func() { stopUsers(); usersWG.Wait() }()
+	progress("connecting %d users", len(active))
+	sem := make(chan struct{}, cfg.setupConc)
+	for _, u := range active {
+		sem <- struct{}{}
+		usersWG.Go(func() { u.run(userCtx) })
+		select {
+		case <-u.joined:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("user %d did not join its rooms in 30s", u.idx)
+		}
+		<-sem
+	}
+
+	loadStart := time.Now()
+	marks := scheduleStages(userCtx, sc.Stages, loadStart.Sub(started), active, progress)
+	done := make(chan struct{})
+	go reportProgress(done, l, stats, started, cfg.quiet, stderr)
+	lag := dispatch(ctx, plan, loadStart, sc, cfg.runID, rooms, users, l, stats)
+	drain(ctx, sc.Drain, users)
+	close(done)
+	gen := generatorStats(lag, stats) // while the connections are still up
+	stopUsers()
+	usersWG.Wait()
+
+	res := l.Finish(time.Now())
+	run := report.Run{
+		ID: cfg.runID, Scenario: sc.Name, Target: strings.Join(cfg.targets, ","), Started: started, Duration: time.Since(started),
+		Result: res, Stages: marks,
+		Generator: gen,
+	}
+	values := res.Values()
+	for _, t := range sc.Thresholds {
+		got := values[t.Metric]
+		run.Thresholds = append(run.Thresholds, report.Verdict{Text: t.Text, Got: got, Pass: t.Holds(got)})
+	}
+	if err := writeReports(cfg, run, stdout); err != nil {
+		return err
+	}
+	if !run.Pass() {
+		return errThresholds
+	}
+	return nil
+}
+
+// dispatch hands each arrival of the plan to a sender at its intended time,
+// whatever the server does meanwhile: the open model. It returns the
+// scheduling lag, how late the generator itself was.
+func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *scenario.Scenario, runID string,
+	rooms []*room, users []*vuser, l *ledger.Ledger, stats *driverStats) *lagRecorder {
+	lag := newLagRecorder()
+	bodies := newBodyMaker(runID, sc.Message.MinBytes, sc.Message.MaxBytes)
+	i := 0
+	for _, arrival := range plan.Arrivals() {
+		intended := start.Add(arrival.Offset)
+		// Sleeping for less than a fraction of a millisecond costs more
+		// than it is worth at high rates; sends go out up to 200 µs early
+		// instead, which shortens measured latencies by at most that.
+		if d := time.Until(intended); d > 200*time.Microsecond {
+			sleep(ctx, d)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		lag.record(time.Since(intended))
+		r := rooms[i%len(rooms)]
+		sender := users[r.members[r.next%len(r.members)]]
+		r.next++
+		clientID := runID + "-" + strconv.Itoa(i)
+		frame := wire.SendFrame(r.id, clientID, bodies.next(), traceparent())
+		l.Expect(clientID, r.id, intended, r.members)
+		var typing []byte
+		if sc.Typing > 0 && rand.Float64() < sc.Typing {
+			typing = wire.TypingFrame(r.id)
+		}
+		sender.send(clientID, frame, typing)
+		stats.sent.Add(1)
+		i++
+	}
+	return lag
+}
+
+// drain waits for the answers still due after the last send: until every
+// user has no unanswered send, or the scenario's drain time is up.
+func drain(ctx context.Context, d time.Duration, users []*vuser) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		waiting := false
+		for _, u := range users {
+			u.mu.Lock()
+			waiting = waiting || len(u.unacked) > 0
+			u.mu.Unlock()
+		}
+		if !waiting {
+			// Acks are in; deliveries to other members follow within
+			// moments. Give them a last second.
+			sleep(ctx, min(time.Second, time.Until(deadline)))
+			return
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+}
+
+// scheduleStages marks each stage's start and, for a stage with
+// reconnect, drops that share of the users' connections at its start.
+func scheduleStages(ctx context.Context, stages []schedule.Stage, offset time.Duration, users []*vuser, progress func(string, ...any)) []report.StageMark {
+	var marks []report.StageMark
+	at := time.Duration(0)
+	for i, s := range stages {
+		name := s.Name
+		if name == "" {
+			name = "stage " + strconv.Itoa(i+1)
+		}
+		marks = append(marks, report.StageMark{Name: name, Offset: offset + at})
+		if s.Reconnect > 0 {
+			start := at
+			go func() {
+				sleep(ctx, start)
+				if ctx.Err() != nil {
+					return
+				}
+				n := int(float64(len(users)) * s.Reconnect)
+				progress("%s: dropping %d connections", name, n)
+				for _, j := range rand.Perm(len(users))[:n] {
+					users[j].dropConnection()
+				}
+			}()
+		}
+		at += s.Duration
+	}
+	return marks
+}
+
+// peakRate is the highest rate any stage asks for.
+func peakRate(stages []schedule.Stage) float64 {
+	peak := 0.0
+	for _, s := range stages {
+		peak = max(peak, s.Rate, s.From, s.To, s.Peak)
+	}
+	return peak
+}
+
+func roomCount(sc *scenario.Scenario) int {
+	n := 0
+	for _, g := range sc.Rooms {
+		n += g.Count
+	}
+	return n
+}
+
+// setUpUsers signs up the scenario's users, or reads their tokens from the
+// scenario's token file.
+func setUpUsers(ctx context.Context, api *wire.Client, sc *scenario.Scenario, cfg config) ([]string, error) {
+	if sc.Users.TokenFile != "" {
+		raw, err := os.ReadFile(sc.Users.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		tokens := strings.Fields(string(raw))
+		if len(tokens) < sc.Users.Count {
+			return nil, fmt.Errorf("%s holds %d tokens, the scenario needs %d", sc.Users.TokenFile, len(tokens), sc.Users.Count)
+		}
+		return tokens[:sc.Users.Count], nil
+	}
+	tokens := make([]string, sc.Users.Count)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(cfg.setupConc)
+	for i := range tokens {
+		g.Go(func() error {
+			name := fmt.Sprintf("%s-%s-%d", sc.Users.Prefix, cfg.runID, i)
+			s, err := api.SignUp(gctx, name, cfg.password)
+			if wire.IsConflict(err) {
+				s, err = api.LogIn(gctx, name, cfg.password)
+			}
+			if err != nil {
+				return fmt.Errorf("user %s: %w", name, err)
+			}
+			tokens[i] = s.Token
+			return nil
+		})
+	}
+	return tokens, g.Wait()
+}
+
+// setUpRooms creates the scenario's rooms, with the members its layout
+// gives each.
+func setUpRooms(ctx context.Context, api *wire.Client, token string, sc *scenario.Scenario, runID string) ([]*room, error) {
+	var rooms []*room
+	for _, lr := range sc.Layout() {
+		name := fmt.Sprintf("%s-%s-%s", sc.Users.Prefix, runID, lr.Name)
+		created, err := api.CreateRoom(ctx, token, name)
+		if err != nil {
+			return nil, fmt.Errorf("room %s: %w", name, err)
+		}
+		r := &room{id: created.ID}
+		for _, m := range lr.Members {
+			r.members = append(r.members, int32(m))
+		}
+		rooms = append(rooms, r)
+	}
+	return rooms, nil
+}
+
+// sourceDialer dials from each of addrs in turn, or from the system's
+// choice when there are none: one local address has about 28,000
+// ephemeral ports towards one server address.
+func sourceDialer(addrs []net.IP) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if len(addrs) == 0 {
+		d := &net.Dialer{Timeout: 15 * time.Second}
+		return d.DialContext
+	}
+	dialers := make([]*net.Dialer, len(addrs))
+	for i, ip := range addrs {
+		dialers[i] = &net.Dialer{Timeout: 15 * time.Second, LocalAddr: &net.TCPAddr{IP: ip}}
+	}
+	var n atomic.Uint64
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialers[n.Add(1)%uint64(len(dialers))].DialContext(ctx, network, addr)
+	}
+}
+
+// traceparent starts a new sampled trace for a message, so that the
+// server's spans of it join a trace the run can name.
+func traceparent() string {
+	return fmt.Sprintf("00-%016x%016x-%016x-01", rand.Uint64(), rand.Uint64(), rand.Uint64()|1)
+}
+
+// bodyMaker makes message bodies of the scenario's sizes, each starting
+// with the run id so that a stored message says which run sent it.
+type bodyMaker struct {
+	prefix   string
+	filler   string
+	min, max int
+}
+
+func newBodyMaker(runID string, minBytes, maxBytes int) *bodyMaker {
+	return &bodyMaker{prefix: "run " + runID + " ", filler: strings.Repeat("lorem ipsum dolor sit amet ", maxBytes/27+1), min: minBytes, max: maxBytes}
+}
+
+func (b *bodyMaker) next() string {
+	n := b.min
+	if b.max > b.min {
+		n += rand.N(b.max - b.min + 1)
+	}
+	if n <= len(b.prefix) {
+		return b.prefix[:max(n, 1)]
+	}
+	return b.prefix + b.filler[:n-len(b.prefix)]
+}

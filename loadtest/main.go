@@ -1,0 +1,49 @@
+// Command loadtest drives a Parley deployment with virtual chat users and
+// judges it: an open model schedules messages at a rate that does not
+// depend on how fast the server answers, latencies are taken from each
+// message's intended send time, and every delivery is matched to its send,
+// so stalls, losses, duplicates and reordering all show.
+//
+//	loadtest -target http://127.0.0.1:8080 -scenario loadtest/scenarios/smoke.yaml
+//
+// It speaks only the public protocol, with its own types (loadtest/wire).
+// The exit status is 0 when every threshold holds, 1 when one breaks, and 2
+// when the run could not be made.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, errThresholds):
+		os.Exit(1)
+	default:
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(2)
+	}
+}
+
+// errThresholds is the run's verdict when a threshold or check failed; the
+// report has already said which.
+var errThresholds = errors.New("thresholds broken")
+
+// run is the whole program, for main and for tests.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	return drive(ctx, cfg, stdout, stderr)
+}
