@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"time"
 )
@@ -26,6 +27,7 @@ type config struct {
 	password    string
 	setupConc   int
 	quiet       bool
+	checks      checkConfig
 }
 
 // The guard rails: a scenario above these needs the flag raised on purpose,
@@ -51,6 +53,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.password, "password", "loadtest-password", "password of the users the run signs up")
 	fs.IntVar(&c.setupConc, "setup-concurrency", 16, "sign-ups and connections made at once while setting up")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line")
+	checks := fs.String("check", "", "platform checks to run with the load, comma-separated: slo-alert, autoscale")
+	admins := fs.String("admin", "", "slo-alert: the replicas' admin URLs (fault API), comma-separated")
+	fs.StringVar(&c.checks.adminToken, "admin-token", os.Getenv("PARLEY_ADMIN_TOKEN"), "slo-alert: bearer token of the admin API (default $PARLEY_ADMIN_TOKEN)")
+	fs.StringVar(&c.checks.alertmanager, "alertmanager", "", "slo-alert: Alertmanager's URL")
+	fs.StringVar(&c.checks.slack, "slack", "", "slo-alert: the Slack receiver's URL (alerts/slackrecv), to see the messages too")
+	fs.StringVar(&c.checks.alert, "alert", "ParleyAckAvailabilityBudgetBurn", "slo-alert: the alert that must fire")
+	fs.StringVar(&c.checks.severity, "alert-severity", "critical", "slo-alert: its severity label (a burn alert has a page and a ticket of the same name; the ticket's longer windows keep it firing long after the page resolves)")
+	fs.StringVar(&c.checks.fault, "fault", "send_errors", "slo-alert: the fault to switch on")
+	fs.DurationVar(&c.checks.faultAfter, "fault-after", 10*time.Second, "slo-alert: how long into the load the fault goes on")
+	fs.DurationVar(&c.checks.timeout, "check-timeout", 10*time.Minute, "how long each step of a check may take")
+	fs.StringVar(&c.checks.prometheus, "prometheus", "", "autoscale: Prometheus's URL")
+	fs.StringVar(&c.checks.replicas, "replicas-query", `count(up{job="parley"} == 1)`, "autoscale: PromQL giving the number of ready replicas")
+	fs.StringVar(&c.checks.critical, "pages-query", `count(ALERTS{alertstate="firing",severity="critical",service="parley"})`, "autoscale: PromQL giving the pages firing")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -87,6 +102,33 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.setupConc < 1 {
 		errs = append(errs, fmt.Errorf("-setup-concurrency must be at least 1, got %d", c.setupConc))
+	}
+	for name := range strings.SplitSeq(*checks, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "":
+		case "slo-alert":
+			if *admins == "" || c.checks.alertmanager == "" || c.checks.adminToken == "" {
+				errs = append(errs, errors.New("-check slo-alert needs -admin, -admin-token (or $PARLEY_ADMIN_TOKEN) and -alertmanager"))
+			}
+		case "autoscale":
+			if c.checks.prometheus == "" {
+				errs = append(errs, errors.New("-check autoscale needs -prometheus"))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("-check: unknown check %q (known: slo-alert, autoscale)", name))
+			continue
+		}
+		if name != "" {
+			c.checks.names = append(c.checks.names, name)
+		}
+	}
+	for a := range strings.SplitSeq(*admins, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.checks.admins = append(c.checks.admins, a)
+		}
+	}
+	if c.checks.timeout <= 0 {
+		errs = append(errs, fmt.Errorf("-check-timeout must be positive, got %v", c.checks.timeout))
 	}
 	if c.runID == "" {
 		b := make([]byte, 4)

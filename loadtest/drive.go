@@ -134,10 +134,15 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	loadStart := time.Now()
 	marks := scheduleStages(userCtx, sc.Stages, loadStart.Sub(started), active, progress)
+	verdicts := startChecks(ctx, cfg.checks, progress)
 	done := make(chan struct{})
 	go reportProgress(done, l, stats, started, cfg.quiet, stderr)
 	lag := dispatch(ctx, plan, loadStart, sc, cfg.runID, rooms, users, l, stats)
 	drain(ctx, sc.Drain, users)
+	if len(cfg.checks.names) > 0 {
+		progress("waiting for the checks")
+	}
+	checks := verdicts() // the load has ended; a check still waiting for a resolve needs no more of it
 	close(done)
 	gen := generatorStats(lag, stats) // while the connections are still up
 	stopUsers()
@@ -146,7 +151,7 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	res := l.Finish(time.Now())
 	run := report.Run{
 		ID: cfg.runID, Scenario: sc.Name, Target: strings.Join(cfg.targets, ","), Started: started, Duration: time.Since(started),
-		Result: res, Stages: marks,
+		Result: res, Stages: marks, Checks: checks,
 		Generator: gen,
 	}
 	values := res.Values()
@@ -161,6 +166,25 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return errThresholds
 	}
 	return nil
+}
+
+// startChecks starts the platform checks beside the load, and returns a
+// function that waits for their verdicts.
+func startChecks(ctx context.Context, c checkConfig, progress func(string, ...any)) func() []report.CheckVerdict {
+	out := make([]report.CheckVerdict, len(c.names))
+	var wg sync.WaitGroup
+	for i, name := range c.names {
+		wg.Go(func() {
+			switch name {
+			case "slo-alert":
+				out[i] = sloAlert(ctx, c)
+			case "autoscale":
+				out[i] = autoscale(ctx, c)
+			}
+			progress("check %s: %s", name, out[i].Detail)
+		})
+	}
+	return func() []report.CheckVerdict { wg.Wait(); return out }
 }
 
 // dispatch hands each arrival of the plan to a sender at its intended time,

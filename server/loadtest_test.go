@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // The load generator's smoke scenario against two replicas on PostgreSQL
@@ -55,4 +58,103 @@ func TestLoadtestSmokeScenario(t *testing.T) {
 	if err != nil || !strings.Contains(string(html), "smoke") {
 		t.Errorf("HTML report: %v, %d bytes", err, len(html))
 	}
+}
+
+// checkScenario is a steady load long enough for a platform check: 10
+// users in two rooms, 20 messages a second for the given time.
+func checkScenario(t *testing.T, duration string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "check.yaml")
+	writeFile(t, path, `
+name: check
+users: {count: 10}
+rooms: [{name: r, count: 2, members: 5}]
+stages: [{name: steady, duration: `+duration+`, rate: 20}]
+drain: 2s
+`)
+	return path
+}
+
+// runLoadtest runs the generator with args and returns its result file,
+// decoded, and its output.
+func runLoadtest(t *testing.T, args ...string) (result map[string]any, out string, err error) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "result.json")
+	raw, err := exec.Command(goBuild(t, "../loadtest"), append(args, "-json", file, "-quiet")...).CombinedOutput()
+	body, readErr := os.ReadFile(file)
+	if readErr == nil {
+		if jerr := json.Unmarshal(body, &result); jerr != nil {
+			t.Fatalf("result.json: %v", jerr)
+		}
+	}
+	return result, string(raw), err
+}
+
+// The slo-alert check against the real alerting stack (time-scaled as in
+// TestAlertsReachSlack): under the generator's own load it switches
+// send_errors on at both replicas, sees the page in Alertmanager and in
+// Slack, switches it off and sees both resolve.
+func TestLoadtestSLOAlertCheck(t *testing.T) {
+	const token = "loadtest-check-admin-token"
+	c := newClusterWith(t, 2, map[string]string{"PARLEY_FAULTS": "on", "PARLEY_ADMIN_TOKEN": token})
+	st := startAlertingStack(t, c)
+	result, out, err := runLoadtest(t,
+		"-target", c.live[0].base+","+c.live[1].base, "-scenario", checkScenario(t, "40s"),
+		"-check", "slo-alert", "-admin", c.live[0].admin+","+c.live[1].admin, "-admin-token", token,
+		"-alertmanager", st.am, "-slack", st.slack, "-fault-after", "10s", "-check-timeout", "60s")
+	// The run's own thresholds: none; the check is the verdict. Sends fail
+	// while the fault is on, which is the point.
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s", err, out)
+	}
+	checks, _ := result["checks"].([]any)
+	if len(checks) != 1 {
+		t.Fatalf("got checks %v, want the slo-alert verdict\n%s", result["checks"], out)
+	}
+	v := checks[0].(map[string]any)
+	if v["pass"] != true {
+		t.Fatalf("slo-alert failed: %v\n%s", v, out)
+	}
+	for _, f := range c.live {
+		if got := f.metricLabelled("parley_fault_active", `fault="send_errors"`); got != 0 {
+			t.Errorf("the fault is still on at %s", f.admin)
+		}
+	}
+	t.Logf("slo-alert: %v", v["detail"])
+}
+
+// The autoscale check against a Prometheus whose targets the test changes,
+// as an autoscaler would add a replica: at first it scrapes one replica, a
+// few seconds into the load a second one, and the check must see the
+// count rise. No Kubernetes runs here; the check reads only Prometheus.
+func TestLoadtestAutoscaleCheck(t *testing.T) {
+	c := newCluster(t, 2)
+	st := startAlertingStack(t, c)
+	one := strings.TrimPrefix(c.live[0].admin, "http://")
+	writeTargets(t, filepath.Join(st.targets, "parley.yml"), one)
+	waitForQuery(t, st.prom, "one replica scraped", `count(up{job="parley"} == 1) == 1`)
+	scaled := make(chan struct{})
+	go func() {
+		defer close(scaled)
+		time.Sleep(8 * time.Second)
+		both := []string{one, strings.TrimPrefix(c.live[1].admin, "http://")}
+		raw, _ := yaml.Marshal([]map[string][]string{{"targets": both}})
+		// Written aside and renamed, so Prometheus never reads half a file.
+		tmp := filepath.Join(st.targets, "parley.yml.tmp")
+		if os.WriteFile(tmp, raw, 0o644) == nil {
+			os.Rename(tmp, filepath.Join(st.targets, "parley.yml"))
+		}
+	}()
+	result, out, err := runLoadtest(t,
+		"-target", c.live[0].base, "-scenario", checkScenario(t, "25s"),
+		"-check", "autoscale", "-prometheus", st.prom, "-check-timeout", "40s")
+	<-scaled
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s", err, out)
+	}
+	checks, _ := result["checks"].([]any)
+	if len(checks) != 1 || checks[0].(map[string]any)["pass"] != true {
+		t.Fatalf("got checks %v, want autoscale to pass\n%s", result["checks"], out)
+	}
+	t.Logf("autoscale: %v", checks[0].(map[string]any)["detail"])
 }

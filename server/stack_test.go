@@ -38,14 +38,10 @@ const timeScale = 60
 // dashboard and runbook links; switching them off must resolve the page.
 // Afterwards every dashboard query must return data from this Prometheus.
 func TestAlertsReachSlack(t *testing.T) {
-	prometheus := testenv.Tool(t, "prometheus", "prometheus")
-	alertmanager := alertmanagerBinary(t)
 	const token = "stack-test-admin-token"
 	c, l := startObservedCluster(t, token)
-
-	slack := "http://" + startDaemon(t, "slackrecv", exec.Command(goBuild(t, "../alerts/slackrecv"), "-addr", "127.0.0.1:0"), slackrecvListening)
-	am := "http://" + startAlertmanager(t, alertmanager, slack+"/hooks/parley-test")
-	prom := "http://" + startPrometheus(t, prometheus, c, am)
+	st := startAlertingStack(t, c)
+	slack, prom := st.slack, st.prom
 
 	// The dead man's switch arrives first: the path works before anything
 	// is broken.
@@ -111,6 +107,31 @@ func TestAlertsReachSlack(t *testing.T) {
 	if len(ex) == 0 || len(ex[0].Exemplars) == 0 || len(ex[0].Exemplars[0].Labels["trace_id"]) != 32 {
 		t.Errorf("got exemplars %+v, want delivery latency buckets with trace ids", ex)
 	}
+}
+
+// alertingStack is the Slack receiver, Alertmanager and Prometheus,
+// watching a cluster, each as "http://host:port".
+type alertingStack struct {
+	slack, am, prom string
+	targets         string // Prometheus's file_sd directory
+}
+
+// startAlertingStack starts the real programs around c: Prometheus scrapes
+// every live replica and alerts to Alertmanager, which posts to slackrecv.
+func startAlertingStack(t *testing.T, c *cluster) alertingStack {
+	t.Helper()
+	prometheus := testenv.Tool(t, "prometheus", "prometheus")
+	alertmanager := alertmanagerBinary(t)
+	var st alertingStack
+	st.slack = "http://" + startDaemon(t, "slackrecv", exec.Command(goBuild(t, "../alerts/slackrecv"), "-addr", "127.0.0.1:0"), slackrecvListening)
+	st.am = "http://" + startAlertmanager(t, alertmanager, st.slack+"/hooks/parley-test")
+	var replicas []string
+	for _, p := range c.live {
+		replicas = append(replicas, strings.TrimPrefix(p.admin, "http://"))
+	}
+	addr, targets := startPrometheus(t, prometheus, replicas, st.am)
+	st.prom, st.targets = "http://"+addr, targets
+	return st
 }
 
 // alertmanagerBinary finds Alertmanager: Debian names it
@@ -241,8 +262,9 @@ func startAlertmanager(t *testing.T, bin, webhook string) string {
 
 // startPrometheus runs Prometheus with alerts/prometheus.yml, the shipped
 // symptom rules and a time-scaled copy of the SLO rules, scraping the
-// cluster's replicas and sending alerts to am.
-func startPrometheus(t *testing.T, bin string, c *cluster, am string) string {
+// replicas (admin host:port) and sending alerts to am. It returns its
+// address and the directory of its file_sd targets.
+func startPrometheus(t *testing.T, bin string, replicas []string, am string) (addr, targets string) {
 	t.Helper()
 	dir := t.TempDir()
 	copyFiles(t, filepath.Join(alertsDir, "rules"), filepath.Join(dir, "rules"), "*.rules.yml")
@@ -259,14 +281,10 @@ func startPrometheus(t *testing.T, bin string, c *cluster, am string) string {
 	}
 	writeYAML(t, filepath.Join(dir, "prometheus.yml"), cfg)
 
-	var replicas []string
-	for _, p := range c.live {
-		replicas = append(replicas, strings.TrimPrefix(p.admin, "http://"))
-	}
 	writeTargets(t, filepath.Join(dir, "targets", "parley.yml"), replicas...)
 	writeTargets(t, filepath.Join(dir, "targets", "alertmanager.yml"), strings.TrimPrefix(am, "http://"))
 
-	addr := startDaemon(t, "prometheus", exec.Command(bin,
+	addr = startDaemon(t, "prometheus", exec.Command(bin,
 		"--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:0",
@@ -276,7 +294,22 @@ func startPrometheus(t *testing.T, bin string, c *cluster, am string) string {
 		"--rules.alert.resend-delay="+scaleDuration(t, "1m"),
 	), promListening)
 	writeTargets(t, filepath.Join(dir, "targets", "prometheus.yml"), addr)
-	return addr
+	// It answers 503 until its storage is open.
+	deadline := time.Now().Add(stackWait)
+	for {
+		resp, err := stackHTTP.Get("http://" + addr + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus not ready in %v: %v", stackWait, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return addr, filepath.Join(dir, "targets")
 }
 
 // scaleDuration divides a Prometheus duration by timeScale, to no less

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/parleychat/parley/loadtest/report"
+)
+
+// checkConfig is what the platform checks need besides the run.
+type checkConfig struct {
+	names        []string // slo-alert, autoscale
+	admins       []string // the replicas' admin URLs, for the fault API
+	adminToken   string
+	alertmanager string
+	slack        string // the Slack receiver's base URL (its /messages), optional
+	alert        string
+	severity     string
+	fault        string
+	faultAfter   time.Duration
+	timeout      time.Duration
+	prometheus   string
+	replicas     string // PromQL: how many replicas are ready
+	critical     string // PromQL: pages firing, to judge whether the SLO held
+}
+
+// pollEvery is how often the checks look.
+const pollEvery = time.Second
+
+// checkHTTP bounds every request of the checks.
+var checkHTTP = &http.Client{Timeout: 10 * time.Second}
+
+// getJSON GETs u and decodes its JSON answer into out.
+func getJSON(ctx context.Context, u string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := checkHTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("GET %s: %s: %s", u, resp.Status, body)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// waitFor polls cond every pollEvery until it holds, the deadline passes or
+// ctx ends, and says how long it took.
+func waitFor(ctx context.Context, deadline time.Time, cond func() (bool, error)) (time.Duration, error) {
+	start := time.Now()
+	var last error
+	for {
+		ok, err := cond()
+		if ok {
+			return time.Since(start), nil
+		}
+		if err != nil {
+			last = err
+		}
+		if time.Now().After(deadline) {
+			if last != nil {
+				return 0, fmt.Errorf("timed out (last error: %w)", last)
+			}
+			return 0, errors.New("timed out")
+		}
+		sleep(ctx, pollEvery)
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// sloAlert switches a fault on through the admin API of every replica,
+// waits for the alert in Alertmanager (and in Slack, when given), switches
+// the fault off and waits for the alert to resolve: the alerting path,
+// proven end to end under real traffic.
+func sloAlert(ctx context.Context, c checkConfig) report.CheckVerdict {
+	v := report.CheckVerdict{Name: "slo-alert", Figures: map[string]string{"alert": c.alert, "fault": c.fault}}
+	fail := func(format string, args ...any) report.CheckVerdict {
+		v.Detail = fmt.Sprintf(format, args...)
+		return v
+	}
+	sleep(ctx, c.faultAfter)
+	if err := setFault(ctx, c, true); err != nil {
+		return fail("switching %s on: %v", c.fault, err)
+	}
+	faultOn := true
+	defer func() {
+		if faultOn { // never leave a fault behind, whatever happened
+			_ = setFault(context.WithoutCancel(ctx), c, false)
+		}
+	}()
+	deadline := time.Now().Add(c.timeout)
+	fired, err := waitFor(ctx, deadline, func() (bool, error) { return alertActive(ctx, c) })
+	if err != nil {
+		return fail("%s did not fire in Alertmanager within %v of the fault: %v", c.alert, c.timeout, err)
+	}
+	v.Figures["time_to_fire"] = fired.Round(time.Second).String()
+	if c.slack != "" {
+		d, err := waitFor(ctx, deadline, func() (bool, error) { return slackSaw(ctx, c, "[FIRING") })
+		if err != nil {
+			return fail("no firing Slack message for %s: %v", c.alert, err)
+		}
+		v.Figures["time_to_slack_firing"] = (fired + d).Round(time.Second).String()
+	}
+
+	if err := setFault(ctx, c, false); err != nil {
+		return fail("switching %s off: %v", c.fault, err)
+	}
+	faultOn = false
+	deadline = time.Now().Add(c.timeout)
+	resolved, err := waitFor(ctx, deadline, func() (bool, error) {
+		active, err := alertActive(ctx, c)
+		return !active && err == nil, err
+	})
+	if err != nil {
+		return fail("%s did not resolve within %v of the fault's end: %v", c.alert, c.timeout, err)
+	}
+	v.Figures["time_to_resolve"] = resolved.Round(time.Second).String()
+	if c.slack != "" {
+		d, err := waitFor(ctx, deadline, func() (bool, error) { return slackSaw(ctx, c, "[RESOLVED]") })
+		if err != nil {
+			return fail("no resolved Slack message for %s: %v", c.alert, err)
+		}
+		v.Figures["time_to_slack_resolved"] = (resolved + d).Round(time.Second).String()
+	}
+	v.Pass = true
+	v.Detail = fmt.Sprintf("%s fired %s after %s went on and resolved %s after it went off",
+		c.alert, v.Figures["time_to_fire"], c.fault, v.Figures["time_to_resolve"])
+	return v
+}
+
+// setFault switches the check's fault on or off at every replica.
+func setFault(ctx context.Context, c checkConfig, on bool) error {
+	method, body := http.MethodDelete, ""
+	if on {
+		method, body = http.MethodPut, `{"rate":1}`
+	}
+	for _, admin := range c.admins {
+		req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(admin, "/")+"/admin/faults/"+c.fault, strings.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.adminToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := checkHTTP.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			return fmt.Errorf("%s %s: %s", method, admin, resp.Status)
+		}
+	}
+	return nil
+}
+
+// alertActive asks Alertmanager whether the check's alert is active.
+func alertActive(ctx context.Context, c checkConfig) (bool, error) {
+	q := url.Values{"filter": {fmt.Sprintf("alertname=%q", c.alert), fmt.Sprintf("severity=%q", c.severity)}, "active": {"true"}}
+	var alerts []struct {
+		Status struct{ State string } `json:"status"`
+	}
+	if err := getJSON(ctx, strings.TrimSuffix(c.alertmanager, "/")+"/api/v2/alerts?"+q.Encode(), &alerts); err != nil {
+		return false, err
+	}
+	for _, a := range alerts {
+		if a.Status.State == "active" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// slackSaw reports whether the Slack receiver holds a message about the
+// check's alert whose title starts with status.
+func slackSaw(ctx context.Context, c checkConfig, status string) (bool, error) {
+	var inbox struct {
+		Messages []struct {
+			Attachments []struct{ Title string } `json:"attachments"`
+		} `json:"messages"`
+	}
+	if err := getJSON(ctx, strings.TrimSuffix(c.slack, "/")+"/messages", &inbox); err != nil {
+		return false, err
+	}
+	for _, m := range inbox.Messages {
+		for _, a := range m.Attachments {
+			// The title is alerts/templates/slack.tmpl's:
+			// "[FIRING:1] ParleyAckAvailabilityBudgetBurn (critical) slo=...".
+			if strings.HasPrefix(a.Title, status) && strings.Contains(a.Title, c.alert+" ("+c.severity+")") {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// autoscale watches the number of ready replicas (a Prometheus query) from
+// the start of the load, and passes when it grows within the timeout. It
+// also says whether any page fired meanwhile: an SLO that broke while the
+// deployment scaled.
+func autoscale(ctx context.Context, c checkConfig) report.CheckVerdict {
+	v := report.CheckVerdict{Name: "autoscale", Figures: map[string]string{}}
+	start := time.Now()
+	before, err := promScalar(ctx, c.prometheus, c.replicas)
+	if err != nil {
+		v.Detail = "reading the replica count: " + err.Error()
+		return v
+	}
+	v.Figures["replicas_before"] = strconv.Itoa(int(before))
+	paged := false
+	after := before
+	took, err := waitFor(ctx, start.Add(c.timeout), func() (bool, error) {
+		if n, err := promScalar(ctx, c.prometheus, c.critical); err == nil && n > 0 {
+			paged = true
+		}
+		n, err := promScalar(ctx, c.prometheus, c.replicas)
+		after = n
+		return err == nil && n > before, err
+	})
+	v.Figures["replicas_after"] = strconv.Itoa(int(after))
+	v.Figures["slo_held"] = strconv.FormatBool(!paged)
+	if err != nil {
+		v.Detail = fmt.Sprintf("no scale-up within %v of the load's start (replicas stayed at %d): %v", c.timeout, int(before), err)
+		return v
+	}
+	v.Figures["time_to_scale"] = took.Round(time.Second).String()
+	v.Pass = !paged
+	v.Detail = fmt.Sprintf("replicas went from %d to %d, ready %s after the load started; a page fired meanwhile: %v",
+		int(before), int(after), v.Figures["time_to_scale"], paged)
+	return v
+}
+
+// promScalar evaluates query at Prometheus and returns the first sample's
+// value, or 0 when the answer is empty.
+func promScalar(ctx context.Context, prom, query string) (float64, error) {
+	var body struct {
+		Status string
+		Error  string
+		Data   struct {
+			Result []struct {
+				Value [2]any `json:"value"`
+			}
+		}
+	}
+	if err := getJSON(ctx, strings.TrimSuffix(prom, "/")+"/api/v1/query?"+url.Values{"query": {query}}.Encode(), &body); err != nil {
+		return 0, err
+	}
+	if body.Status != "success" {
+		return 0, fmt.Errorf("query %s: %s", query, body.Error)
+	}
+	if len(body.Data.Result) == 0 {
+		return 0, nil
+	}
+	s, _ := body.Data.Result[0].Value[1].(string)
+	return strconv.ParseFloat(s, 64)
+}
