@@ -53,7 +53,7 @@ dashboards:
 TARGET ?= http://127.0.0.1:8080
 SCENARIO ?= loadtest/scenarios/smoke.yaml
 loadtest:
-	go run ./loadtest -target $(TARGET) -scenario $(SCENARIO) -json bin/loadtest-result.json -html bin/loadtest-report.html $(EXTRA)
+	mkdir -p bin && go run ./loadtest -target $(TARGET) -scenario $(SCENARIO) -json bin/loadtest-result.json -html bin/loadtest-report.html $(EXTRA)
 
 # Three replicas under chat load through each failure scenario, printing the
 # ledger of every scenario (they also run in make test, quietly).
