@@ -35,6 +35,10 @@ type checkConfig struct {
 // pollEvery is how often the checks look.
 const pollEvery = time.Second
 
+// errEmpty is a query's answer with no sample: for the replica count it
+// means Prometheus does not see the deployment, which is not zero replicas.
+var errEmpty = errors.New("the query returned no sample")
+
 // checkHTTP bounds every request of the checks.
 var checkHTTP = &http.Client{Timeout: 10 * time.Second}
 
@@ -86,30 +90,47 @@ func waitFor(ctx context.Context, deadline time.Time, cond func() (bool, error))
 // waits for the alert in Alertmanager (and in Slack, when given), switches
 // the fault off and waits for the alert to resolve: the alerting path,
 // proven end to end under real traffic.
-func sloAlert(ctx context.Context, c checkConfig) report.CheckVerdict {
-	v := report.CheckVerdict{Name: "slo-alert", Figures: map[string]string{"alert": c.alert, "fault": c.fault}}
+func sloAlert(ctx context.Context, c checkConfig) (v report.CheckVerdict) {
+	v = report.CheckVerdict{Name: "slo-alert", Figures: map[string]string{"alert": c.alert, "fault": c.fault}}
 	fail := func(format string, args ...any) report.CheckVerdict {
 		v.Detail = fmt.Sprintf(format, args...)
 		return v
 	}
 	sleep(ctx, c.faultAfter)
+	if ctx.Err() != nil {
+		return fail("the load ended before the fault was due")
+	}
+	// Slack messages already there (an earlier run's) do not count.
+	firingBefore, _ := slackCount(ctx, c, "[FIRING")
+	resolvedBefore, _ := slackCount(ctx, c, "[RESOLVED]")
+	faultOn := true
+	defer func() {
+		// Never leave a fault behind: switch it off at every replica even
+		// if switching it on failed halfway, and say so if that fails.
+		if faultOn {
+			if err := setFault(context.WithoutCancel(ctx), c, false); err != nil {
+				v.Pass = false
+				v.Detail += fmt.Sprintf("; switching %s off failed, check the replicas: %v", c.fault, err)
+			}
+		}
+	}()
 	if err := setFault(ctx, c, true); err != nil {
 		return fail("switching %s on: %v", c.fault, err)
 	}
-	faultOn := true
-	defer func() {
-		if faultOn { // never leave a fault behind, whatever happened
-			_ = setFault(context.WithoutCancel(ctx), c, false)
-		}
-	}()
 	deadline := time.Now().Add(c.timeout)
-	fired, err := waitFor(ctx, deadline, func() (bool, error) { return alertActive(ctx, c) })
+	fired, err := waitFor(ctx, deadline, func() (bool, error) {
+		n, err := alertCount(ctx, c, true)
+		return n > 0, err
+	})
 	if err != nil {
 		return fail("%s did not fire in Alertmanager within %v of the fault: %v", c.alert, c.timeout, err)
 	}
 	v.Figures["time_to_fire"] = fired.Round(time.Second).String()
 	if c.slack != "" {
-		d, err := waitFor(ctx, deadline, func() (bool, error) { return slackSaw(ctx, c, "[FIRING") })
+		d, err := waitFor(ctx, deadline, func() (bool, error) {
+			n, err := slackCount(ctx, c, "[FIRING")
+			return n > firingBefore, err
+		})
 		if err != nil {
 			return fail("no firing Slack message for %s: %v", c.alert, err)
 		}
@@ -122,15 +143,18 @@ func sloAlert(ctx context.Context, c checkConfig) report.CheckVerdict {
 	faultOn = false
 	deadline = time.Now().Add(c.timeout)
 	resolved, err := waitFor(ctx, deadline, func() (bool, error) {
-		active, err := alertActive(ctx, c)
-		return !active && err == nil, err
+		n, err := alertCount(ctx, c, false)
+		return n == 0 && err == nil, err
 	})
 	if err != nil {
 		return fail("%s did not resolve within %v of the fault's end: %v", c.alert, c.timeout, err)
 	}
 	v.Figures["time_to_resolve"] = resolved.Round(time.Second).String()
 	if c.slack != "" {
-		d, err := waitFor(ctx, deadline, func() (bool, error) { return slackSaw(ctx, c, "[RESOLVED]") })
+		d, err := waitFor(ctx, deadline, func() (bool, error) {
+			n, err := slackCount(ctx, c, "[RESOLVED]")
+			return n > resolvedBefore, err
+		})
 		if err != nil {
 			return fail("no resolved Slack message for %s: %v", c.alert, err)
 		}
@@ -148,63 +172,73 @@ func setFault(ctx context.Context, c checkConfig, on bool) error {
 	if on {
 		method, body = http.MethodPut, `{"rate":1}`
 	}
-	for _, admin := range c.admins {
+	var errs []error
+	for _, admin := range c.admins { // every replica, whatever the others answer
 		req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(admin, "/")+"/admin/faults/"+c.fault, strings.NewReader(body))
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		req.Header.Set("Authorization", "Bearer "+c.adminToken)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := checkHTTP.Do(req)
 		if err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		resp.Body.Close()
 		if resp.StatusCode >= 300 {
-			return fmt.Errorf("%s %s: %s", method, admin, resp.Status)
+			errs = append(errs, fmt.Errorf("%s %s: %s", method, admin, resp.Status))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-// alertActive asks Alertmanager whether the check's alert is active.
-func alertActive(ctx context.Context, c checkConfig) (bool, error) {
-	q := url.Values{"filter": {fmt.Sprintf("alertname=%q", c.alert), fmt.Sprintf("severity=%q", c.severity)}, "active": {"true"}}
+// alertCount asks Alertmanager how many alerts of the check's name and
+// severity it holds: active ones only, or also suppressed ones (inhibited
+// or silenced), which are still firing.
+func alertCount(ctx context.Context, c checkConfig, activeOnly bool) (int, error) {
+	q := url.Values{"filter": {fmt.Sprintf("alertname=%q", c.alert), fmt.Sprintf("severity=%q", c.severity)}}
 	var alerts []struct {
 		Status struct{ State string } `json:"status"`
 	}
 	if err := getJSON(ctx, strings.TrimSuffix(c.alertmanager, "/")+"/api/v2/alerts?"+q.Encode(), &alerts); err != nil {
-		return false, err
+		return 0, err
 	}
+	n := 0
 	for _, a := range alerts {
-		if a.Status.State == "active" {
-			return true, nil
+		if !activeOnly || a.Status.State == "active" {
+			n++
 		}
 	}
-	return false, nil
+	return n, nil
 }
 
-// slackSaw reports whether the Slack receiver holds a message about the
-// check's alert whose title starts with status.
-func slackSaw(ctx context.Context, c checkConfig, status string) (bool, error) {
+// slackCount counts the Slack receiver's messages about the check's alert
+// whose title starts with status. Without a receiver it is 0.
+func slackCount(ctx context.Context, c checkConfig, status string) (int, error) {
+	if c.slack == "" {
+		return 0, nil
+	}
 	var inbox struct {
 		Messages []struct {
 			Attachments []struct{ Title string } `json:"attachments"`
 		} `json:"messages"`
 	}
 	if err := getJSON(ctx, strings.TrimSuffix(c.slack, "/")+"/messages", &inbox); err != nil {
-		return false, err
+		return 0, err
 	}
+	n := 0
 	for _, m := range inbox.Messages {
 		for _, a := range m.Attachments {
 			// The title is alerts/templates/slack.tmpl's:
 			// "[FIRING:1] ParleyAckAvailabilityBudgetBurn (critical) slo=...".
 			if strings.HasPrefix(a.Title, status) && strings.Contains(a.Title, c.alert+" ("+c.severity+")") {
-				return true, nil
+				n++
 			}
 		}
 	}
-	return false, nil
+	return n, nil
 }
 
 // autoscale watches the number of ready replicas (a Prometheus query) from
@@ -223,6 +257,7 @@ func autoscale(ctx context.Context, c checkConfig) report.CheckVerdict {
 	paged := false
 	after := before
 	took, err := waitFor(ctx, start.Add(c.timeout), func() (bool, error) {
+		// count() of no firing page is an empty answer, not an error.
 		if n, err := promScalar(ctx, c.prometheus, c.critical); err == nil && n > 0 {
 			paged = true
 		}
@@ -244,7 +279,7 @@ func autoscale(ctx context.Context, c checkConfig) report.CheckVerdict {
 }
 
 // promScalar evaluates query at Prometheus and returns the first sample's
-// value, or 0 when the answer is empty.
+// value, or errEmpty when the answer is empty.
 func promScalar(ctx context.Context, prom, query string) (float64, error) {
 	var body struct {
 		Status string
@@ -262,7 +297,7 @@ func promScalar(ctx context.Context, prom, query string) (float64, error) {
 		return 0, fmt.Errorf("query %s: %s", query, body.Error)
 	}
 	if len(body.Data.Result) == 0 {
-		return 0, nil
+		return 0, errEmpty
 	}
 	s, _ := body.Data.Result[0].Value[1].(string)
 	return strconv.ParseFloat(s, 64)

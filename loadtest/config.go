@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -27,8 +28,11 @@ type config struct {
 	password    string
 	setupConc   int
 	quiet       bool
+	traceRatio  float64
 	checks      checkConfig
 }
+
+var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,12}$`)
 
 // The guard rails: a scenario above these needs the flag raised on purpose,
 // so that a typo does not flood staging.
@@ -53,6 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.password, "password", "loadtest-password", "password of the users the run signs up")
 	fs.IntVar(&c.setupConc, "setup-concurrency", 16, "sign-ups and connections made at once while setting up")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line")
+	fs.Float64Var(&c.traceRatio, "trace-ratio", 0.1, "share of messages whose traceparent is marked sampled, so that the server traces them (every message carries one)")
 	checks := fs.String("check", "", "platform checks to run with the load, comma-separated: slo-alert, autoscale")
 	admins := fs.String("admin", "", "slo-alert: the replicas' admin URLs (fault API), comma-separated")
 	fs.StringVar(&c.checks.adminToken, "admin-token", os.Getenv("PARLEY_ADMIN_TOKEN"), "slo-alert: bearer token of the admin API (default $PARLEY_ADMIN_TOKEN)")
@@ -64,7 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.checks.faultAfter, "fault-after", 10*time.Second, "slo-alert: how long into the load the fault goes on")
 	fs.DurationVar(&c.checks.timeout, "check-timeout", 10*time.Minute, "how long each step of a check may take")
 	fs.StringVar(&c.checks.prometheus, "prometheus", "", "autoscale: Prometheus's URL")
-	fs.StringVar(&c.checks.replicas, "replicas-query", `count(up{job="parley"} == 1)`, "autoscale: PromQL giving the number of ready replicas")
+	fs.StringVar(&c.checks.replicas, "replicas-query", `sum(parley_ready{job="parley"})`, "autoscale: PromQL giving the number of ready replicas")
 	fs.StringVar(&c.checks.critical, "pages-query", `count(ALERTS{alertstate="firing",severity="critical",service="parley"})`, "autoscale: PromQL giving the pages firing")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -134,8 +139,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b)
 		c.runID = hex.EncodeToString(b)
-	} else if len(c.runID) > 16 || strings.ContainsAny(c.runID, " \t/") {
-		errs = append(errs, fmt.Errorf("-run-id must be at most 16 characters without spaces or slashes, got %q", c.runID))
+	} else if !runIDPattern.MatchString(c.runID) {
+		errs = append(errs, fmt.Errorf("-run-id must be 1 to 12 of A-Za-z0-9_.- (it goes into usernames, at most 32 characters), got %q", c.runID))
+	}
+	if !(c.traceRatio >= 0 && c.traceRatio <= 1) {
+		errs = append(errs, fmt.Errorf("-trace-ratio must be between 0 and 1, got %v", c.traceRatio))
 	}
 	return c, errors.Join(errs...)
 }

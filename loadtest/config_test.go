@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -48,5 +49,18 @@ func TestGuardRailsNameTheFlag(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: got %v, want an error naming %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+func TestTraceparentIsW3C(t *testing.T) {
+	valid := regexp.MustCompile(`^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$`)
+	for _, sampled := range []bool{true, false} {
+		tp := traceparent(sampled)
+		if !valid.MatchString(tp) || strings.HasSuffix(tp, "-01") != sampled {
+			t.Errorf("traceparent(%v) = %q, want a W3C traceparent with the sampled flag %v", sampled, tp, sampled)
+		}
+	}
+	if a, b := traceparent(true), traceparent(true); a == b {
+		t.Errorf("two traces share an id: %s", a)
 	}
 }

@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,9 +65,15 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	for _, t := range cfg.targets {
 		api, err := wire.NewClient(t, httpClient)
 		if err != nil {
-			return err
+			return fmt.Errorf("-target: %w", err)
 		}
 		apis = append(apis, api)
+	}
+	if n := len(sc.Users.Prefix) + len(cfg.runID) + len(strconv.Itoa(sc.Users.Count-1)) + 2; n > 32 && sc.Users.TokenFile == "" {
+		return fmt.Errorf("usernames would have %d characters, more than the API's 32: shorten users.prefix in the scenario or -run-id", n)
+	}
+	if slices.Contains(cfg.checks.names, "slo-alert") && cfg.checks.faultAfter >= plan.Duration() {
+		return fmt.Errorf("-fault-after %v is not within the load (%v): the alert needs traffic to fire", cfg.checks.faultAfter, plan.Duration())
 	}
 	api := apis[0] // for setting up: every target serves the same data
 	wsDialer := &websocket.Dialer{NetDialContext: dialer, HandshakeTimeout: 15 * time.Second, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
@@ -118,18 +128,23 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	var usersWG sync.WaitGroup
 	defer func() { stopUsers(); usersWG.Wait() }()
 	progress("connecting %d users", len(active))
-	sem := make(chan struct{}, cfg.setupConc)
+	connecting, cctx := errgroup.WithContext(ctx)
+	connecting.SetLimit(cfg.setupConc)
 	for _, u := range active {
-		sem <- struct{}{}
 		usersWG.Go(func() { u.run(userCtx) })
-		select {
-		case <-u.joined:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("user %d did not join its rooms in 30s", u.idx)
-		}
-		<-sem
+		connecting.Go(func() error {
+			select {
+			case <-u.joined:
+				return nil
+			case <-cctx.Done():
+				return cctx.Err()
+			case <-time.After(30 * time.Second):
+				return fmt.Errorf("user %d did not join its rooms in 30s", u.idx)
+			}
+		})
+	}
+	if err := connecting.Wait(); err != nil {
+		return err
 	}
 
 	loadStart := time.Now()
@@ -137,7 +152,7 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	verdicts := startChecks(ctx, cfg.checks, progress)
 	done := make(chan struct{})
 	go reportProgress(done, l, stats, started, cfg.quiet, stderr)
-	lag := dispatch(ctx, plan, loadStart, sc, cfg.runID, rooms, users, l, stats)
+	lag := dispatch(ctx, plan, loadStart, sc, cfg, rooms, users, l, stats)
 	drain(ctx, sc.Drain, users)
 	if len(cfg.checks.names) > 0 {
 		progress("waiting for the checks")
@@ -155,6 +170,9 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		Generator: gen,
 	}
 	values := res.Values()
+	if limit, ok := kneeBar(sc); ok {
+		run.Knee = findKnee(res.Timeline, res.Interval, limit)
+	}
 	for _, t := range sc.Thresholds {
 		got := values[t.Metric]
 		run.Thresholds = append(run.Thresholds, report.Verdict{Text: t.Text, Got: got, Pass: t.Holds(got)})
@@ -162,10 +180,28 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if err := writeReports(cfg, run, stdout); err != nil {
 		return err
 	}
+	if ctx.Err() != nil {
+		return errors.New("interrupted: the figures above cover only part of the run")
+	}
 	if !run.Pass() {
 		return errThresholds
 	}
 	return nil
+}
+
+// kneeBar is the delivery p99 limit of a scenario whose load rises (a ramp
+// or steps): the bar its knee is read against.
+func kneeBar(sc *scenario.Scenario) (time.Duration, bool) {
+	rising := false
+	for _, s := range sc.Stages {
+		rising = rising || s.Shape == schedule.Ramp || s.Shape == schedule.Steps
+	}
+	for _, t := range sc.Thresholds {
+		if rising && t.Metric == "delivery_p99" && (t.Op == "<" || t.Op == "<=") {
+			return time.Duration(t.Value * float64(time.Second)), true
+		}
+	}
+	return 0, false
 }
 
 // startChecks starts the platform checks beside the load, and returns a
@@ -190,9 +226,10 @@ func startChecks(ctx context.Context, c checkConfig, progress func(string, ...an
 // dispatch hands each arrival of the plan to a sender at its intended time,
 // whatever the server does meanwhile: the open model. It returns the
 // scheduling lag, how late the generator itself was.
-func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *scenario.Scenario, runID string,
+func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *scenario.Scenario, cfg config,
 	rooms []*room, users []*vuser, l *ledger.Ledger, stats *driverStats) *lagRecorder {
 	lag := newLagRecorder()
+	runID := cfg.runID
 	bodies := newBodyMaker(runID, sc.Message.MinBytes, sc.Message.MaxBytes)
 	i := 0
 	for _, arrival := range plan.Arrivals() {
@@ -211,7 +248,7 @@ func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *sce
 		sender := users[r.members[r.next%len(r.members)]]
 		r.next++
 		clientID := runID + "-" + strconv.Itoa(i)
-		frame := wire.SendFrame(r.id, clientID, bodies.next(), traceparent())
+		frame := wire.SendFrame(r.id, clientID, bodies.next(), traceparent(rand.Float64() < cfg.traceRatio))
 		l.Expect(clientID, r.id, intended, r.members)
 		var typing []byte
 		if sc.Typing > 0 && rand.Float64() < sc.Typing {
@@ -363,10 +400,21 @@ func sourceDialer(addrs []net.IP) func(ctx context.Context, network, addr string
 	}
 }
 
-// traceparent starts a new sampled trace for a message, so that the
-// server's spans of it join a trace the run can name.
-func traceparent() string {
-	return fmt.Sprintf("00-%016x%016x-%016x-01", rand.Uint64(), rand.Uint64(), rand.Uint64()|1)
+// traceparent starts a new trace for a message, so that the server's
+// spans of it join a trace of its own; only a share is marked sampled, or
+// the run would measure a server that traces every message.
+func traceparent(sampled bool) string {
+	var b [55]byte
+	copy(b[:], "00-")
+	hex.Encode(b[3:19], binary.BigEndian.AppendUint64(nil, rand.Uint64()))
+	hex.Encode(b[19:35], binary.BigEndian.AppendUint64(nil, rand.Uint64()))
+	b[35] = '-'
+	hex.Encode(b[36:52], binary.BigEndian.AppendUint64(nil, rand.Uint64()|1))
+	copy(b[52:], "-00")
+	if sampled {
+		b[54] = '1'
+	}
+	return string(b[:])
 }
 
 // bodyMaker makes message bodies of the scenario's sizes, each starting

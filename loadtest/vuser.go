@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -30,26 +32,38 @@ type vuser struct {
 	stats  *driverStats
 
 	mu      sync.Mutex
-	conn    *wire.Conn       // nil while disconnected
-	lastSeq map[string]int64 // per room, the last seq seen: the since of the next join
-	replay  map[string]int64 // per room, seqs up to this arrived as history on the last join
-	unacked []pending        // sends not yet answered, in order: resent after a reconnect
-	outbox  chan []byte      // frames for the writer; bounded
-	joined  chan struct{}    // closed once the first connection has joined every room
-	drop    chan struct{}    // a signal to drop the connection (reconnect storms)
+	sess    *session           // the current connection; nil while disconnected
+	lastSeq map[string]int64   // per room, the last seq seen: the since of the next join
+	replay  map[string]int64   // per room, seqs up to this arrived as history on the last join
+	unacked map[string]pending // sends not yet answered, by client_id: resent after a reconnect
+	sends   uint64             // numbers sends, to resend in order
+	joined  chan struct{}      // closed once the first connection has joined every room
 }
+
+// session is one connection and its send queue. The queue belongs to the
+// connection, so nothing queued for a lost connection is written to the
+// next one: what was unanswered is resent from unacked instead, once.
+type session struct {
+	conn   *wire.Conn
+	outbox chan []byte
+	done   chan struct{} // closed when the connection has ended
+}
+
+// outboxSize bounds each connection's queue: a few hundred bytes a slot,
+// and 15,000 connections.
+const outboxSize = 64
 
 // pending is a send not yet answered.
 type pending struct {
-	clientID string
-	frame    []byte
+	n     uint64
+	frame []byte
 }
 
 func newVUser(idx int32, token string, l *ledger.Ledger, stats *driverStats, dial func(context.Context, string) (*wire.Conn, error)) *vuser {
 	return &vuser{
 		idx: idx, token: token, ledger: l, dial: dial, stats: stats,
-		lastSeq: map[string]int64{}, replay: map[string]int64{},
-		outbox: make(chan []byte, 256), joined: make(chan struct{}), drop: make(chan struct{}, 1),
+		lastSeq: map[string]int64{}, replay: map[string]int64{}, unacked: map[string]pending{},
+		joined: make(chan struct{}),
 	}
 }
 
@@ -58,26 +72,33 @@ func newVUser(idx int32, token string, l *ledger.Ledger, stats *driverStats, dia
 // client_id (the server stores it once).
 func (u *vuser) send(clientID string, frame []byte, typing []byte) {
 	u.mu.Lock()
-	u.unacked = append(u.unacked, pending{clientID, frame})
-	connected := u.conn != nil
+	u.sends++
+	u.unacked[clientID] = pending{u.sends, frame}
+	s := u.sess
 	u.mu.Unlock()
-	if !connected {
+	if s == nil {
 		return // resent on reconnect
 	}
 	if typing != nil {
-		u.enqueue(typing)
+		u.enqueue(s, typing)
 	}
-	u.enqueue(frame)
+	u.enqueue(s, frame)
 }
 
-// enqueue never blocks the scheduler for long: a full outbox means this
-// connection cannot keep up, which the run reports.
-func (u *vuser) enqueue(frame []byte) {
+// enqueue queues a frame on a connection. A full queue means the
+// connection cannot keep up, which the run reports; the wait ends when
+// the connection does (a failed write closes it), and an unsent message
+// is then resent from unacked.
+func (u *vuser) enqueue(s *session, frame []byte) {
 	select {
-	case u.outbox <- frame:
+	case s.outbox <- frame:
+		return
 	default:
-		u.stats.outboxFull.Add(1)
-		u.outbox <- frame
+	}
+	u.stats.outboxFull.Add(1)
+	select {
+	case s.outbox <- frame:
+	case <-s.done:
 	}
 }
 
@@ -86,11 +107,9 @@ func (u *vuser) enqueue(frame []byte) {
 func (u *vuser) answered(clientID string) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	i := slices.IndexFunc(u.unacked, func(p pending) bool { return p.clientID == clientID })
-	if i >= 0 {
-		u.unacked = slices.Delete(u.unacked, i, i+1)
-	}
-	return i >= 0
+	_, ok := u.unacked[clientID]
+	delete(u.unacked, clientID)
+	return ok
 }
 
 // run keeps the user connected until ctx ends, reconnecting with backoff
@@ -123,33 +142,32 @@ func (u *vuser) run(ctx context.Context) {
 // serve joins the rooms (with since after the first time), resends what was
 // unanswered, and then reads until the connection ends.
 func (u *vuser) serve(ctx context.Context, conn *wire.Conn, first bool) {
+	s := &session{conn: conn, outbox: make(chan []byte, outboxSize), done: make(chan struct{})}
 	u.mu.Lock()
-	var frames [][]byte
+	var opening [][]byte
 	for _, r := range u.rooms {
 		var since *int64
 		if !first {
 			s := u.lastSeq[r.id]
 			since = &s
 		}
-		frames = append(frames, wire.JoinFrame(r.id, since))
+		opening = append(opening, wire.JoinFrame(r.id, since))
 	}
-	for _, p := range u.unacked {
-		frames = append(frames, p.frame)
+	resend := slices.SortedFunc(maps.Values(u.unacked), func(a, b pending) int { return cmp.Compare(a.n, b.n) })
+	for _, p := range resend {
+		opening = append(opening, p.frame)
 	}
-	u.conn = conn
+	u.sess = s
 	u.mu.Unlock()
 
-	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { u.write(conn, frames, done) })
+	wg.Go(func() { u.write(s, opening) })
 	wg.Go(func() {
 		select {
 		case <-ctx.Done():
-		case <-u.drop:
-		case <-done:
-			return
+			conn.Close()
+		case <-s.done:
 		}
-		conn.Close()
 	})
 	joins := len(u.rooms)
 	for {
@@ -160,28 +178,31 @@ func (u *vuser) serve(ctx context.Context, conn *wire.Conn, first bool) {
 		u.handle(f, time.Now(), &joins)
 	}
 	u.mu.Lock()
-	u.conn = nil
+	u.sess = nil
 	u.mu.Unlock()
-	close(done)
+	close(s.done)
 	conn.Close()
 	wg.Wait()
 }
 
 // write sends the opening frames, then whatever the scheduler queues, until
-// the connection ends.
-func (u *vuser) write(conn *wire.Conn, opening [][]byte, done <-chan struct{}) {
+// the connection ends. A failed write closes the connection, so that the
+// reader ends too and the user reconnects.
+func (u *vuser) write(s *session, opening [][]byte) {
 	for _, f := range opening {
-		if conn.Write(f) != nil {
+		if s.conn.Write(f) != nil {
+			s.conn.Close()
 			return
 		}
 	}
 	for {
 		select {
-		case <-done:
+		case <-s.done:
 			return
-		case f := <-u.outbox:
-			if conn.Write(f) != nil {
-				return // the reader sees the loss; unanswered sends are resent
+		case f := <-s.outbox:
+			if s.conn.Write(f) != nil {
+				s.conn.Close()
+				return
 			}
 		}
 	}
@@ -226,12 +247,14 @@ func (u *vuser) handle(f wire.In, at time.Time, joins *int) {
 	}
 }
 
-// dropConnection closes the user's connection, which then comes back with
-// since, as after a network blip.
+// dropConnection closes the user's connection, if it has one, which then
+// comes back with since, as after a network blip.
 func (u *vuser) dropConnection() {
-	select {
-	case u.drop <- struct{}{}:
-	default:
+	u.mu.Lock()
+	s := u.sess
+	u.mu.Unlock()
+	if s != nil {
+		s.conn.Close()
 	}
 }
 

@@ -158,3 +158,31 @@ func TestLoadtestAutoscaleCheck(t *testing.T) {
 	}
 	t.Logf("autoscale: %v", checks[0].(map[string]any)["detail"])
 }
+
+// Half the users lose their connections mid-run and come back with since,
+// resending what was unanswered: still nothing lost, duplicated or
+// reordered, through two replicas.
+func TestLoadtestReconnectStorm(t *testing.T) {
+	c := newCluster(t, 2)
+	path := filepath.Join(t.TempDir(), "storm.yaml")
+	writeFile(t, path, `
+name: storm
+users: {count: 10}
+rooms: [{name: r, count: 2, members: 5}, {name: all, count: 1, members: 10}]
+stages:
+  - {name: before, duration: 4s, rate: 30}
+  - {name: storm, duration: 4s, rate: 30, reconnect: 0.5}
+  - {name: after, duration: 4s, rate: 30}
+drain: 5s
+thresholds: ["lost == 0", "duplicates == 0", "reordered == 0", "unanswered == 0"]
+`)
+	result, out, err := runLoadtest(t, "-target", c.live[0].base+","+c.live[1].base, "-scenario", path)
+	if err != nil {
+		t.Fatalf("loadtest: %v\n%s", err, out)
+	}
+	counts, _ := result["counts"].(map[string]any)
+	if counts["sent"] != float64(360) || counts["delivered"] != counts["expected"] {
+		t.Fatalf("got counts %v, want 360 sends and every delivery\n%s", counts, out)
+	}
+	t.Logf("after the storm: %v delivered, %v of them replayed", counts["delivered"], counts["replayed"])
+}

@@ -92,8 +92,20 @@ func Dial(ctx context.Context, d *websocket.Dialer, url, token string) (*Conn, e
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}
 	ws.SetReadLimit(1 << 20)
+	// A connection that goes silent (a half-open TCP link, a server that
+	// stopped) must end rather than hold its user: the server pings well
+	// within readWait, and every ping or frame extends the deadline.
+	_ = ws.SetReadDeadline(time.Now().Add(readWait))
+	ws.SetPingHandler(func(data string) error {
+		_ = ws.SetReadDeadline(time.Now().Add(readWait))
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
+	})
 	return &Conn{ws: ws}, nil
 }
+
+// readWait is how long a connection may stay silent: above the server's
+// ping interval (30 s by default) with room to spare.
+const readWait = 90 * time.Second
 
 // Write sends one frame.
 func (c *Conn) Write(frame []byte) error {
@@ -112,6 +124,7 @@ func (c *Conn) Read() (In, error) {
 	if err != nil {
 		return In{}, err
 	}
+	_ = c.ws.SetReadDeadline(time.Now().Add(readWait))
 	var f In
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return In{}, fmt.Errorf("undecodable frame %q: %w", raw, err)
@@ -120,11 +133,11 @@ func (c *Conn) Read() (In, error) {
 }
 
 // Close closes the connection with a normal closure, and at once: the
-// generator does not wait for the server's answer.
+// generator does not wait for the server's answer. It may be called from
+// any goroutine, even during a Write (gorilla allows WriteControl beside
+// other writes), and more than once.
 func (c *Conn) Close() error {
-	c.writeMu.Lock()
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	c.writeMu.Unlock()
 	return c.ws.Close()
 }
 
