@@ -16,20 +16,22 @@ import (
 
 // config is what the command line says.
 type config struct {
-	targets     []string
-	scenario    string
-	runID       string
-	jsonOut     string
-	htmlOut     string
-	metricsAddr string
-	sourceAddrs []net.IP
-	maxRate     float64
-	maxDuration time.Duration
-	password    string
-	setupConc   int
-	quiet       bool
-	traceRatio  float64
-	checks      checkConfig
+	targets      []string
+	scenario     string
+	runID        string
+	jsonOut      string
+	htmlOut      string
+	metricsAddr  string
+	sourceAddrs  []net.IP
+	maxRate      float64
+	maxDuration  time.Duration
+	password     string
+	setupConc    int
+	quiet        bool
+	traceRatio   float64
+	grafana      string
+	grafanaToken string
+	checks       checkConfig
 }
 
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,12}$`)
@@ -57,6 +59,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.password, "password", "loadtest-password", "password of the users the run signs up")
 	fs.IntVar(&c.setupConc, "setup-concurrency", 16, "sign-ups and connections made at once while setting up")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line")
+	fs.StringVar(&c.grafana, "grafana", "", "Grafana's URL: each stage's start becomes an annotation (tags parley-loadtest, run:<id>)")
+	fs.StringVar(&c.grafanaToken, "grafana-token", os.Getenv("GRAFANA_TOKEN"), "Grafana service account token (default $GRAFANA_TOKEN)")
 	fs.Float64Var(&c.traceRatio, "trace-ratio", 0.1, "share of messages whose traceparent is marked sampled, so that the server traces them (every message carries one)")
 	checks := fs.String("check", "", "platform checks to run with the load, comma-separated: slo-alert, autoscale")
 	admins := fs.String("admin", "", "slo-alert: the replicas' admin URLs (fault API), comma-separated")

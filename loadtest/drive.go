@@ -148,7 +148,8 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 
 	loadStart := time.Now()
-	marks := scheduleStages(userCtx, sc.Stages, loadStart.Sub(started), active, progress)
+	grafana := newAnnotator(cfg.grafana, cfg.grafanaToken, cfg.runID, progress)
+	marks := scheduleStages(userCtx, &usersWG, sc.Stages, loadStart.Sub(started), active, grafana, progress)
 	verdicts := startChecks(ctx, cfg.checks, progress)
 	done := make(chan struct{})
 	go reportProgress(done, l, stats, started, cfg.quiet, stderr)
@@ -258,6 +259,9 @@ func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *sce
 		stats.sent.Add(1)
 		i++
 	}
+	// The plan lasts its whole length, even when its last stretch sends
+	// nothing (a quiet stage after a spike, say).
+	sleep(ctx, time.Until(start.Add(plan.Duration())))
 	return lag
 }
 
@@ -282,10 +286,14 @@ func drain(ctx context.Context, d time.Duration, users []*vuser) {
 	}
 }
 
-// scheduleStages marks each stage's start and, for a stage with
-// reconnect, drops that share of the users' connections at its start.
-func scheduleStages(ctx context.Context, stages []schedule.Stage, offset time.Duration, users []*vuser, progress func(string, ...any)) []report.StageMark {
+// scheduleStages marks each stage's start and starts one goroutine (which
+// wg waits for) that, as each stage begins, says so, annotates Grafana when
+// asked to, and for a stage with reconnect drops that share of the users'
+// connections.
+func scheduleStages(ctx context.Context, wg *sync.WaitGroup, stages []schedule.Stage, offset time.Duration, users []*vuser,
+	grafana *annotator, progress func(string, ...any)) []report.StageMark {
 	var marks []report.StageMark
+	var starts []time.Duration
 	at := time.Duration(0)
 	for i, s := range stages {
 		name := s.Name
@@ -293,22 +301,27 @@ func scheduleStages(ctx context.Context, stages []schedule.Stage, offset time.Du
 			name = "stage " + strconv.Itoa(i+1)
 		}
 		marks = append(marks, report.StageMark{Name: name, Offset: offset + at})
-		if s.Reconnect > 0 {
-			start := at
-			go func() {
-				sleep(ctx, start)
-				if ctx.Err() != nil {
-					return
-				}
+		starts = append(starts, at)
+		at += s.Duration
+	}
+	begin := time.Now()
+	wg.Go(func() {
+		for i, s := range stages {
+			sleep(ctx, time.Until(begin.Add(starts[i])))
+			if ctx.Err() != nil {
+				return
+			}
+			progress("stage %s begins", marks[i].Name)
+			grafana.annotate(ctx, marks[i].Name, s)
+			if s.Reconnect > 0 {
 				n := int(float64(len(users)) * s.Reconnect)
-				progress("%s: dropping %d connections", name, n)
+				progress("%s: dropping %d connections", marks[i].Name, n)
 				for _, j := range rand.Perm(len(users))[:n] {
 					users[j].dropConnection()
 				}
-			}()
+			}
 		}
-		at += s.Duration
-	}
+	})
 	return marks
 }
 
