@@ -35,7 +35,7 @@ $(GOLANGCI_LINT):
 	GOBIN=$(CURDIR)/$(dir $@) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
 bench:
-	go test -run='^$$' -bench=. -benchmem -benchtime=2s ./server/...
+	go test -run='^$$' -bench=. -benchmem -benchtime=2s ./server/... ./loadtest/...
 
 # Recording rules, burn-rate alerts and promtool unit tests from
 # alerts/slos.yaml into alerts/generated/ (commit the result: a test fails

@@ -117,11 +117,12 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 
 	if cfg.metricsAddr != "" {
-		stop, err := serveMetrics(cfg.metricsAddr, l, stats)
+		addr, stop, err := serveMetrics(cfg.metricsAddr, l, stats)
 		if err != nil {
 			return err
 		}
 		defer stop()
+		progress("metrics at http://%s/metrics", addr)
 	}
 
 	userCtx, stopUsers := context.WithCancel(ctx)

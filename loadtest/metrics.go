@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -58,14 +59,26 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(p.InFlight))
 }
 
+// latencyBuckets span a healthy fan-out (milliseconds) to a stalled one
+// (seconds), with the SLO's 250 ms as a bound.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
 // serveMetrics serves the generator's series at addr until the returned
-// function is called.
-func serveMetrics(addr string, l *ledger.Ledger, stats *driverStats) (stop func(), err error) {
+// function is called, and returns the address it listens on. It also
+// makes the ledger feed the latency histograms.
+func serveMetrics(addr string, l *ledger.Ledger, stats *driverStats) (bound string, stop func(), err error) {
+	ack := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "parley_loadtest_ack_latency_seconds", Help: "Time from a message's intended send time to its ack.", Buckets: latencyBuckets,
+	})
+	delivery := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "parley_loadtest_delivery_latency_seconds", Help: "Time from a message's intended send time to its receipt by each member (live deliveries; replays after a reconnect excluded).", Buckets: latencyBuckets,
+	})
+	l.Observe(func(d time.Duration) { ack.Observe(d.Seconds()) }, func(d time.Duration) { delivery.Observe(d.Seconds()) })
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newRunCollector(l, stats), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newRunCollector(l, stats), ack, delivery, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return "", nil, fmt.Errorf("-metrics-addr: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -77,7 +90,7 @@ func serveMetrics(addr string, l *ledger.Ledger, stats *driverStats) (stop func(
 			return
 		}
 	}()
-	return func() {
+	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)

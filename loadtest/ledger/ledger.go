@@ -58,6 +58,10 @@ type Ledger struct {
 	finMu                  sync.Mutex
 	scratchAck, scratchDel *hdrhistogram.Histogram
 	tl                     timeline
+
+	// onAck and onDelivery, when set, see every ack latency and live
+	// delivery latency as they are recorded (outside the shard locks).
+	onAck, onDelivery func(time.Duration)
 }
 
 // state is where a message stands with the server.
@@ -214,6 +218,13 @@ func (l *Ledger) Expect(clientID, room string, intended time.Time, recipients []
 	l.tally(s, k, countSent, -1)
 }
 
+// Observe makes the ledger pass every ack latency and every live delivery
+// latency to the given functions as well, for live metrics. Call it before
+// the ledger is used; the functions must be safe for concurrent use.
+func (l *Ledger) Observe(ack, delivery func(time.Duration)) {
+	l.onAck, l.onDelivery = ack, delivery
+}
+
 // Acked records the server's ack of a message. Ack latency is at minus the
 // intended send time. Only the first ack counts: a resend's re-ack is ignored,
 // as is an ack for a client_id never passed to Expect.
@@ -243,6 +254,9 @@ func (l *Ledger) Acked(clientID string, at time.Time) {
 		s.retire(clientID, h, m)
 	}
 	s.mu.Unlock()
+	if l.onAck != nil {
+		l.onAck(d)
+	}
 	l.catchUp(k)
 }
 
@@ -343,6 +357,9 @@ func (l *Ledger) Delivered(recipient int32, room, clientID string, seq int64, at
 		l.tally(r, k, countDelivered, d)
 	}
 	r.mu.Unlock()
+	if !replayed && l.onDelivery != nil {
+		l.onDelivery(d)
+	}
 	l.catchUp(k)
 }
 
