@@ -37,8 +37,8 @@ func BenchmarkReceiveDelivery(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		var f wire.In
-		if err := json.Unmarshal(frames[i], &f); err != nil {
+		f, err := wire.DecodeIn(frames[i])
+		if err != nil {
 			b.Fatal(err)
 		}
 		u.handle(f, time.Now(), &joins)

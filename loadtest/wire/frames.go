@@ -125,8 +125,8 @@ func (c *Conn) Read() (In, error) {
 		return In{}, err
 	}
 	_ = c.ws.SetReadDeadline(time.Now().Add(readWait))
-	var f In
-	if err := json.Unmarshal(raw, &f); err != nil {
+	f, err := DecodeIn(raw)
+	if err != nil {
 		return In{}, fmt.Errorf("undecodable frame %q: %w", raw, err)
 	}
 	return f, nil
