@@ -161,14 +161,7 @@ func (u *vuser) serve(ctx context.Context, conn *wire.Conn, first bool) {
 	u.mu.Unlock()
 
 	var wg sync.WaitGroup
-	wg.Go(func() { u.write(s, opening) })
-	wg.Go(func() {
-		select {
-		case <-ctx.Done():
-			conn.Close()
-		case <-s.done:
-		}
-	})
+	wg.Go(func() { u.write(ctx, s, opening) })
 	joins := len(u.rooms)
 	for {
 		f, err := conn.Read()
@@ -187,8 +180,9 @@ func (u *vuser) serve(ctx context.Context, conn *wire.Conn, first bool) {
 
 // write sends the opening frames, then whatever the scheduler queues, until
 // the connection ends. A failed write closes the connection, so that the
-// reader ends too and the user reconnects.
-func (u *vuser) write(s *session, opening [][]byte) {
+// reader ends too and the user reconnects; so does the end of the run,
+// which saves a goroutine per connection for watching it.
+func (u *vuser) write(ctx context.Context, s *session, opening [][]byte) {
 	for _, f := range opening {
 		if s.conn.Write(f) != nil {
 			s.conn.Close()
@@ -197,6 +191,9 @@ func (u *vuser) write(s *session, opening [][]byte) {
 	}
 	for {
 		select {
+		case <-ctx.Done():
+			s.conn.Close()
+			return
 		case <-s.done:
 			return
 		case f := <-s.outbox:
