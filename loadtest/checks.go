@@ -30,6 +30,8 @@ type checkConfig struct {
 	prometheus   string
 	replicas     string // PromQL: how many replicas are ready
 	critical     string // PromQL: pages firing, to judge whether the SLO held
+	kubeconfig   string // with deployment: read the replicas from the Kubernetes API instead
+	deployment   string // namespace/name
 }
 
 // pollEvery is how often the checks look.
@@ -241,14 +243,23 @@ func slackCount(ctx context.Context, c checkConfig, status string) (int, error) 
 	return n, nil
 }
 
-// autoscale watches the number of ready replicas (a Prometheus query) from
-// the start of the load, and passes when it grows within the timeout. It
-// also says whether any page fired meanwhile: an SLO that broke while the
-// deployment scaled.
+// autoscale watches the number of ready replicas (from the Kubernetes API
+// with a kubeconfig, else a Prometheus query) from the start of the load,
+// and passes when it grows within the timeout. It also says whether any
+// page fired meanwhile (when Prometheus is given): an SLO that broke while
+// the deployment scaled.
 func autoscale(ctx context.Context, c checkConfig) report.CheckVerdict {
 	v := report.CheckVerdict{Name: "autoscale", Figures: map[string]string{}}
+	replicas := promReplicas(c.prometheus, c.replicas)
+	if c.kubeconfig != "" {
+		var err error
+		if replicas, err = kubeReplicas(c.kubeconfig, c.deployment); err != nil {
+			v.Detail = err.Error()
+			return v
+		}
+	}
 	start := time.Now()
-	before, err := promScalar(ctx, c.prometheus, c.replicas)
+	before, err := replicas(ctx)
 	if err != nil {
 		v.Detail = "reading the replica count: " + err.Error()
 		return v
@@ -258,10 +269,12 @@ func autoscale(ctx context.Context, c checkConfig) report.CheckVerdict {
 	after := before
 	took, err := waitFor(ctx, start.Add(c.timeout), func() (bool, error) {
 		// count() of no firing page is an empty answer, not an error.
-		if n, err := promScalar(ctx, c.prometheus, c.critical); err == nil && n > 0 {
-			paged = true
+		if c.prometheus != "" {
+			if n, err := promScalar(ctx, c.prometheus, c.critical); err == nil && n > 0 {
+				paged = true
+			}
 		}
-		n, err := promScalar(ctx, c.prometheus, c.replicas)
+		n, err := replicas(ctx)
 		after = n
 		return err == nil && n > before, err
 	})

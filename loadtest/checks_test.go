@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -45,5 +47,43 @@ func TestAutoscaleCheck(t *testing.T) {
 	v = autoscale(context.Background(), cfg(stays.URL))
 	if v.Pass || !strings.Contains(v.Detail, "no scale-up within 3s") {
 		t.Errorf("a deployment that stays: got %+v, want a failure naming the timeout", v)
+	}
+}
+
+// With a kubeconfig the check reads the Deployment's ready replicas from
+// the Kubernetes API. No cluster runs here, so a stand-in API server
+// answers GET .../deployments/{name} as the API does, its ready count
+// growing after a few polls; client-go does the rest for real.
+func TestAutoscaleCheckReadsTheKubernetesAPI(t *testing.T) {
+	var polls atomic.Int64
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/apis/apps/v1/namespaces/staging/deployments/parley" {
+			http.NotFound(w, r)
+			return
+		}
+		ready := 2
+		if polls.Add(1) > 3 {
+			ready = 4
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"parley","namespace":"staging"},"status":{"replicas":%d,"readyReplicas":%d}}`, ready, ready)
+	}))
+	defer api.Close()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: "`+api.URL+`"}}]
+contexts: [{name: test, context: {cluster: test, user: test}}]
+current-context: test
+users: [{name: test, user: {token: t}}]
+`), 0o600)
+
+	v := autoscale(context.Background(), checkConfig{kubeconfig: kubeconfig, deployment: "staging/parley", timeout: 5 * time.Second})
+	if !v.Pass || v.Figures["replicas_before"] != "2" || v.Figures["replicas_after"] != "4" {
+		t.Fatalf("got %+v, want a pass from 2 to 4 ready replicas", v)
+	}
+	v = autoscale(context.Background(), checkConfig{kubeconfig: kubeconfig, deployment: "parley", timeout: time.Second})
+	if v.Pass || !strings.Contains(v.Detail, "namespace/name") {
+		t.Errorf("a deployment without namespace: got %+v, want an error naming the form", v)
 	}
 }

@@ -74,6 +74,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.checks.timeout, "check-timeout", 10*time.Minute, "how long each step of a check may take")
 	fs.StringVar(&c.checks.prometheus, "prometheus", "", "autoscale: Prometheus's URL")
 	fs.StringVar(&c.checks.replicas, "replicas-query", `sum(parley_ready{job="parley"})`, "autoscale: PromQL giving the number of ready replicas")
+	fs.StringVar(&c.checks.kubeconfig, "kubeconfig", "", "autoscale: read the ready replicas of -deployment from the Kubernetes API with this kubeconfig, instead of from Prometheus")
+	fs.StringVar(&c.checks.deployment, "deployment", "", "autoscale: the Deployment to watch with -kubeconfig, as namespace/name")
 	fs.StringVar(&c.checks.critical, "pages-query", `count(ALERTS{alertstate="firing",severity="critical",service="parley"})`, "autoscale: PromQL giving the pages firing")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -120,8 +122,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 				errs = append(errs, errors.New("-check slo-alert needs -admin, -admin-token (or $PARLEY_ADMIN_TOKEN) and -alertmanager"))
 			}
 		case "autoscale":
-			if c.checks.prometheus == "" {
-				errs = append(errs, errors.New("-check autoscale needs -prometheus"))
+			if c.checks.prometheus == "" && c.checks.kubeconfig == "" {
+				errs = append(errs, errors.New("-check autoscale needs -prometheus or -kubeconfig"))
+			}
+			if (c.checks.kubeconfig == "") != (c.checks.deployment == "") {
+				errs = append(errs, errors.New("-kubeconfig and -deployment go together"))
 			}
 		default:
 			errs = append(errs, fmt.Errorf("-check: unknown check %q (known: slo-alert, autoscale)", name))
