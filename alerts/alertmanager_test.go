@@ -8,26 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/parleychat/parley/internal/testtool"
 )
 
-// tool returns the path of command, or skips the test naming the Debian
-// package that provides it; under CI=true, which installs it, it fails.
-func tool(t *testing.T, command, debianPackage string) string {
-	t.Helper()
-	path, err := exec.LookPath(command)
-	if err != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatalf("%s not found: CI must install Debian's %s package", command, debianPackage)
-		}
-		t.Skipf("%s not found: install Debian's %s package to run this test", command, debianPackage)
-	}
-	return path
-}
-
-func amtool(t *testing.T) string { return tool(t, "amtool", "prometheus-alertmanager") }
+func amtool(t *testing.T) string { return testtool.Find(t, "amtool", "prometheus-alertmanager") }
 
 func TestAlertmanagerConfigIsValid(t *testing.T) {
 	out, err := exec.Command(amtool(t), "check-config", "alertmanager.yml").CombinedOutput()
@@ -76,7 +63,7 @@ func TestSlackTemplatesRender(t *testing.T) {
 // The hand-written symptom alerts pass promtool and their unit tests, and
 // every alert in alerts/rules links to a runbook that exists.
 func TestSymptomRulesPassPromtoolAndHaveRunbooks(t *testing.T) {
-	promtool := tool(t, "promtool", "prometheus")
+	promtool := testtool.Find(t, "promtool", "prometheus")
 	if out, err := exec.Command(promtool, "check", "rules", "rules/parley.rules.yml").CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
@@ -110,7 +97,7 @@ func TestSymptomRulesPassPromtoolAndHaveRunbooks(t *testing.T) {
 // file through its relative rule_files globs: the symptom rules and each
 // SLO's generated rules.
 func TestPrometheusConfigLoadsEveryRuleFile(t *testing.T) {
-	out, err := exec.Command(tool(t, "promtool", "prometheus"), "check", "config", "prometheus.yml").CombinedOutput()
+	out, err := exec.Command(testtool.Find(t, "promtool", "prometheus"), "check", "config", "prometheus.yml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}

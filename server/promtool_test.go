@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/internal/testtool"
 	"github.com/parleychat/parley/server/internal/testenv"
 )
 
@@ -14,7 +15,7 @@ import (
 // labelled family appear. promtool comes from Debian's prometheus package,
 // which .ci/run installs.
 func TestMetricsPassPromtoolCheck(t *testing.T) {
-	promtool := testenv.Tool(t, "promtool", "prometheus")
+	promtool := testtool.Find(t, "promtool", "prometheus")
 	env := envFor(t, "postgres")
 	env["REDIS_URL"] = testenv.RedisURL(t)
 	srv := startServer(t, env)

@@ -4,9 +4,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/parleychat/parley/internal/testtool"
 )
 
 const (
@@ -74,13 +75,7 @@ func TestSpecErrorsNameTheField(t *testing.T) {
 // 14.4x burn pages, a 0.9x burn never alerts, a trickle does not page, no
 // data raises the absent alert.
 func TestGeneratedRulesPassPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-			t.Fatal("promtool not found: CI must install Debian's prometheus package")
-		}
-		t.Skip("promtool not found: install Debian's prometheus package to run this test")
-	}
+	promtool := testtool.Find(t, "promtool", "prometheus")
 	rules, _ := filepath.Glob(filepath.Join(generatedDir, "*.rules.yml"))
 	tests, _ := filepath.Glob(filepath.Join(generatedDir, "*.test.yml"))
 	if len(rules) == 0 || len(rules) != len(tests) {

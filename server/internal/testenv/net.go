@@ -2,9 +2,6 @@ package testenv
 
 import (
 	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"sync"
 	"testing"
 )
@@ -55,20 +52,4 @@ func StartBlackHole(t testing.TB) string {
 		}
 	})
 	return ln.Addr().String()
-}
-
-// Tool returns the path of a command a test runs, such as promtool, or
-// skips the test naming the Debian package that provides it; under CI=true
-// it fails instead, as .ci/run installs it.
-func Tool(t testing.TB, command, debianPackage string) string {
-	t.Helper()
-	path, err := exec.LookPath(command)
-	if err == nil {
-		return path
-	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("%s not found: CI must install Debian's %s package", command, debianPackage)
-	}
-	t.Skipf("%s not found: install Debian's %s package to run this test", command, debianPackage)
-	return ""
 }

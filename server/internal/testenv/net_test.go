@@ -28,9 +28,3 @@ func TestBlackHoleAcceptsAndNeverAnswers(t *testing.T) {
 		t.Fatalf("got %v, want the read to time out", err)
 	}
 }
-
-func TestToolFindsACommandOnThePath(t *testing.T) {
-	if got := Tool(t, "go", "golang"); got == "" {
-		t.Fatal("got no path for go, which runs this test")
-	}
-}
