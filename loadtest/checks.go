@@ -245,10 +245,11 @@ func slackCount(ctx context.Context, c checkConfig, status string) (int, error) 
 
 // autoscale watches the number of ready replicas (from the Kubernetes API
 // with a kubeconfig, else a Prometheus query) from the start of the load,
-// and passes when it grows within the timeout. It also says whether any
-// page fired meanwhile (when Prometheus is given): an SLO that broke while
-// the deployment scaled.
-func autoscale(ctx context.Context, c checkConfig) report.CheckVerdict {
+// and passes when it grows within the timeout and no page fired. Pages are
+// watched (when Prometheus is given) until the load ends, not only until
+// the scale-up: new replicas that take connections and then fail would
+// break the SLO after the replica count looked fine.
+func autoscale(ctx context.Context, c checkConfig, loadEnded <-chan struct{}) report.CheckVerdict {
 	v := report.CheckVerdict{Name: "autoscale", Figures: map[string]string{}}
 	replicas := promReplicas(c.prometheus, c.replicas)
 	if c.kubeconfig != "" {
@@ -266,27 +267,46 @@ func autoscale(ctx context.Context, c checkConfig) report.CheckVerdict {
 	}
 	v.Figures["replicas_before"] = strconv.Itoa(int(before))
 	paged := false
-	after := before
-	took, err := waitFor(ctx, start.Add(c.timeout), func() (bool, error) {
+	watchPages := func() {
 		// count() of no firing page is an empty answer, not an error.
 		if c.prometheus != "" {
 			if n, err := promScalar(ctx, c.prometheus, c.critical); err == nil && n > 0 {
 				paged = true
 			}
 		}
+	}
+	after := before
+	took, err := waitFor(ctx, start.Add(c.timeout), func() (bool, error) {
+		watchPages()
 		n, err := replicas(ctx)
 		after = n
 		return err == nil && n > before, err
 	})
 	v.Figures["replicas_after"] = strconv.Itoa(int(after))
-	v.Figures["slo_held"] = strconv.FormatBool(!paged)
 	if err != nil {
+		v.Figures["slo_held"] = strconv.FormatBool(!paged)
 		v.Detail = fmt.Sprintf("no scale-up within %v of the load's start (replicas stayed at %d): %v", c.timeout, int(before), err)
 		return v
 	}
 	v.Figures["time_to_scale"] = took.Round(time.Second).String()
+	if c.prometheus != "" {
+		tick := time.NewTicker(pollEvery)
+		defer tick.Stop()
+	watch:
+		for !paged {
+			select {
+			case <-loadEnded:
+				break watch
+			case <-ctx.Done():
+				break watch
+			case <-tick.C:
+				watchPages()
+			}
+		}
+	}
+	v.Figures["slo_held"] = strconv.FormatBool(!paged)
 	v.Pass = !paged
-	v.Detail = fmt.Sprintf("replicas went from %d to %d, ready %s after the load started; a page fired meanwhile: %v",
+	v.Detail = fmt.Sprintf("replicas went from %d to %d, ready %s after the load started; a page fired during the load: %v",
 		int(before), int(after), v.Figures["time_to_scale"], paged)
 	return v
 }

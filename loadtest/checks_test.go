@@ -14,10 +14,10 @@ import (
 )
 
 // fakePrometheus answers every query with the replica count replicas()
-// gives, and with no pages.
-func fakePrometheus(replicas func() int) *httptest.Server {
+// gives, and the pages query with pages().
+func fakePrometheus(replicas, pages func() int) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := 0
+		n := pages()
 		if strings.Contains(r.URL.Query().Get("query"), "up{") {
 			n = replicas()
 		}
@@ -27,26 +27,49 @@ func fakePrometheus(replicas func() int) *httptest.Server {
 
 func TestAutoscaleCheck(t *testing.T) {
 	var polls atomic.Int64
-	grows := fakePrometheus(func() int {
+	grown := func() bool { return polls.Load() > 3 }
+	growing := func() int {
 		if polls.Add(1) > 3 {
 			return 3
 		}
 		return 2
-	})
+	}
+	noPages := func() int { return 0 }
+	grows := fakePrometheus(growing, noPages)
 	defer grows.Close()
-	stays := fakePrometheus(func() int { return 2 })
+	stays := fakePrometheus(func() int { return 2 }, noPages)
 	defer stays.Close()
 	cfg := func(prom string) checkConfig {
 		return checkConfig{prometheus: prom, replicas: `count(up{job="parley"} == 1)`, critical: "pages", timeout: 3 * time.Second}
 	}
+	ended := make(chan struct{})
+	close(ended)
 
-	v := autoscale(context.Background(), cfg(grows.URL))
-	if !v.Pass || v.Figures["replicas_before"] != "2" || v.Figures["replicas_after"] != "3" {
+	v := autoscale(context.Background(), cfg(grows.URL), ended)
+	if !v.Pass || v.Figures["replicas_before"] != "2" || v.Figures["replicas_after"] != "3" || v.Figures["slo_held"] != "true" {
 		t.Errorf("a deployment that grows: got %+v, want a pass from 2 to 3 replicas", v)
 	}
-	v = autoscale(context.Background(), cfg(stays.URL))
+	v = autoscale(context.Background(), cfg(stays.URL), ended)
 	if v.Pass || !strings.Contains(v.Detail, "no scale-up within 3s") {
 		t.Errorf("a deployment that stays: got %+v, want a failure naming the timeout", v)
+	}
+
+	// A page that fires after the scale-up, while the load goes on, still
+	// fails the check: the SLO did not hold.
+	polls.Store(0)
+	var pagedAt atomic.Int64 // polls of the pages query once grown
+	pagesLater := fakePrometheus(growing, func() int {
+		if grown() && pagedAt.Add(1) > 1 {
+			return 1
+		}
+		return 0
+	})
+	defer pagesLater.Close()
+	loadEnded := make(chan struct{})
+	time.AfterFunc(6*time.Second, func() { close(loadEnded) })
+	v = autoscale(context.Background(), cfg(pagesLater.URL), loadEnded)
+	if v.Pass || v.Figures["replicas_after"] != "3" || v.Figures["slo_held"] != "false" {
+		t.Errorf("a page after the scale-up: got %+v, want a failure with slo_held false", v)
 	}
 }
 
@@ -78,11 +101,11 @@ current-context: test
 users: [{name: test, user: {token: t}}]
 `), 0o600)
 
-	v := autoscale(context.Background(), checkConfig{kubeconfig: kubeconfig, deployment: "staging/parley", timeout: 5 * time.Second})
+	v := autoscale(context.Background(), checkConfig{kubeconfig: kubeconfig, deployment: "staging/parley", timeout: 5 * time.Second}, nil)
 	if !v.Pass || v.Figures["replicas_before"] != "2" || v.Figures["replicas_after"] != "4" {
 		t.Fatalf("got %+v, want a pass from 2 to 4 ready replicas", v)
 	}
-	v = autoscale(context.Background(), checkConfig{kubeconfig: kubeconfig, deployment: "parley", timeout: time.Second})
+	v = autoscale(context.Background(), checkConfig{kubeconfig: kubeconfig, deployment: "parley", timeout: time.Second}, nil)
 	if v.Pass || !strings.Contains(v.Detail, "namespace/name") {
 		t.Errorf("a deployment without namespace: got %+v, want an error naming the form", v)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -23,6 +25,7 @@ type config struct {
 	htmlOut      string
 	metricsAddr  string
 	sourceAddrs  []net.IP
+	tls          *tls.Config // for https targets: the system's roots, plus -ca-file's
 	maxRate      float64
 	maxDuration  time.Duration
 	password     string
@@ -53,6 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.jsonOut, "json", "", "write the result as JSON to this file")
 	fs.StringVar(&c.htmlOut, "html", "", "write an HTML report to this file")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve the generator's own Prometheus metrics on this address")
+	caFile := fs.String("ca-file", "", "PEM file of CA certificates to trust beside the system's, for a staging deployment whose certificate a private CA signed")
 	sources := fs.String("source-addrs", "", "comma-separated local IP addresses to spread connections over, when one address runs out of ports (e.g. 127.0.0.2,127.0.0.3)")
 	fs.Float64Var(&c.maxRate, "max-rate", defaultMaxRate, "refuse scenarios whose rate ever exceeds this many messages a second")
 	fs.DurationVar(&c.maxDuration, "max-duration", defaultMaxDuration, "refuse scenarios longer than this")
@@ -101,6 +105,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			}
 			c.sourceAddrs = append(c.sourceAddrs, ip)
 		}
+	}
+	c.tls = &tls.Config{MinVersion: tls.VersionTLS12}
+	if *caFile != "" {
+		pool, err := certPool(*caFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("-ca-file: %w", err))
+		}
+		c.tls.RootCAs = pool
 	}
 	if c.maxRate <= 0 {
 		errs = append(errs, fmt.Errorf("-max-rate must be positive, got %v", c.maxRate))
@@ -155,4 +167,21 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		errs = append(errs, fmt.Errorf("-trace-ratio must be between 0 and 1, got %v", c.traceRatio))
 	}
 	return c, errors.Join(errs...)
+}
+
+// certPool is the system's trusted roots plus the certificates in the PEM
+// file at path.
+func certPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool() // no system roots here: the file's alone
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return pool, nil
 }

@@ -19,6 +19,8 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 		{"a zero rate limit", []string{"-target", "http://x", "-scenario", "s", "-max-rate", "0"}, "-max-rate must be positive"},
 		{"a short password", []string{"-target", "http://x", "-scenario", "s", "-password", "short"}, "-password"},
 		{"a run id with a slash", []string{"-target", "http://x", "-scenario", "s", "-run-id", "a/b"}, "-run-id"},
+		{"a missing CA file", []string{"-target", "https://x", "-scenario", "s", "-ca-file", "/nonexistent/ca.pem"}, "-ca-file: open /nonexistent/ca.pem"},
+		{"a CA file without certificates", []string{"-target", "https://x", "-scenario", "s", "-ca-file", "config_test.go"}, "-ca-file: config_test.go holds no PEM certificate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -58,7 +57,7 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 
 	dialer := sourceDialer(cfg.sourceAddrs)
 	httpClient := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		DialContext: dialer, MaxIdleConnsPerHost: cfg.setupConc, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+		DialContext: dialer, MaxIdleConnsPerHost: cfg.setupConc, TLSClientConfig: cfg.tls,
 	}}
 	defer httpClient.CloseIdleConnections()
 	var apis []*wire.Client
@@ -78,7 +77,7 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	api := apis[0] // for setting up: every target serves the same data
 	// Idle connections hold no write buffer (the pool lends one per write):
 	// at 15,000 connections that is 60 MB less.
-	wsDialer := &websocket.Dialer{NetDialContext: dialer, HandshakeTimeout: 15 * time.Second, TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12},
+	wsDialer := &websocket.Dialer{NetDialContext: dialer, HandshakeTimeout: 15 * time.Second, TLSClientConfig: cfg.tls,
 		WriteBufferPool: &sync.Pool{}}
 
 	progress := func(format string, args ...any) {
@@ -151,20 +150,22 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	loadStart := time.Now()
+	loadStart, cpuAtLoadStart := time.Now(), cpuSeconds()
 	grafana := newAnnotator(cfg.grafana, cfg.grafanaToken, cfg.runID, progress)
 	marks := scheduleStages(userCtx, &usersWG, sc.Stages, loadStart.Sub(started), active, grafana, progress)
-	verdicts := startChecks(ctx, cfg.checks, progress)
+	loadEnded := make(chan struct{})
+	verdicts := startChecks(ctx, cfg.checks, loadEnded, progress)
 	done := make(chan struct{})
 	go reportProgress(done, l, stats, started, cfg.quiet, stderr)
 	lag := dispatch(ctx, plan, loadStart, sc, cfg, rooms, users, l, stats)
 	drain(ctx, sc.Drain, l)
+	close(loadEnded)
 	if len(cfg.checks.names) > 0 {
 		progress("waiting for the checks")
 	}
 	checks := verdicts() // the load has ended; a check still waiting for a resolve needs no more of it
 	close(done)
-	gen := generatorStats(lag, stats) // while the connections are still up
+	gen := generatorStats(lag, stats, loadStart, cpuAtLoadStart) // while the connections are still up
 	stopUsers()
 	usersWG.Wait()
 
@@ -211,7 +212,7 @@ func kneeBar(sc *scenario.Scenario) (time.Duration, bool) {
 
 // startChecks starts the platform checks beside the load, and returns a
 // function that waits for their verdicts.
-func startChecks(ctx context.Context, c checkConfig, progress func(string, ...any)) func() []report.CheckVerdict {
+func startChecks(ctx context.Context, c checkConfig, loadEnded <-chan struct{}, progress func(string, ...any)) func() []report.CheckVerdict {
 	out := make([]report.CheckVerdict, len(c.names))
 	var wg sync.WaitGroup
 	for i, name := range c.names {
@@ -220,7 +221,7 @@ func startChecks(ctx context.Context, c checkConfig, progress func(string, ...an
 			case "slo-alert":
 				out[i] = sloAlert(ctx, c)
 			case "autoscale":
-				out[i] = autoscale(ctx, c)
+				out[i] = autoscale(ctx, c, loadEnded)
 			}
 			progress("check %s: %s", name, out[i].Detail)
 		})

@@ -37,13 +37,22 @@ func (r *lagRecorder) record(d time.Duration) {
 // the generator, not the server, set the pace.
 const saturationLag = 10 * time.Millisecond
 
-func generatorStats(lag *lagRecorder, stats *driverStats) report.GeneratorStats {
+// generatorStats sums up the generator's own costs; loadStart and
+// cpuAtLoadStart mark where the load began, to tell the load's CPU from the
+// setup's (sign-ups and connections cost a burst the load does not).
+func generatorStats(lag *lagRecorder, stats *driverStats, loadStart time.Time, cpuAtLoadStart float64) report.GeneratorStats {
+	cpu := cpuSeconds()
+	var cores float64
+	if d := time.Since(loadStart).Seconds(); d > 0 {
+		cores = (cpu - cpuAtLoadStart) / d
+	}
 	lag.mu.Lock()
 	p99 := time.Duration(lag.hist.ValueAtQuantile(99)) * time.Microsecond
 	maxLag := time.Duration(lag.hist.Max()) * time.Microsecond
 	lag.mu.Unlock()
 	return report.GeneratorStats{
-		CPUSeconds:       cpuSeconds(),
+		CPUSeconds:       cpu,
+		LoadCores:        cores,
 		MaxSchedulingLag: maxLag,
 		P99SchedulingLag: p99,
 		Saturated:        p99 > saturationLag || stats.outboxFull.Load() > 0,

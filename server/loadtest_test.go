@@ -2,6 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,4 +190,50 @@ thresholds: ["lost == 0", "duplicates == 0", "reordered == 0", "unanswered == 0"
 		t.Fatalf("got counts %v, want 360 sends and every delivery\n%s", counts, out)
 	}
 	t.Logf("after the storm: %v delivered, %v of them replayed", counts["delivered"], counts["replayed"])
+}
+
+// Staging mode: an https target behind a TLS-terminating proxy (as an
+// Ingress would be) whose certificate a private CA signed, users from a
+// token file because staging may close sign-ups. Without -ca-file the
+// generator refuses the certificate; with it the run passes, WebSockets
+// included.
+func TestLoadtestStagingOverTLS(t *testing.T) {
+	c := newCluster(t, 1)
+	backend, err := url.Parse(c.live[0].base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingress := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(backend)) // ReverseProxy passes WebSocket upgrades
+	t.Cleanup(ingress.Close)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	writeFile(t, ca, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ingress.Certificate().Raw})))
+
+	var tokens strings.Builder
+	for i := range 6 {
+		fmt.Fprintln(&tokens, c.live[0].mustSignUp(fmt.Sprintf("staging-user-%d", i)).Token)
+	}
+	writeFile(t, filepath.Join(dir, "tokens.txt"), tokens.String())
+	scenario := filepath.Join(dir, "staging.yaml")
+	writeFile(t, scenario, `
+name: staging
+users: {count: 6, token_file: tokens.txt}
+rooms: [{name: r, count: 2, members: 3}]
+stages: [{name: steady, duration: 3s, rate: 20}]
+drain: 3s
+thresholds: ["lost == 0", "ack_error_rate == 0%"]
+`)
+
+	_, out, err := runLoadtest(t, "-target", ingress.URL, "-scenario", scenario)
+	if err == nil || !strings.Contains(out, "certificate") {
+		t.Errorf("without -ca-file: got %v, want a certificate error\n%s", err, out)
+	}
+	result, out, err := runLoadtest(t, "-target", ingress.URL, "-scenario", scenario, "-ca-file", ca)
+	if err != nil {
+		t.Fatalf("loadtest over TLS: %v\n%s", err, out)
+	}
+	counts, _ := result["counts"].(map[string]any)
+	if counts["sent"] != float64(60) || counts["delivered"] != counts["expected"] || counts["delivered"] != float64(180) {
+		t.Fatalf("got counts %v, want 60 sends and 180 deliveries\n%s", counts, out)
+	}
 }

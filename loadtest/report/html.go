@@ -125,6 +125,7 @@ func newPage(r Run) page {
 	g := r.Generator
 	p.Generator = []countRow{
 		{Label: "CPU", Value: fmt.Sprintf("%.1fs", g.CPUSeconds)},
+		{Label: "cores while loading", Value: fmt.Sprintf("%.2f", g.LoadCores)},
 		{Label: "scheduling lag p99", Value: formatDuration(g.P99SchedulingLag)},
 		{Label: "scheduling lag max", Value: formatDuration(g.MaxSchedulingLag)},
 		{Label: "saturated", Value: yesNo(g.Saturated)},

@@ -94,6 +94,7 @@ type (
 	}
 	jsonGenerator struct {
 		CPUSeconds         number `json:"cpu_seconds"`
+		LoadCores          number `json:"load_cores"`
 		MaxSchedulingLagMS number `json:"max_scheduling_lag_ms"`
 		P99SchedulingLagMS number `json:"p99_scheduling_lag_ms"`
 		Saturated          bool   `json:"saturated"`
@@ -167,6 +168,7 @@ func JSON(w io.Writer, r Run) error {
 		AckErrors:   res.AckErrors,
 		Generator: jsonGenerator{
 			CPUSeconds:         number(r.Generator.CPUSeconds),
+			LoadCores:          number(r.Generator.LoadCores),
 			MaxSchedulingLagMS: millis(r.Generator.MaxSchedulingLag),
 			P99SchedulingLagMS: millis(r.Generator.P99SchedulingLag),
 			Saturated:          r.Generator.Saturated,

@@ -52,7 +52,8 @@ type StageMark struct {
 // GeneratorStats says how the load generator itself fared: if it could not
 // keep to its schedule, the run measured the generator as much as the server.
 type GeneratorStats struct {
-	CPUSeconds                         float64
+	CPUSeconds                         float64 // the whole run, setup included
+	LoadCores                          float64 // CPU while the load ran, in cores: what the generator could spare for more
 	MaxSchedulingLag, P99SchedulingLag time.Duration
 	Saturated                          bool
 	Connections                        int

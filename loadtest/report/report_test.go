@@ -77,7 +77,7 @@ func sampleRun(t *testing.T) Run {
 			{Name: "order", Pass: true, Detail: "every recipient saw seqs in order", Figures: map[string]string{"reordered": "0", "delivered": "596"}},
 		},
 		Stages:    []StageMark{{Name: "warm-up", Offset: 0}, {Name: "steady <b>", Offset: 5 * time.Second}},
-		Generator: GeneratorStats{CPUSeconds: 1.5, MaxSchedulingLag: 3 * ms, P99SchedulingLag: ms, Saturated: true, Connections: 3, Goroutines: 12},
+		Generator: GeneratorStats{CPUSeconds: 1.5, LoadCores: 0.25, MaxSchedulingLag: 3 * ms, P99SchedulingLag: ms, Saturated: true, Connections: 3, Goroutines: 12},
 		Knee:      &Knee{Rate: 400, Offset: 6 * time.Second, Broke: "delivery_p99 < 250ms"},
 	}
 }
@@ -138,7 +138,7 @@ func TestTableShowsTheKeyFigures(t *testing.T) {
 		"got 0.5%", // one refusal against 199 acks
 		"PASS  order",
 		"Knee: 400 msg/s, reached at 6s, where delivery_p99 < 250ms broke",
-		"Generator: CPU 1.5s",
+		"Generator: CPU 1.5s, 0.25 cores while loading",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -172,6 +172,9 @@ func TestJSONRoundTrips(t *testing.T) {
 	}
 	if doc["pass"] != false || doc["scenario"] != run.Scenario {
 		t.Errorf("got pass %v scenario %q, want false and %q", doc["pass"], doc["scenario"], run.Scenario)
+	}
+	if g := doc["generator"].(map[string]any); g["cpu_seconds"] != 1.5 || g["load_cores"] != 0.25 || g["saturated"] != true {
+		t.Errorf("got generator %v", g)
 	}
 	counts := doc["counts"].(map[string]any)
 	if counts["sent"] != 200.0 || counts["lost"] != 1.0 || counts["ack_errors"] != 1.0 {

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,6 +72,8 @@ func TypingFrame(room string) []byte { return encode(out{Type: "typing", Room: r
 type Conn struct {
 	ws      *websocket.Conn
 	writeMu sync.Mutex
+
+	extended time.Time // when Read last pushed the read deadline out; Read's goroutine only
 }
 
 // writeWait bounds every write: a server that stops reading must not hold
@@ -95,12 +98,13 @@ func Dial(ctx context.Context, d *websocket.Dialer, url, token string) (*Conn, e
 	// A connection that goes silent (a half-open TCP link, a server that
 	// stopped) must end rather than hold its user: the server pings well
 	// within readWait, and every ping or frame extends the deadline.
-	_ = ws.SetReadDeadline(time.Now().Add(readWait))
+	now := time.Now()
+	_ = ws.SetReadDeadline(now.Add(readWait))
 	ws.SetPingHandler(func(data string) error {
 		_ = ws.SetReadDeadline(time.Now().Add(readWait))
 		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(writeWait))
 	})
-	return &Conn{ws: ws}, nil
+	return &Conn{ws: ws, extended: now}, nil
 }
 
 // readWait is how long a connection may stay silent: above the server's
@@ -118,19 +122,42 @@ func (c *Conn) Write(frame []byte) error {
 }
 
 // Read returns the next frame. A frame that is not JSON is an error: the
-// server never sends one.
+// server never sends one. Read is for one goroutine at a time.
 func (c *Conn) Read() (In, error) {
-	_, raw, err := c.ws.ReadMessage()
+	_, r, err := c.ws.NextReader()
 	if err != nil {
 		return In{}, err
 	}
-	_ = c.ws.SetReadDeadline(time.Now().Add(readWait))
-	f, err := DecodeIn(raw)
+	// Frames are read into pooled buffers, not a new slice each: In's
+	// fields are copies, so the buffer is free again once decoded.
+	buf := readBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledFrame { // a rare history page is not kept
+			readBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		return In{}, err
+	}
+	// Moving the deadline resets a runtime timer; at a frame every few
+	// milliseconds, once a second keeps a 90 s limit just as well.
+	if now := time.Now(); now.Sub(c.extended) > time.Second {
+		_ = c.ws.SetReadDeadline(now.Add(readWait))
+		c.extended = now
+	}
+	f, err := DecodeIn(buf.Bytes())
 	if err != nil {
-		return In{}, fmt.Errorf("undecodable frame %q: %w", raw, err)
+		return In{}, fmt.Errorf("undecodable frame %q: %w", buf.Bytes(), err)
 	}
 	return f, nil
 }
+
+// readBuffers holds the buffers Read decodes frames from, up to
+// maxPooledFrame bytes each.
+var readBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledFrame = 64 << 10
 
 // Close closes the connection with a normal closure, and at once: the
 // generator does not wait for the server's answer. It may be called from
