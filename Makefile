@@ -1,7 +1,7 @@
 # Developer and CI entry points. Integration tests read TEST_DATABASE_URL and
 # TEST_REDIS_URL from the environment (.ci/run sets them); nothing here does.
 
-.PHONY: run build test lint bench cluster alerts dashboards loadtest fuzz clean
+.PHONY: run build test lint bench cluster alerts dashboards k8s loadtest observe observe-down observe-logs fuzz clean
 
 # The server on :8080 with the embedded in-memory store.
 run:
@@ -47,6 +47,35 @@ alerts:
 # dashboards/*.json (commit the result: a test fails when it is stale).
 dashboards:
 	go run ./dashboards/dashgen
+
+# The Kubernetes PrometheusRule and dashboard ConfigMaps from alerts/ and
+# dashboards/ into k8s/base/generated/ (commit the result: a test fails
+# when they differ).
+k8s:
+	go run ./k8s/k8sgen
+
+# The whole stack on this machine with docker compose (compose/compose.yaml):
+# two replicas behind a load balancer, PostgreSQL, Redis, Prometheus,
+# Alertmanager, Grafana, Loki, Tempo, GlitchTip and a steady load. Set
+# SLACK_WEBHOOK_URL to page a real Slack; without it alerts go to the
+# local receiver.
+COMPOSE := docker compose -f compose/compose.yaml
+observe:
+	$(COMPOSE) up -d --build --wait
+	@echo
+	@echo "Parley (through the load balancer)  http://localhost:8080"
+	@echo "Grafana (admin / admin)             http://localhost:3000"
+	@echo "Prometheus                          http://localhost:9090"
+	@echo "Alertmanager                        http://localhost:9093"
+	@echo "Slack receiver (alerts posted)      http://localhost:8099/messages"
+	@echo "GlitchTip (admin@localhost / parley-admin) http://localhost:8000"
+	@echo "Loki / Tempo (for Grafana)          http://localhost:3100  http://localhost:3200"
+
+observe-down:
+	$(COMPOSE) down
+
+observe-logs:
+	$(COMPOSE) logs -f --tail=100
 
 # The load generator against TARGET (one URL, or several comma-separated)
 # with SCENARIO; EXTRA passes more flags, e.g. EXTRA="-max-rate 5000".

@@ -36,6 +36,9 @@ type config struct {
 	DrainJitter    time.Duration // PARLEY_DRAIN_JITTER
 }
 
+// defaultAddr is where the API listens without PARLEY_ADDR.
+const defaultAddr = ":8080"
+
 // minSecretLen is the shortest signing secret accepted: HS256 with fewer
 // than 32 bytes of key is weaker than the hash it uses.
 const minSecretLen = 32
@@ -49,7 +52,7 @@ const minAdminTokenLen = 16
 func loadConfig(getenv func(string) string) (config, error) {
 	p := envParser{getenv: getenv}
 	cfg := config{
-		Addr:           p.addr("PARLEY_ADDR", ":8080"),
+		Addr:           p.addr("PARLEY_ADDR", defaultAddr),
 		AdminAddr:      p.addr("PARLEY_ADMIN_ADDR", ":9091"),
 		DatabaseURL:    p.databaseURL("DATABASE_URL"),
 		RedisURL:       p.redisURL("REDIS_URL"),

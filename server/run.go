@@ -31,8 +31,11 @@ import (
 // run is the whole server: it builds everything from the environment, serves
 // until ctx ends, then drains and shuts down within PARLEY_DRAIN_TIMEOUT.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 1 && args[0] == "healthcheck" {
+		return healthcheck(ctx, getenv)
+	}
 	if len(args) > 0 {
-		return fmt.Errorf("parley takes no arguments (got %q): configure it with environment variables, listed in README.md", args)
+		return fmt.Errorf("parley takes no arguments but healthcheck (got %q): configure it with environment variables, listed in README.md", args)
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
