@@ -97,13 +97,20 @@ var noHealthcheck = map[string]string{
 	"slackrecv":        "scratch image; Alertmanager retries its webhook",
 	"glitchtip-worker": "a Celery worker with no port",
 	"glitchtip-setup":  "a one-shot job: waited for with service_completed_successfully",
+	"tempo-init":       "a one-shot job: waited for with service_completed_successfully",
 	"loadgen":          "the last to start; nothing depends on it",
 }
+
+// oneShot are the jobs that run to completion before others start.
+var oneShot = map[string]bool{"glitchtip-setup": true, "tempo-init": true}
 
 func TestHealthchecksGateStartUp(t *testing.T) {
 	p := load(t)
 	for name, s := range p.Services {
 		_, exempt := noHealthcheck[name]
+		if oneShot[name] && s.Restart != "" && s.Restart != "no" {
+			t.Errorf("%s is a one-shot job but restarts (%s)", name, s.Restart)
+		}
 		has := s.HealthCheck != nil && !s.HealthCheck.Disable && len(s.HealthCheck.Test) > 0
 		switch {
 		case has && exempt:
@@ -119,7 +126,7 @@ func TestHealthchecksGateStartUp(t *testing.T) {
 			want := "service_healthy"
 			if target.HealthCheck == nil {
 				want = "service_started"
-				if dep == "glitchtip-setup" {
+				if oneShot[dep] {
 					want = "service_completed_successfully"
 				}
 			}
