@@ -70,7 +70,19 @@ func TestImagesArePinnedOrBuilt(t *testing.T) {
 		t.Fatal(err)
 	}
 	version := regexp.MustCompile(`^[^:@]+(:[^:@]*[0-9][^:@]*)(@sha256:[0-9a-f]{64})?$`)
+	built := map[string]bool{}
+	for _, s := range p.Services {
+		if s.Build != nil {
+			built[s.Image] = true
+		}
+	}
 	for name, s := range p.Services {
+		if s.Build == nil && s.PullPolicy == types.PullPolicyNever {
+			if !built[s.Image] {
+				t.Errorf("%s: never pulls %s, which no service builds", name, s.Image)
+			}
+			continue
+		}
 		if s.Build != nil {
 			if !regexp.MustCompile(`(?m)^FROM .* AS `+regexp.QuoteMeta(s.Build.Target)+`$`).Match(dockerfile) || s.Build.Target == "" {
 				t.Errorf("%s: builds target %q, which the Dockerfile does not have", name, s.Build.Target)
@@ -92,7 +104,7 @@ func TestImagesArePinnedOrBuilt(t *testing.T) {
 // each says why, and nothing may wait for them to be healthy.
 var noHealthcheck = map[string]string{
 	"loki":             "distroless-style image with no HTTP client; Grafana waits for it to start",
-	"tempo":            "image with no HTTP client; the replicas only need it to accept OTLP eventually",
+	"tempo":            "nothing waits for it: the replicas' OTLP exporter retries until it accepts spans",
 	"alloy":            "ships logs; nothing depends on it",
 	"slackrecv":        "scratch image; Alertmanager retries its webhook",
 	"glitchtip-worker": "a Celery worker with no port",
@@ -487,6 +499,47 @@ func TestLoadBalancerNamesEveryReplica(t *testing.T) {
 	for _, directive := range []string{"proxy_set_header Upgrade $http_upgrade", "proxy_set_header Connection $connection_upgrade", "proxy_read_timeout 1h"} {
 		if !strings.Contains(string(conf), directive) {
 			t.Errorf("nginx.conf lacks %q: WebSockets would not pass or would be cut", directive)
+		}
+	}
+}
+
+// Alloy labels each replica's log streams with the instance Prometheus
+// gives it (its admin address), which the dashboards' $instance selects.
+func TestLogStreamsCarryThePrometheusInstance(t *testing.T) {
+	p := load(t)
+	conf, err := os.ReadFile("alloy/config.alloy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := func(block, name string) string {
+		m := regexp.MustCompile(name + `\s*=\s*"([^"]*)"`).FindStringSubmatch(block)
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	var rule string
+	for _, m := range regexp.MustCompile(`(?s)rule \{(.*?)\}`).FindAllStringSubmatch(string(conf), -1) {
+		if field(m[1], "target_label") == "instance" && strings.HasPrefix(field(m[1], "replacement"), "$1:") {
+			rule = m[1]
+		}
+	}
+	if rule == "" {
+		t.Fatal("config.alloy has no rule giving the replicas an instance of host:port")
+	}
+	match := regexp.MustCompile(`^(?:` + field(rule, "regex") + `)$`)
+	for name := range p.Services {
+		if !strings.HasPrefix(name, "parley-") {
+			continue
+		}
+		m := match.FindStringSubmatch(name)
+		if m == nil {
+			t.Errorf("the instance rule's regex does not match replica %s", name)
+			continue
+		}
+		got := strings.Replace(field(rule, "replacement"), "$1", m[1], 1)
+		if want := name + ":" + adminPort(t, p, name); got != want {
+			t.Errorf("%s's log streams get instance %q; Prometheus calls it %q", name, got, want)
 		}
 	}
 }

@@ -35,7 +35,10 @@ DASHBOARDS=(parley-overview parley-slo parley-realtime parley-store-runtime parl
 DATASOURCES=(prometheus loki tempo)
 # Sign-ups, room joins and history reads of the load generator; probes (at
 # debug level, and excluded in case LOG_LEVEL=debug) are not its traffic.
-LOKI_QUERY=${LOKI_QUERY:-'{service="parley"} |= "http request" != "/readyz" != "/healthz"'}
+# Per replica: the instance label must be the one Prometheus gives it, or
+# the dashboards' $instance selects no logs (dashboards/README.md).
+LOKI_INSTANCES=${LOKI_INSTANCES:-parley-1:9091 parley-2:9091}
+LOKI_FILTER='|= "http request" != "/readyz" != "/healthz"'
 
 # The reason the last attempt of a check failed, kept in a file because
 # most checks call get inside a command substitution (a subshell).
@@ -176,15 +179,18 @@ check_tempo() {
 }
 
 check_loki() {
-	local now lines
+	local now lines instance query
 	now=$(date +%s)
-	lines=$(get "$LOKI_URL/loki/api/v1/query_range" -G \
-		--data-urlencode "query=$LOKI_QUERY" \
-		--data-urlencode "start=$(((now - 3600) * 1000000000))" \
-		--data-urlencode "end=$(((now + 60) * 1000000000))" \
-		--data-urlencode limit=5 |
-		jq '[.data.result[].values[]] | length') || return 1
-	((lines > 0)) || fail "no log line for $LOKI_QUERY yet"
+	for instance in $LOKI_INSTANCES; do
+		query="{service=\"parley\", instance=\"$instance\"} $LOKI_FILTER"
+		lines=$(get "$LOKI_URL/loki/api/v1/query_range" -G \
+			--data-urlencode "query=$query" \
+			--data-urlencode "start=$(((now - 3600) * 1000000000))" \
+			--data-urlencode "end=$(((now + 60) * 1000000000))" \
+			--data-urlencode limit=5 |
+			jq '[.data.result[].values[]] | length') || return 1
+		((lines > 0)) || fail "no log line for $query yet"
+	done
 }
 
 check_glitchtip() { get "$GLITCHTIP_URL/" -L >/dev/null; }

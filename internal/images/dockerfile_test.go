@@ -131,4 +131,33 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf(".dockerignore does not leave out %s", want)
 		}
 	}
+	// Local secrets (k8s/.gitignore's, an .env for compose) never reach
+	// the build context, where COPY . . would put them in a layer.
+	for _, secret := range []string{"k8s/overlays/staging/secrets.env", "k8s/overlays/production/slack-webhook.env", "compose/.env"} {
+		if !ignored(string(ignore), secret) {
+			t.Errorf(".dockerignore lets %s into the build context", secret)
+		}
+	}
+}
+
+// ignored reports whether a .dockerignore pattern matches path. It knows
+// the two forms the file uses: filepath.Match patterns from the root, and
+// **/name for a name anywhere.
+func ignored(dockerignore, path string) bool {
+	for line := range strings.SplitSeq(dockerignore, "\n") {
+		pattern := strings.TrimSpace(line)
+		if pattern == "" || strings.HasPrefix(pattern, "#") || strings.HasPrefix(pattern, "!") {
+			continue
+		}
+		if name, ok := strings.CutPrefix(pattern, "**/"); ok {
+			if m, _ := filepath.Match(name, filepath.Base(path)); m {
+				return true
+			}
+			continue
+		}
+		if m, _ := filepath.Match(pattern, path); m {
+			return true
+		}
+	}
+	return false
 }
