@@ -25,6 +25,7 @@ import (
 	"github.com/parleychat/parley/server/internal/memstore"
 	"github.com/parleychat/parley/server/internal/postgres"
 	"github.com/parleychat/parley/server/internal/redisbus"
+	"github.com/parleychat/parley/server/internal/webui"
 	"github.com/parleychat/parley/telemetry"
 )
 
@@ -118,6 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	svc := chat.NewService(store, hub, nil)
 	authn := auth.New(store, auth.Config{Secret: secret, TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost})
 	api := httpapi.New(svc, authn, log, reg, httpapi.Config{
+		WebUI:          webui.Handler(),
 		AllowedOrigins: cfg.AllowedOrigins,
 		SendQueue:      cfg.SendQueue,
 		ConnRate:       cfg.ConnRate,

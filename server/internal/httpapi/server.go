@@ -21,6 +21,8 @@ import (
 
 // Config tunes the API. Zero values take the defaults noted.
 type Config struct {
+	// WebUI, when set, serves the web client at "/" and "/assets/*".
+	WebUI http.Handler
 	// AllowedOrigins are the WebSocket origins allowed besides the server's
 	// own host, e.g. "https://chat.example.com".
 	AllowedOrigins []string
