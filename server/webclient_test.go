@@ -169,6 +169,15 @@ func TestWebClient(t *testing.T) {
 		t.Errorf("link rel %q, want noopener", rel)
 	}
 
+	// A new message adds only itself to the list: a person reading with
+	// the keyboard keeps their place.
+	bob.do(chromedp.Evaluate[chromedp.Void](`document.querySelector('#messages a').focus()`))
+	alice.send("while bob reads")
+	bob.shows("while bob reads")
+	if focused := evalIn[bool](bob, `document.activeElement?.href === 'https://example.com/docs'`); !focused {
+		t.Error("a new message took the focus away from the link bob was on")
+	}
+
 	// A long word wraps instead of widening the page.
 	alice.send(strings.Repeat("x", 600))
 	bob.shows(strings.Repeat("x", 600))
@@ -176,9 +185,20 @@ func TestWebClient(t *testing.T) {
 		t.Error("a long word overflows the message list sideways")
 	}
 
-	// The connection is cut: alice sees it, types a message meanwhile,
-	// and bob goes on talking.
+	// The link slows down, and a message reaches the server but its ack
+	// is lost with the connection: alice's client resends it with the same
+	// client_id, and it still appears once.
+	proxy.SetLatency(1500 * time.Millisecond)
+	alice.send("sent as the link died")
+	bob.shows("sent as the link died")
 	proxy.Cut()
+	proxy.SetLatency(0)
+	if pending := evalIn[bool](alice, `[...document.querySelectorAll('#messages .message.pending .body')].some(e => e.textContent === 'sent as the link died')`); !pending {
+		t.Error("the message whose ack was lost is not pending at alice's")
+	}
+
+	// The connection is down: alice sees it, types a message meanwhile,
+	// and bob goes on talking.
 	alice.waitFor("alice's client noticing the cut", `document.querySelector('#status').dataset.state !== 'connected'`)
 	alice.send("typed while offline")
 	alice.waitFor("the message pending", `[...document.querySelectorAll('#messages .message.pending .body')].some(e => e.textContent === 'typed while offline')`)
@@ -192,8 +212,8 @@ func TestWebClient(t *testing.T) {
 	alice.shows("typed while offline")
 	bob.shows("typed while offline")
 
-	want := []string{"hello bob", "hi alice", evil, "see https://example.com/docs for more", strings.Repeat("x", 600),
-		"missed 1", "missed 2", "missed 3", "typed while offline"}
+	want := []string{"hello bob", "hi alice", evil, "see https://example.com/docs for more", "while bob reads", strings.Repeat("x", 600),
+		"sent as the link died", "missed 1", "missed 2", "missed 3", "typed while offline"}
 	for name, p := range map[string]browserPage{"alice": alice, "bob": bob} {
 		if got := p.bodies(); !slices.Equal(got, want) {
 			t.Errorf("%s's messages:\n got %q\nwant %q (each once, in order)", name, got, want)
@@ -224,9 +244,15 @@ func TestWebClient(t *testing.T) {
 	}
 	t.Logf("screenshot of the main screen: %s", path)
 
-	// A phone-sized screen: one column, nothing wider than the screen.
+	// A phone-sized screen: one column, nothing wider than the screen, the
+	// composer on screen and the message list scrolling on its own.
 	bob.do(chromedp.EmulateViewport(390, 844))
-	bob.waitFor("the phone layout", `document.documentElement.scrollWidth <= window.innerWidth && document.querySelector('#composer').getBoundingClientRect().width > 200`)
+	bob.waitFor("the phone layout", `(() => {
+		const c = document.querySelector('#composer').getBoundingClientRect();
+		const m = document.querySelector('#messages');
+		return document.documentElement.scrollWidth <= window.innerWidth && c.width > 200 && c.bottom <= window.innerHeight &&
+			m.scrollHeight > m.clientHeight && document.documentElement.scrollHeight <= window.innerHeight + 1;
+	})()`)
 }
 
 // An expired token sends the user back to the log-in form with a message;
@@ -246,6 +272,9 @@ func TestWebClientSession(t *testing.T) {
 	p.waitFor("carol connected again", `document.querySelector('#status').dataset.state === 'connected'`)
 	p.do(chromedp.Click("#logout"))
 	p.waitFor("the log-in form", `!document.querySelector('#auth').hidden && sessionStorage.getItem('parley.session') === null`)
+	if msg := evalIn[string](p, `document.querySelector('#auth-message').textContent`); msg != "You are logged out." {
+		t.Errorf("after log out the form says %q; want the log-out message (not the expiry one)", msg)
+	}
 }
 
 // Older history arrives when the user scrolls up (before_seq), in order
@@ -316,5 +345,21 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		if csp := resp.Header.Get("Content-Security-Policy"); strings.Contains(csp, "unsafe") {
 			t.Errorf("GET %s: the CSP allows %q", tc.path, csp)
 		}
+	}
+	// A revalidated asset that has not changed is a 304.
+	resp, err := s.http.Get(s.base + "/assets/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodGet, s.base+"/assets/app.js", nil)
+	req.Header.Set("If-None-Match", resp.Header.Get("ETag"))
+	again, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if resp.Header.Get("ETag") == "" || again.StatusCode != http.StatusNotModified {
+		t.Errorf("ETag %q, revalidation %d; want a 304", resp.Header.Get("ETag"), again.StatusCode)
 	}
 }

@@ -5,7 +5,9 @@
 package webui
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -22,18 +24,47 @@ func Handler() http.Handler {
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
+	etags := etagsOf(files)
 	assets := http.StripPrefix("/assets/", http.FileServerFS(files))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch {
-		case r.URL.Path == "/":
-			// The page changes with every release; revalidate it.
-			w.Header().Set("Cache-Control", "no-cache")
-			http.ServeFileFS(w, r, files, "index.html")
-		case r.URL.Path == "/assets/index.html" || strings.HasSuffix(r.URL.Path, "/"):
-			http.NotFound(w, r) // no second copy of the page, no directory listings
-		default:
-			w.Header().Set("Cache-Control", "no-cache")
-			assets.ServeHTTP(w, r)
+		name := strings.TrimPrefix(r.URL.Path, "/assets/")
+		if r.URL.Path == "/" {
+			name = "index.html"
 		}
+		tag, ok := etags[name]
+		if !ok || r.URL.Path == "/assets/index.html" {
+			http.NotFound(w, r) // no second copy of the page, no directory listings
+			return
+		}
+		// Files change with every release: browsers revalidate, and the
+		// ETag (a hash of the content) makes that a 304.
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("ETag", tag)
+		if name == "index.html" {
+			http.ServeFileFS(w, r, files, name)
+			return
+		}
+		assets.ServeHTTP(w, r)
 	})
+}
+
+// etagsOf hashes every embedded file once, at start.
+func etagsOf(files fs.FS) map[string]string {
+	tags := map[string]string{}
+	err := fs.WalkDir(files, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(files, path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		tags[path] = `"` + hex.EncodeToString(sum[:12]) + `"`
+		return nil
+	})
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	return tags
 }

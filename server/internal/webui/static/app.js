@@ -25,7 +25,11 @@ const state = {
   attempt: 0, // reconnect attempts since the last good connection
   retryTimer: 0,
   expiryTimer: 0,
+  healthyTimer: 0,
+  roomsTimer: 0,
+  timers: new Set(), // resend timers of refused sends, cleared with the session
   lastTyping: 0,
+  gen: 0, // bumped by every log-in and log-out: async work of an older session stops
 };
 
 function joinedRoom() {
@@ -33,6 +37,8 @@ function joinedRoom() {
     lastSeq: null, // highest seq received; null until the first joined
     oldestSeq: null, // lowest seq on screen, for loading older history
     hasMore: false,
+    historyFrom: null, // before_seq of the first history page: last_seq + 1 of the first joined
+    historyLoaded: false,
     loadingOlder: false,
     messages: new Map(), // seq -> message
     members: new Map(), // user id -> username
@@ -51,6 +57,7 @@ class APIError extends Error {
 }
 
 async function api(method, path, body) {
+  const gen = state.gen;
   const headers = {};
   if (state.session) headers.Authorization = "Bearer " + state.session.token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -62,7 +69,7 @@ async function api(method, path, body) {
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
     const err = data.error || {};
-    if (res.status === 401 && state.session) {
+    if (res.status === 401 && state.session && gen === state.gen) {
       expire("Your session has expired. Please log in again.");
     }
     throw new APIError(res.status, err.code || "", err.message || res.statusText);
@@ -93,21 +100,38 @@ function startSession(s, message) {
   $("#me").textContent = s.user.username;
   $("#auth").hidden = true;
   $("#app").hidden = false;
-  clearTimeout(state.expiryTimer);
-  state.expiryTimer = setTimeout(
-    () => expire("Your session has expired. Please log in again."),
-    Math.max(0, Date.parse(s.expires_at) - Date.now()),
-  );
+  state.gen++;
+  armExpiry();
   if (message) showRoomsMessage(message);
   refreshRooms();
+  state.roomsTimer = setInterval(refreshRooms, 30000);
   connect();
+}
+
+// armExpiry logs out when the token expires. Timers cannot wait longer
+// than 2^31-1 ms (about 24.8 days), so a long-lived token re-arms.
+function armExpiry() {
+  clearTimeout(state.expiryTimer);
+  const left = Date.parse(state.session.expires_at) - Date.now();
+  if (left <= 0) {
+    expire("Your session has expired. Please log in again.");
+    return;
+  }
+  state.expiryTimer = setTimeout(armExpiry, Math.min(left, 2 ** 31 - 1));
 }
 
 function endSession(message) {
   state.session = null;
+  state.gen++;
   sessionStorage.removeItem(SESSION_KEY);
   clearTimeout(state.retryTimer);
   clearTimeout(state.expiryTimer);
+  clearTimeout(state.healthyTimer);
+  clearInterval(state.roomsTimer);
+  for (const t of state.timers) clearTimeout(t);
+  state.timers.clear();
+  state.attempt = 0;
+  state.lastTyping = 0;
   if (state.ws) {
     const ws = state.ws;
     state.ws = null;
@@ -120,6 +144,10 @@ function endSession(message) {
   $("#rooms").replaceChildren();
   $("#messages").replaceChildren();
   $("#members").replaceChildren();
+  $("#typing").textContent = "";
+  $("#rooms-message").textContent = "";
+  $("#composer").value = ""; // a draft is not left for the next person at this screen
+  $("#room-name").value = "";
   $("#room-title").textContent = "Pick or create a room";
   setComposerEnabled(false);
   $("#app").hidden = true;
@@ -214,7 +242,7 @@ function openRoom(id) {
     sendJoin(id);
   }
   renderRooms();
-  renderRoom(true);
+  renderRoom();
   setComposerEnabled(true);
   $("#composer").focus();
 }
@@ -236,9 +264,17 @@ async function loadOlder(id, beforeSeq) {
     const q = new URLSearchParams({ before_seq: String(beforeSeq), limit: String(HISTORY_PAGE) });
     const page = await api("GET", `/rooms/${encodeURIComponent(id)}/messages?${q}`);
     if (state.joined.get(id) !== r) return; // logged out meanwhile
-    for (const m of page.messages) addMessage(r, m);
+    const list = $("#messages");
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    for (const m of page.messages) {
+      if (addMessage(r, m) && id === state.current) insertNode(m);
+    }
     r.hasMore = page.has_more;
-    if (id === state.current) renderRoom(false, true);
+    r.historyLoaded = true;
+    if (id === state.current) {
+      updateHistoryNote(r);
+      list.scrollTop = list.scrollHeight - fromBottom; // the view stays where it was
+    }
   } catch (err) {
     if (state.session) showRoomsMessage("Could not load older messages: " + err.message);
   } finally {
@@ -256,6 +292,7 @@ function setStatus(s) {
 
 async function connect() {
   if (!state.session || state.ws) return;
+  const gen = state.gen;
   clearTimeout(state.retryTimer);
   setStatus(state.attempt === 0 ? "connecting" : navigator.onLine ? "reconnecting" : "offline");
   let ticket;
@@ -265,13 +302,16 @@ async function connect() {
     if (state.session) scheduleReconnect();
     return;
   }
-  if (!state.session || state.ws) return;
+  if (gen !== state.gen || !state.session || state.ws) return; // logged out, or another connect won
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const ws = new WebSocket(`${scheme}${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
   state.ws = ws;
   ws.addEventListener("open", () => {
-    state.attempt = 0;
     setStatus("connected");
+    // The backoff starts again only after the connection has lasted: a
+    // server that accepts and then closes must not be hammered.
+    state.healthyTimer = setTimeout(() => (state.attempt = 0), 10000);
+    refreshRooms();
     // Rejoin with since, then resend what was never acked: the server
     // handles a connection's frames in order, so the joins come first.
     for (const id of state.joined.keys()) sendJoin(id);
@@ -289,6 +329,8 @@ async function connect() {
   ws.addEventListener("close", (ev) => {
     if (state.ws !== ws) return; // a socket we already let go of
     state.ws = null;
+    clearTimeout(state.healthyTimer);
+    if (ev.code === 4029 || ev.code === 4008) state.attempt = Math.max(state.attempt, 4); // told to slow down
     if (ev.code === 1008) {
       expire("Your session has expired. Please log in again.");
       return;
@@ -326,29 +368,40 @@ function handleFrame(f) {
     case "joined":
       if (!r) return;
       r.members = new Map((f.members || []).map((m) => [m.id, m.username]));
-      if (r.lastSeq === null) {
+      if (r.historyFrom === null) {
         // First join: live messages start after last_seq; history up to it
         // comes over REST.
-        r.lastSeq = f.last_seq;
-        loadOlder(f.room, f.last_seq + 1);
+        r.historyFrom = f.last_seq + 1;
+        if (r.lastSeq === null) r.lastSeq = f.last_seq;
       }
-      if (f.room === state.current) renderRoom();
+      if (!r.historyLoaded) loadOlder(f.room, r.historyFrom); // again after a failed first try
+      if (f.room === state.current) renderMembers();
       break;
     case "message":
       if (!r) return;
-      addMessage(r, f);
       settle(f.client_id, f.user && f.user.id);
-      if (f.room === state.current) renderRoom();
+      r.typing.delete(f.user.id); // they finished typing this one
+      if (addMessage(r, f) && f.room === state.current) {
+        insertNode(f);
+        renderTyping();
+      }
       break;
     case "ack":
+      // The pending line stays until the message itself arrives in its
+      // place; the ack only stops resending.
       settle(f.client_id, state.session && state.session.user.id);
-      if (f.room === state.current) renderRoom();
       break;
     case "presence":
       if (!r) return;
       if (f.status === "online") r.members.set(f.user.id, f.user.username);
-      else r.members.delete(f.user.id);
-      if (f.room === state.current) renderMembers();
+      else {
+        r.members.delete(f.user.id);
+        r.typing.delete(f.user.id);
+      }
+      if (f.room === state.current) {
+        renderMembers();
+        renderTyping();
+      }
       break;
     case "typing":
       if (!r) return;
@@ -362,11 +415,13 @@ function handleFrame(f) {
   }
 }
 
+// addMessage records a message once, and reports whether it was new.
 function addMessage(r, m) {
-  if (r.messages.has(m.seq)) return; // a replay overlapping history
+  if (r.messages.has(m.seq)) return false; // a replay overlapping history
   r.messages.set(m.seq, m);
   if (r.lastSeq === null || m.seq > r.lastSeq) r.lastSeq = m.seq;
   if (r.oldestSeq === null || m.seq < r.oldestSeq) r.oldestSeq = m.seq;
+  return true;
 }
 
 // settle forgets a pending send once the server has it.
@@ -382,11 +437,17 @@ function onErrorFrame(f) {
     return;
   }
   if (f.code === "unavailable" || f.code === "rate_limited") {
-    setTimeout(() => sendPending(p), 1000 + Math.random() * 1000); // same client_id: safe to repeat
+    const gen = state.gen;
+    const t = setTimeout(() => {
+      state.timers.delete(t);
+      if (gen === state.gen && state.pending.includes(p)) sendPending(p); // same client_id: safe to repeat
+    }, 1000 + Math.random() * 1000);
+    state.timers.add(t);
     return;
   }
   p.failed = f.message || f.code;
-  if (p.room === state.current) renderRoom();
+  const node = pendingNodeOf(p.clientId);
+  if (node) node.replaceWith(pendingNode(p));
 }
 
 // ---- composing ----
@@ -405,7 +466,9 @@ function onSend(event) {
   state.pending.push(p);
   box.value = "";
   sendPending(p); // when offline, the reconnect sends it
-  renderRoom(true);
+  const list = $("#messages");
+  list.append(pendingNode(p));
+  list.scrollTop = list.scrollHeight;
 }
 
 function onComposerKey(event) {
@@ -472,39 +535,95 @@ function messageItem(username, ts, body, extraClass) {
   return li;
 }
 
-// renderRoom redraws the current room. toBottom scrolls to the newest
-// message; keepOffset keeps the view where it was when older messages
-// were added above it. Otherwise the view follows new messages only when
-// it was already at the bottom.
-function renderRoom(toBottom = false, keepOffset = false) {
+function messageNode(m) {
+  const li = messageItem(m.user.username, m.ts, m.body);
+  li.dataset.seq = String(m.seq);
+  return li;
+}
+
+function pendingNodeOf(clientId) {
+  for (const el of $("#messages").children) if (el.dataset.clientId === clientId) return el;
+  return null;
+}
+
+// pendingNode shows a message not yet confirmed; a refused one says why,
+// in words, with a way to retry or drop it.
+function pendingNode(p) {
+  const li = messageItem(state.session.user.username, "", p.body, p.failed ? "failed" : "pending");
+  li.dataset.clientId = p.clientId;
+  if (p.failed) {
+    const why = document.createElement("p");
+    why.className = "failure";
+    why.textContent = "Not sent: " + p.failed + " ";
+    const retry = document.createElement("button");
+    retry.type = "button";
+    retry.className = "secondary";
+    retry.textContent = "Retry";
+    retry.addEventListener("click", () => {
+      p.failed = null;
+      li.replaceWith(pendingNode(p));
+      sendPending(p);
+    });
+    const drop = document.createElement("button");
+    drop.type = "button";
+    drop.className = "secondary";
+    drop.textContent = "Discard";
+    drop.addEventListener("click", () => {
+      state.pending = state.pending.filter((x) => x !== p);
+      li.remove();
+    });
+    why.append(retry, " ", drop);
+    li.append(why);
+  }
+  return li;
+}
+
+// insertNode puts a confirmed message of the current room in seq order,
+// in place of its pending line if it was ours. Only the new node enters
+// the list, so a screen reader announces only it, and focus and selection
+// elsewhere in the list stay.
+function insertNode(m) {
+  const list = $("#messages");
+  const follow = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  if (m.client_id && state.session && m.user.id === state.session.user.id) pendingNodeOf(m.client_id)?.remove();
+  let before = null;
+  for (const el of list.children) {
+    if (el.dataset.clientId || (el.dataset.seq && Number(el.dataset.seq) > m.seq)) {
+      before = el;
+      break;
+    }
+  }
+  list.insertBefore(messageNode(m), before);
+  if (follow) list.scrollTop = list.scrollHeight;
+}
+
+function updateHistoryNote(r) {
+  const list = $("#messages");
+  let note = list.querySelector(".history-note");
+  if (!r.hasMore) {
+    note?.remove();
+    return;
+  }
+  if (!note) {
+    note = document.createElement("li");
+    note.className = "history-note";
+    note.textContent = "Scroll up for older messages";
+    list.prepend(note);
+  }
+}
+
+// renderRoom draws the current room from scratch, when it is opened.
+function renderRoom() {
   const list = $("#messages");
   const r = state.joined.get(state.current);
   if (!r) return;
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  const fromBottom = list.scrollHeight - list.scrollTop;
-  const items = [];
-  if (r.hasMore) {
-    const note = document.createElement("li");
-    note.className = "history-note";
-    note.textContent = "Scroll up for older messages";
-    items.push(note);
-  }
   const seqs = [...r.messages.keys()].sort((a, b) => a - b);
-  for (const seq of seqs) {
-    const m = r.messages.get(seq);
-    const li = messageItem(m.user.username, m.ts, m.body);
-    li.dataset.seq = String(seq);
-    items.push(li);
-  }
-  for (const p of state.pending) {
-    if (p.room !== state.current) continue;
-    const li = messageItem(state.session.user.username, "", p.body, p.failed ? "failed" : "pending");
-    if (p.failed) li.title = p.failed;
-    items.push(li);
-  }
-  list.replaceChildren(...items);
-  if (keepOffset) list.scrollTop = list.scrollHeight - fromBottom;
-  else if (toBottom || atBottom) list.scrollTop = list.scrollHeight;
+  list.replaceChildren(
+    ...seqs.map((seq) => messageNode(r.messages.get(seq))),
+    ...state.pending.filter((p) => p.room === state.current).map(pendingNode),
+  );
+  updateHistoryNote(r);
+  list.scrollTop = list.scrollHeight;
   renderMembers();
   renderTyping();
 }
