@@ -23,7 +23,7 @@ import (
 func TestKubectlKustomizeRendersTheSameObjects(t *testing.T) {
 	render := func(dir string) *exec.Cmd { return exec.Command("kubectl", "kustomize", dir) }
 	if _, err := exec.LookPath("kubectl"); err != nil {
-		kustomize := testtool.Find(t, "kustomize", "kubectl (or go install sigs.k8s.io/kustomize/kustomize/v5)")
+		kustomize := testtool.FindGo(t, "kustomize", "sigs.k8s.io/kustomize/kustomize/v5@v5.8.1")
 		render = func(dir string) *exec.Cmd { return exec.Command(kustomize, "build", dir) }
 	}
 	dir := t.TempDir()

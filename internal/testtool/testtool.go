@@ -16,13 +16,25 @@ import (
 // naming debianPackage.
 func Find(t testing.TB, command, debianPackage string) string {
 	t.Helper()
+	return find(t, command, "Debian's "+debianPackage+" package")
+}
+
+// FindGo is Find for a program built with go install: the skip names the
+// package path and version to install.
+func FindGo(t testing.TB, command, packageAtVersion string) string {
+	t.Helper()
+	return find(t, command, "go install "+packageAtVersion)
+}
+
+func find(t testing.TB, command, install string) string {
+	t.Helper()
 	path, err := exec.LookPath(command)
 	if err == nil {
 		return path
 	}
 	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("%s not found: CI must install Debian's %s package", command, debianPackage)
+		t.Fatalf("%s not found: CI must install it (%s)", command, install)
 	}
-	t.Skipf("%s not found: install Debian's %s package to run this test", command, debianPackage)
+	t.Skipf("%s not found: install it (%s) to run this test", command, install)
 	return ""
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/parleychat/parley/internal/testtool"
 )
 
 // actionlintVersion is what CI installs; a different one may judge
@@ -248,18 +250,8 @@ func loadWorkflows(t *testing.T) []workflow {
 }
 
 // findActionlint returns actionlint's path, or skips the test (fails it
-// under CI=true) saying how to install it: it is a Go program, not a
-// Debian package, so internal/testtool's message would mislead.
+// under CI=true) saying how to install it.
 func findActionlint(t *testing.T) string {
 	t.Helper()
-	path, err := exec.LookPath("actionlint")
-	if err == nil {
-		return path
-	}
-	const install = "go install github.com/rhysd/actionlint/cmd/actionlint@" + actionlintVersion
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("actionlint not found on PATH: CI must install it (%s)", install)
-	}
-	t.Skipf("actionlint not found on PATH: %s to run this test", install)
-	return ""
+	return testtool.FindGo(t, "actionlint", "github.com/rhysd/actionlint/cmd/actionlint@"+actionlintVersion)
 }
