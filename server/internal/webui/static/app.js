@@ -61,10 +61,13 @@ async function api(method, path, body) {
   const headers = {};
   if (state.session) headers.Authorization = "Bearer " + state.session.token;
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  // A server that silently drops traffic must not leave the client
+  // waiting for minutes: give up after 15 s, as after any failure.
   const res = await fetch("/api/v1" + path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15000),
   });
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
@@ -306,7 +309,11 @@ async function connect() {
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const ws = new WebSocket(`${scheme}${location.host}/ws?ticket=${encodeURIComponent(ticket)}`);
   state.ws = ws;
+  // Likewise for the handshake; closing it runs the close handler, which
+  // schedules the next try.
+  const handshake = setTimeout(() => ws.readyState === WebSocket.CONNECTING && ws.close(), 15000);
   ws.addEventListener("open", () => {
+    clearTimeout(handshake);
     setStatus("connected");
     // The backoff starts again only after the connection has lasted: a
     // server that accepts and then closes must not be hammered.
