@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -545,11 +546,8 @@ func TestLogStreamsCarryThePrometheusInstance(t *testing.T) {
 }
 
 func portNumber(s string) uint32 {
-	var n uint32
-	for _, c := range s {
-		n = n*10 + uint32(c-'0')
-	}
-	return n
+	n, _ := strconv.ParseUint(s, 10, 32) // a bad port is 0, which no service exposes
+	return uint32(n)
 }
 
 func mustAbs(t *testing.T, path string) string {
