@@ -87,7 +87,7 @@ loadtest:
 # Three replicas under chat load through each failure scenario, printing the
 # ledger of every scenario (they also run in make test, quietly).
 cluster:
-	go test -race -count=1 -v -run='^TestCluster' ./server/
+	go test -race -count=1 -v -run='^TestCluster' ./server/systemtest/
 
 # A longer fuzz run (a few minutes); new crashers land in testdata/fuzz/
 # next to the test.

@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"fmt"
@@ -45,7 +45,7 @@ func parleyBinary(t testing.TB) string {
 		if raceEnabled {
 			args = append(args, "-race")
 		}
-		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		if out, err := exec.Command("go", append(args, "github.com/parleychat/parley/server")...).CombinedOutput(); err != nil {
 			binary.err = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})

@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/parleychat/parley/server/internal/app"
 	"github.com/parleychat/parley/server/internal/testenv"
 )
 
@@ -70,7 +71,7 @@ func startServer(t testing.TB, env map[string]string) *testServer {
 	tap := newLogTap()
 	s := &testServer{t: t, cancel: cancel, done: make(chan error, 1), logs: tap, http: newHTTPClient()}
 	go func() {
-		s.done <- run(ctx, nil, func(k string) string { return env[k] }, tap, tap)
+		s.done <- app.Run(ctx, "test", nil, func(k string) string { return env[k] }, tap, tap)
 	}()
 	select {
 	case addrs := <-tap.listening:

@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"bufio"
@@ -123,7 +123,7 @@ func startAlertingStack(t *testing.T, c *cluster) alertingStack {
 	prometheus := testtool.Find(t, "prometheus", "prometheus")
 	alertmanager := alertmanagerBinary(t)
 	var st alertingStack
-	st.slack = "http://" + startDaemon(t, "slackrecv", exec.Command(goBuild(t, "../alerts/slackrecv"), "-addr", "127.0.0.1:0"), slackrecvListening)
+	st.slack = "http://" + startDaemon(t, "slackrecv", exec.Command(goBuild(t, "../../alerts/slackrecv"), "-addr", "127.0.0.1:0"), slackrecvListening)
 	st.am = "http://" + startAlertmanager(t, alertmanager, st.slack+"/hooks/parley-test")
 	var replicas []string
 	for _, p := range c.live {
@@ -268,7 +268,7 @@ func startPrometheus(t *testing.T, bin string, replicas []string, am string) (ad
 	t.Helper()
 	dir := t.TempDir()
 	copyFiles(t, filepath.Join(alertsDir, "rules"), filepath.Join(dir, "rules"), "*.rules.yml")
-	slogen := exec.Command("go", "run", "../alerts/slogen", "-spec", filepath.Join(alertsDir, "slos.yaml"),
+	slogen := exec.Command("go", "run", "../../alerts/slogen", "-spec", filepath.Join(alertsDir, "slos.yaml"),
 		"-out", filepath.Join(dir, "generated"), "-scale", fmt.Sprint(timeScale))
 	if out, err := slogen.CombinedOutput(); err != nil {
 		t.Fatalf("slogen -scale: %v\n%s", err, out)

@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"encoding/json"
@@ -24,12 +24,12 @@ import (
 // speaks only the public protocol, so this is also a contract test.
 func TestLoadtestSmokeScenario(t *testing.T) {
 	c := newCluster(t, 2)
-	bin := goBuild(t, "../loadtest")
+	bin := goBuild(t, "../../loadtest")
 	dir := t.TempDir()
 	result, page := filepath.Join(dir, "result.json"), filepath.Join(dir, "report.html")
 	cmd := exec.Command(bin,
 		"-target", c.live[0].base+","+c.live[1].base,
-		"-scenario", "../loadtest/scenarios/smoke.yaml",
+		"-scenario", "../../loadtest/scenarios/smoke.yaml",
 		"-json", result, "-html", page, "-quiet")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -85,7 +85,7 @@ drain: 2s
 func runLoadtest(t *testing.T, args ...string) (result map[string]any, out string, err error) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "result.json")
-	raw, err := exec.Command(goBuild(t, "../loadtest"), append(args, "-json", file, "-quiet")...).CombinedOutput()
+	raw, err := exec.Command(goBuild(t, "../../loadtest"), append(args, "-json", file, "-quiet")...).CombinedOutput()
 	body, readErr := os.ReadFile(file)
 	if readErr == nil {
 		if jerr := json.Unmarshal(body, &result); jerr != nil {

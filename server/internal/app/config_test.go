@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"log/slog"
@@ -134,11 +134,11 @@ func TestStartupLogRedactsSecrets(t *testing.T) {
 
 func TestRunRefusesBadConfigurationAndArguments(t *testing.T) {
 	var out strings.Builder
-	err := run(t.Context(), nil, envOf(map[string]string{"PARLEY_SEND_QUEUE": "x"}), &out, &out)
+	err := Run(t.Context(), "test", nil, envOf(map[string]string{"PARLEY_SEND_QUEUE": "x"}), &out, &out)
 	if err == nil || !strings.Contains(err.Error(), "PARLEY_SEND_QUEUE") {
 		t.Fatalf("got %v, want a configuration error naming PARLEY_SEND_QUEUE", err)
 	}
-	if err := run(t.Context(), []string{"-port", "1"}, envOf(nil), &out, &out); err == nil {
+	if err := Run(t.Context(), "test", []string{"-port", "1"}, envOf(nil), &out, &out); err == nil {
 		t.Fatal("got nil, want arguments refused")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"bufio"
@@ -21,8 +21,8 @@ import (
 
 // Where the shipped alerting and dashboard files live, seen from server/.
 const (
-	alertsDir     = "../alerts"
-	dashboardsDir = "../dashboards"
+	alertsDir     = "../../alerts"
+	dashboardsDir = "../../dashboards"
 )
 
 // promQuery is one PromQL expression that the repository ships, in a rule

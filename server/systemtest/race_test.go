@@ -1,6 +1,6 @@
 //go:build race
 
-package main
+package systemtest
 
 // raceEnabled tells process tests to build the server with the race
 // detector too.

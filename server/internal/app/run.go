@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/exaring/otelpgx"
@@ -29,9 +28,10 @@ import (
 	"github.com/parleychat/parley/telemetry"
 )
 
-// run is the whole server: it builds everything from the environment, serves
+// Run is the whole server: it builds everything from the environment, serves
 // until ctx ends, then drains and shuts down within PARLEY_DRAIN_TIMEOUT.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// version names the build in logs, metrics and error reports.
+func Run(ctx context.Context, version string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 1 && args[0] == "healthcheck" {
 		return healthcheck(ctx, getenv)
 	}
@@ -43,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	tel, err := telemetry.Setup(ctx, telemetry.Config{
-		Service: "parley", Version: buildVersion(), Environment: cfg.Environment,
+		Service: "parley", Version: version, Environment: cfg.Environment,
 		LogLevel: cfg.LogLevel, Stdout: stdout, Getenv: getenv,
 	})
 	if err != nil {
@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 	log := tel.Logger
-	log.Info("starting parley", append(cfg.logAttrs(), "version", buildVersion())...)
+	log.Info("starting parley", append(cfg.logAttrs(), "version", version)...)
 	tracer := tel.Tracer.Tracer("github.com/parleychat/parley/server")
 	reg := tel.Registry
 	m := newServerMetrics(reg)
@@ -183,31 +183,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // telemetryFlushTimeout bounds sending the last spans and error reports at
 // exit, so that a dead collector or DSN cannot hold the process.
 const telemetryFlushTimeout = 5 * time.Second
-
-// version is the release, set at build time with
-// -ldflags "-X main.version=..." (the container build does).
-var version string
-
-// buildVersion is version, or else what the Go toolchain stamped: the
-// module version or the VCS revision.
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "dev"
-	}
-	if v := info.Main.Version; v != "" && v != "(devel)" {
-		return v
-	}
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			return s.Value[:12]
-		}
-	}
-	return "dev"
-}
 
 // openBus connects to the Redis of REDIS_URL for cross-replica fan-out. A
 // Redis that cannot be reached at start is not fatal: members on this

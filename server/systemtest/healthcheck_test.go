@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"net/http"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/server/internal/app"
 	"github.com/parleychat/parley/server/internal/testenv"
 )
 
@@ -15,7 +16,7 @@ func TestHealthcheckCommand(t *testing.T) {
 	s := startServer(t, nil)
 	addr := strings.TrimPrefix(s.base, "http://")
 	check := func(addr string) error {
-		return run(t.Context(), []string{"healthcheck"}, envOf(map[string]string{"PARLEY_ADDR": addr}), nil, nil)
+		return app.Run(t.Context(), "test", []string{"healthcheck"}, func(k string) string { return map[string]string{"PARLEY_ADDR": addr}[k] }, nil, nil)
 	}
 	if err := check(addr); err != nil {
 		t.Errorf("a ready server: got %v, want healthy", err)
