@@ -11,10 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parleychat/parley/internal/testtool"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
-func amtool(t *testing.T) string { return testtool.Find(t, "amtool", "prometheus-alertmanager") }
+func amtool(t *testing.T) string { return testenv.Find(t, "amtool", "prometheus-alertmanager") }
 
 func TestAlertmanagerConfigIsValid(t *testing.T) {
 	out, err := exec.Command(amtool(t), "check-config", "alertmanager.yml").CombinedOutput()
@@ -63,7 +63,7 @@ func TestSlackTemplatesRender(t *testing.T) {
 // The hand-written symptom alerts pass promtool and their unit tests, and
 // every alert in alerts/rules links to a runbook that exists.
 func TestSymptomRulesPassPromtoolAndHaveRunbooks(t *testing.T) {
-	promtool := testtool.Find(t, "promtool", "prometheus")
+	promtool := testenv.Find(t, "promtool", "prometheus")
 	if out, err := exec.Command(promtool, "check", "rules", "rules/parley.rules.yml").CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
@@ -97,7 +97,7 @@ func TestSymptomRulesPassPromtoolAndHaveRunbooks(t *testing.T) {
 // file through its relative rule_files globs: the symptom rules and each
 // SLO's generated rules.
 func TestPrometheusConfigLoadsEveryRuleFile(t *testing.T) {
-	out, err := exec.Command(testtool.Find(t, "promtool", "prometheus"), "check", "config", "prometheus.yml").CombinedOutput()
+	out, err := exec.Command(testenv.Find(t, "promtool", "prometheus"), "check", "config", "prometheus.yml").CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check config: %v\n%s", err, out)
 	}

@@ -12,7 +12,7 @@ import (
 
 	yamlv3 "go.yaml.in/yaml/v3"
 
-	"github.com/parleychat/parley/internal/testtool"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // kubectl's kustomize (what `kubectl apply -k` runs) renders the same
@@ -23,7 +23,7 @@ import (
 func TestKubectlKustomizeRendersTheSameObjects(t *testing.T) {
 	render := func(dir string) *exec.Cmd { return exec.Command("kubectl", "kustomize", dir) }
 	if _, err := exec.LookPath("kubectl"); err != nil {
-		kustomize := testtool.FindGo(t, "kustomize", "sigs.k8s.io/kustomize/kustomize/v5@v5.8.1")
+		kustomize := testenv.FindGo(t, "kustomize", "sigs.k8s.io/kustomize/kustomize/v5@v5.8.1")
 		render = func(dir string) *exec.Cmd { return exec.Command(kustomize, "build", dir) }
 	}
 	dir := t.TempDir()

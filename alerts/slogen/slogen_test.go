@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parleychat/parley/internal/testtool"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 const (
@@ -75,7 +75,7 @@ func TestSpecErrorsNameTheField(t *testing.T) {
 // 14.4x burn pages, a 0.9x burn never alerts, a trickle does not page, no
 // data raises the absent alert.
 func TestGeneratedRulesPassPromtool(t *testing.T) {
-	promtool := testtool.Find(t, "promtool", "prometheus")
+	promtool := testenv.Find(t, "promtool", "prometheus")
 	rules, _ := filepath.Glob(filepath.Join(generatedDir, "*.rules.yml"))
 	tests, _ := filepath.Glob(filepath.Join(generatedDir, "*.test.yml"))
 	if len(rules) == 0 || len(rules) != len(tests) {

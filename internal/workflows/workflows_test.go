@@ -17,7 +17,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/parleychat/parley/internal/testtool"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // actionlintVersion is what CI installs; a different one may judge
@@ -253,5 +253,5 @@ func loadWorkflows(t *testing.T) []workflow {
 // under CI=true) saying how to install it.
 func findActionlint(t *testing.T) string {
 	t.Helper()
-	return testtool.FindGo(t, "actionlint", "github.com/rhysd/actionlint/cmd/actionlint@"+actionlintVersion)
+	return testenv.FindGo(t, "actionlint", "github.com/rhysd/actionlint/cmd/actionlint@"+actionlintVersion)
 }

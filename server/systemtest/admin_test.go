@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleychat/parley/server/internal/testenv"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 func (s *testServer) adminCall(method, path, token, body string) int {

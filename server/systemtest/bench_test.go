@@ -12,7 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/parleychat/parley/server/internal/testenv"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // BenchmarkEndToEnd runs the whole server in process (run, the real handler,

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parleychat/parley/server/internal/testenv"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // The cluster tests run three server processes against the machine's

@@ -17,8 +17,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/app"
-	"github.com/parleychat/parley/server/internal/testenv"
 )
 
 // storeKinds are the stores every end-to-end test runs against: the

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/app"
-	"github.com/parleychat/parley/server/internal/testenv"
 )
 
 // `parley healthcheck` is what the compose file's health checks run: it

@@ -14,7 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/parleychat/parley/server/internal/testenv"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // dialWith tries an upgrade with the given header and query and returns the

@@ -7,15 +7,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/parleychat/parley/internal/testtool"
-	"github.com/parleychat/parley/server/internal/testenv"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // promtool lints the live /metrics output after a session that makes every
 // labelled family appear. promtool comes from Debian's prometheus package,
 // which .ci/run installs.
 func TestMetricsPassPromtoolCheck(t *testing.T) {
-	promtool := testtool.Find(t, "promtool", "prometheus")
+	promtool := testenv.Find(t, "promtool", "prometheus")
 	env := envFor(t, "postgres")
 	env["REDIS_URL"] = testenv.RedisURL(t)
 	srv := startServer(t, env)

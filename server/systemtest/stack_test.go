@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/parleychat/parley/internal/testtool"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // timeScale shrinks the alerting path's clocks for the end-to-end test: the
@@ -120,7 +120,7 @@ type alertingStack struct {
 // every live replica and alerts to Alertmanager, which posts to slackrecv.
 func startAlertingStack(t *testing.T, c *cluster) alertingStack {
 	t.Helper()
-	prometheus := testtool.Find(t, "prometheus", "prometheus")
+	prometheus := testenv.Find(t, "prometheus", "prometheus")
 	alertmanager := alertmanagerBinary(t)
 	var st alertingStack
 	st.slack = "http://" + startDaemon(t, "slackrecv", exec.Command(goBuild(t, "../../alerts/slackrecv"), "-addr", "127.0.0.1:0"), slackrecvListening)
@@ -141,7 +141,7 @@ func alertmanagerBinary(t *testing.T) string {
 	if path, err := exec.LookPath("alertmanager"); err == nil {
 		return path
 	}
-	return testtool.Find(t, "prometheus-alertmanager", "prometheus-alertmanager")
+	return testenv.Find(t, "prometheus-alertmanager", "prometheus-alertmanager")
 }
 
 // goBuild builds the command in dir and returns the binary's path.

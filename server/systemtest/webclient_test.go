@@ -14,8 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/parleychat/parley/internal/testtool"
-	"github.com/parleychat/parley/server/internal/testenv"
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // The web client (server/internal/webui) driven in Debian's Chromium,
@@ -31,7 +30,7 @@ type browserPage struct {
 // as a person on their own machine) and returns its tab.
 func newBrowser(t *testing.T) browserPage {
 	t.Helper()
-	chromium := testtool.Find(t, "chromium", "chromium")
+	chromium := testenv.Find(t, "chromium", "chromium")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
 		chromedp.WindowSize(1280, 800))

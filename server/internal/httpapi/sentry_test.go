@@ -12,7 +12,7 @@ import (
 
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/parleychat/parley/server/internal/testenv"
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/telemetry"
 )
 

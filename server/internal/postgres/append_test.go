@@ -9,8 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/chat"
-	"github.com/parleychat/parley/server/internal/testenv"
 )
 
 // TestTwoReplicasWritingTheSameRoomsGetEverySeqOnce has the writers of two

@@ -3,9 +3,9 @@ package postgres
 import (
 	"testing"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/chat"
 	"github.com/parleychat/parley/server/internal/chat/storetest"
-	"github.com/parleychat/parley/server/internal/testenv"
 )
 
 func TestConformance(t *testing.T) {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/chat"
-	"github.com/parleychat/parley/server/internal/testenv"
 )
 
 func TestOpenMigratesAnEmptyDatabase(t *testing.T) {

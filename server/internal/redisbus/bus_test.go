@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/chat"
-	"github.com/parleychat/parley/server/internal/testenv"
 	"github.com/redis/go-redis/v9"
 )
 

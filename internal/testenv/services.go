@@ -1,10 +1,9 @@
-// Package testenv gives integration tests the real services they need:
-// PostgreSQL and Redis, named by TEST_DATABASE_URL and TEST_REDIS_URL.
-//
-// Without the variable a test skips and says why, so `go test ./...` works on
-// a laptop with nothing running. Under CI=true it fails instead: in CI a
-// missing service is a broken pipeline, and a skip would hide that the tests
-// never ran.
+// Package testenv is the one place tests get what they need from outside
+// their package: real PostgreSQL and Redis (TEST_DATABASE_URL,
+// TEST_REDIS_URL), the programs they run (promtool, Alertmanager, Chromium),
+// network stand-ins (a closed address, a black hole, a proxy that can be cut
+// or slowed), and waits. What is missing skips the test with the reason, and
+// fails it under CI=true.
 package testenv
 
 import (
@@ -14,7 +13,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,10 +69,7 @@ func requireEnv(t testing.TB, name, service string) string {
 	if v := os.Getenv(name); v != "" {
 		return v
 	}
-	if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-		t.Fatalf("%s not set: CI must provide %s for the integration tests", name, service)
-	}
-	t.Skipf("%s not set: integration test needs %s", name, service)
+	missing(t, name+" not set", "point it at "+service)
 	return ""
 }
 

@@ -2,8 +2,6 @@ package testenv
 
 import (
 	"context"
-	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -115,38 +113,4 @@ func TestRedisURLReturnsTheVariable(t *testing.T) {
 	if got, want := RedisURL(t), "redis://127.0.0.1:6379/0"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-}
-
-// recorder stands in for a test to watch how it ends. Embedding testing.TB
-// satisfies the interface's unexported method; only what testenv calls is
-// overridden.
-type recorder struct {
-	testing.TB
-	skipped, failed bool
-	msg             string
-}
-
-func (r *recorder) Helper() {}
-
-func (r *recorder) Skipf(format string, args ...any) {
-	r.skipped, r.msg = true, fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.failed, r.msg = true, fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-// run calls get on its own goroutine, as Skip and Fatal end the goroutine
-// that calls them.
-func run(get func(testing.TB) string) *recorder {
-	rec := &recorder{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		get(rec)
-	}()
-	<-done
-	return rec
 }
