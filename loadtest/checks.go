@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/loadtest/report"
+	"github.com/parleychat/parley/loadtest/wait"
 )
 
 // checkConfig is what the platform checks need besides the run.
@@ -62,32 +63,6 @@ func getJSON(ctx context.Context, u string, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
 }
 
-// waitFor polls cond every pollEvery until it holds, the deadline passes or
-// ctx ends, and says how long it took.
-func waitFor(ctx context.Context, deadline time.Time, cond func() (bool, error)) (time.Duration, error) {
-	start := time.Now()
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return time.Since(start), nil
-		}
-		if err != nil {
-			last = err
-		}
-		if time.Now().After(deadline) {
-			if last != nil {
-				return 0, fmt.Errorf("timed out (last error: %w)", last)
-			}
-			return 0, errors.New("timed out")
-		}
-		sleep(ctx, pollEvery)
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-	}
-}
-
 // sloAlert switches a fault on through the admin API of every replica,
 // waits for the alert in Alertmanager (and in Slack, when given), switches
 // the fault off and waits for the alert to resolve: the alerting path,
@@ -98,8 +73,7 @@ func sloAlert(ctx context.Context, c checkConfig) (v report.CheckVerdict) {
 		v.Detail = fmt.Sprintf(format, args...)
 		return v
 	}
-	sleep(ctx, c.faultAfter)
-	if ctx.Err() != nil {
+	if wait.Sleep(ctx, c.faultAfter) != nil {
 		return fail("the load ended before the fault was due")
 	}
 	// Slack messages already there (an earlier run's) do not count.
@@ -120,7 +94,7 @@ func sloAlert(ctx context.Context, c checkConfig) (v report.CheckVerdict) {
 		return fail("switching %s on: %v", c.fault, err)
 	}
 	deadline := time.Now().Add(c.timeout)
-	fired, err := waitFor(ctx, deadline, func() (bool, error) {
+	fired, err := wait.Until(ctx, pollEvery, deadline, func() (bool, error) {
 		n, err := alertCount(ctx, c, true)
 		return n > 0, err
 	})
@@ -129,7 +103,7 @@ func sloAlert(ctx context.Context, c checkConfig) (v report.CheckVerdict) {
 	}
 	v.Figures["time_to_fire"] = fired.Round(time.Second).String()
 	if c.slack != "" {
-		d, err := waitFor(ctx, deadline, func() (bool, error) {
+		d, err := wait.Until(ctx, pollEvery, deadline, func() (bool, error) {
 			n, err := slackCount(ctx, c, "[FIRING")
 			return n > firingBefore, err
 		})
@@ -144,7 +118,7 @@ func sloAlert(ctx context.Context, c checkConfig) (v report.CheckVerdict) {
 	}
 	faultOn = false
 	deadline = time.Now().Add(c.timeout)
-	resolved, err := waitFor(ctx, deadline, func() (bool, error) {
+	resolved, err := wait.Until(ctx, pollEvery, deadline, func() (bool, error) {
 		n, err := alertCount(ctx, c, false)
 		return n == 0 && err == nil, err
 	})
@@ -153,7 +127,7 @@ func sloAlert(ctx context.Context, c checkConfig) (v report.CheckVerdict) {
 	}
 	v.Figures["time_to_resolve"] = resolved.Round(time.Second).String()
 	if c.slack != "" {
-		d, err := waitFor(ctx, deadline, func() (bool, error) {
+		d, err := wait.Until(ctx, pollEvery, deadline, func() (bool, error) {
 			n, err := slackCount(ctx, c, "[RESOLVED]")
 			return n > resolvedBefore, err
 		})
@@ -276,7 +250,7 @@ func autoscale(ctx context.Context, c checkConfig, loadEnded <-chan struct{}) re
 		}
 	}
 	after := before
-	took, err := waitFor(ctx, start.Add(c.timeout), func() (bool, error) {
+	took, err := wait.Until(ctx, pollEvery, start.Add(c.timeout), func() (bool, error) {
 		watchPages()
 		n, err := replicas(ctx)
 		after = n

@@ -25,6 +25,7 @@ import (
 	"github.com/parleychat/parley/loadtest/report"
 	"github.com/parleychat/parley/loadtest/scenario"
 	"github.com/parleychat/parley/loadtest/schedule"
+	"github.com/parleychat/parley/loadtest/wait"
 	"github.com/parleychat/parley/loadtest/wire"
 )
 
@@ -244,7 +245,7 @@ func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *sce
 		// than it is worth at high rates; sends go out up to 200 µs early
 		// instead, which shortens measured latencies by at most that.
 		if d := time.Until(intended); d > 200*time.Microsecond {
-			sleep(ctx, d)
+			_ = wait.Sleep(ctx, d)
 		}
 		if ctx.Err() != nil {
 			break
@@ -266,7 +267,7 @@ func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *sce
 	}
 	// The plan lasts its whole length, even when its last stretch sends
 	// nothing (a quiet stage after a spike, say).
-	sleep(ctx, time.Until(start.Add(plan.Duration())))
+	_ = wait.Sleep(ctx, time.Until(start.Add(plan.Duration())))
 	return lag
 }
 
@@ -275,13 +276,10 @@ func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *sce
 // scenario's drain time is up. An overloaded server can be many seconds
 // behind; what has not arrived by the end of the drain counts as lost.
 func drain(ctx context.Context, d time.Duration, l *ledger.Ledger) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if p := l.Snapshot(time.Now()); p.InFlight == 0 && p.Awaiting == 0 {
-			return
-		}
-		sleep(ctx, 50*time.Millisecond)
-	}
+	_, _ = wait.Until(ctx, 50*time.Millisecond, time.Now().Add(d), func() (bool, error) {
+		p := l.Snapshot(time.Now())
+		return p.InFlight == 0 && p.Awaiting == 0, nil
+	})
 }
 
 // scheduleStages marks each stage's start and starts one goroutine (which
@@ -305,8 +303,7 @@ func scheduleStages(ctx context.Context, wg *sync.WaitGroup, stages []schedule.S
 	begin := time.Now()
 	wg.Go(func() {
 		for i, s := range stages {
-			sleep(ctx, time.Until(begin.Add(starts[i])))
-			if ctx.Err() != nil {
+			if wait.Sleep(ctx, time.Until(begin.Add(starts[i]))) != nil {
 				return
 			}
 			progress("stage %s begins", marks[i].Name)

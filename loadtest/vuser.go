@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/loadtest/ledger"
+	"github.com/parleychat/parley/loadtest/wait"
 	"github.com/parleychat/parley/loadtest/wire"
 )
 
@@ -124,7 +125,7 @@ func (u *vuser) run(ctx context.Context) {
 				return
 			}
 			u.ledger.ConnectError()
-			sleep(ctx, backoff/2+rand.N(backoff))
+			_ = wait.Sleep(ctx, backoff/2+rand.N(backoff))
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
@@ -252,15 +253,5 @@ func (u *vuser) dropConnection() {
 	u.mu.Unlock()
 	if s != nil {
 		s.conn.Close()
-	}
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
