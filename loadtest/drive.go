@@ -25,19 +25,10 @@ import (
 	"github.com/parleychat/parley/loadtest/report"
 	"github.com/parleychat/parley/loadtest/scenario"
 	"github.com/parleychat/parley/loadtest/schedule"
+	"github.com/parleychat/parley/loadtest/stats"
 	"github.com/parleychat/parley/loadtest/wait"
 	"github.com/parleychat/parley/loadtest/wire"
 )
-
-// driverStats are the driver's own counters, beside the ledger's.
-type driverStats struct {
-	connections atomic.Int64
-	reconnects  atomic.Int64
-	deliveries  atomic.Int64
-	outboxFull  atomic.Int64
-	otherErrors atomic.Int64
-	sent        atomic.Int64
-}
 
 // drive runs one scenario against cfg.target and reports on it.
 func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
@@ -96,7 +87,7 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	stats := &driverStats{}
+	counters := &stats.Counters{}
 	started := time.Now()
 	l := ledger.New(started, time.Second)
 	users := make([]*vuser, len(tokens))
@@ -105,7 +96,7 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		dial := func(ctx context.Context, token string) (*wire.Conn, error) {
 			return wire.Dial(ctx, wsDialer, ws, token)
 		}
-		users[i] = newVUser(int32(i), t, l, stats, dial)
+		users[i] = newVUser(int32(i), t, l, counters, dial)
 	}
 	for _, r := range rooms {
 		for _, m := range r.members {
@@ -120,9 +111,9 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 
 	if cfg.metricsAddr != "" {
-		addr, stop, err := serveMetrics(cfg.metricsAddr, l, stats)
+		addr, stop, err := stats.ServeMetrics(cfg.metricsAddr, l, counters)
 		if err != nil {
-			return err
+			return fmt.Errorf("-metrics-addr: %w", err)
 		}
 		defer stop()
 		progress("metrics at http://%s/metrics", addr)
@@ -151,22 +142,26 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	loadStart, cpuAtLoadStart := time.Now(), cpuSeconds()
+	load := stats.BeginLoad()
 	grafana := newAnnotator(cfg.grafana, cfg.grafanaToken, cfg.runID, progress)
-	marks := scheduleStages(userCtx, &usersWG, sc.Stages, loadStart.Sub(started), active, grafana, progress)
+	marks := scheduleStages(userCtx, &usersWG, sc.Stages, load.Start().Sub(started), active, grafana, progress)
 	loadEnded := make(chan struct{})
 	verdicts := startChecks(ctx, cfg.checks, loadEnded, progress)
-	done := make(chan struct{})
-	go reportProgress(done, l, stats, started, cfg.quiet, stderr)
-	lag := dispatch(ctx, plan, loadStart, sc, cfg, rooms, users, l, stats)
+	progressCtx, stopProgress := context.WithCancel(ctx)
+	var progressWG sync.WaitGroup
+	if !cfg.quiet {
+		progressWG.Go(func() { stats.PrintProgress(progressCtx, stderr, l, counters, started) })
+	}
+	lag := dispatch(ctx, plan, load.Start(), sc, cfg, rooms, users, l)
 	drain(ctx, sc.Drain, l)
 	close(loadEnded)
 	if len(cfg.checks.names) > 0 {
 		progress("waiting for the checks")
 	}
 	checks := verdicts() // the load has ended; a check still waiting for a resolve needs no more of it
-	close(done)
-	gen := generatorStats(lag, stats, loadStart, cpuAtLoadStart) // while the connections are still up
+	stopProgress()
+	progressWG.Wait()
+	gen := load.Generator(lag, counters) // while the connections are still up
 	stopUsers()
 	usersWG.Wait()
 
@@ -234,8 +229,8 @@ func startChecks(ctx context.Context, c checkConfig, loadEnded <-chan struct{}, 
 // whatever the server does meanwhile: the open model. It returns the
 // scheduling lag, how late the generator itself was.
 func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *scenario.Scenario, cfg config,
-	rooms []*room, users []*vuser, l *ledger.Ledger, stats *driverStats) *lagRecorder {
-	lag := newLagRecorder()
+	rooms []*room, users []*vuser, l *ledger.Ledger) *stats.Lag {
+	lag := stats.NewLag()
 	runID := cfg.runID
 	bodies := newBodyMaker(runID, sc.Message.MinBytes, sc.Message.MaxBytes)
 	i := 0
@@ -250,7 +245,7 @@ func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *sce
 		if ctx.Err() != nil {
 			break
 		}
-		lag.record(time.Since(intended))
+		lag.Record(time.Since(intended))
 		r := rooms[i%len(rooms)]
 		sender := users[r.members[r.next%len(r.members)]]
 		r.next++
@@ -262,7 +257,6 @@ func dispatch(ctx context.Context, plan *schedule.Plan, start time.Time, sc *sce
 			typing = wire.TypingFrame(r.id)
 		}
 		sender.send(clientID, frame, typing)
-		stats.sent.Add(1)
 		i++
 	}
 	// The plan lasts its whole length, even when its last stretch sends

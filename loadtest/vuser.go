@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/loadtest/ledger"
+	"github.com/parleychat/parley/loadtest/stats"
 	"github.com/parleychat/parley/loadtest/wait"
 	"github.com/parleychat/parley/loadtest/wire"
 )
@@ -30,7 +31,7 @@ type vuser struct {
 	rooms  []*room
 	ledger *ledger.Ledger
 	dial   func(ctx context.Context, token string) (*wire.Conn, error)
-	stats  *driverStats
+	stats  *stats.Counters
 
 	mu      sync.Mutex
 	sess    *session           // the current connection; nil while disconnected
@@ -60,7 +61,7 @@ type pending struct {
 	frame []byte
 }
 
-func newVUser(idx int32, token string, l *ledger.Ledger, stats *driverStats, dial func(context.Context, string) (*wire.Conn, error)) *vuser {
+func newVUser(idx int32, token string, l *ledger.Ledger, stats *stats.Counters, dial func(context.Context, string) (*wire.Conn, error)) *vuser {
 	return &vuser{
 		idx: idx, token: token, ledger: l, dial: dial, stats: stats,
 		lastSeq: map[string]int64{}, replay: map[string]int64{}, unacked: map[string]pending{},
@@ -96,7 +97,7 @@ func (u *vuser) enqueue(s *session, frame []byte) {
 		return
 	default:
 	}
-	u.stats.outboxFull.Add(1)
+	u.stats.OutboxFull.Add(1)
 	select {
 	case s.outbox <- frame:
 	case <-s.done:
@@ -130,13 +131,10 @@ func (u *vuser) run(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		u.stats.connections.Add(1)
-		if !first {
-			u.stats.reconnects.Add(1)
-		}
+		u.stats.Connections.Add(1)
 		u.serve(ctx, conn, first)
 		first = false
-		u.stats.connections.Add(-1)
+		u.stats.Connections.Add(-1)
 	}
 }
 
@@ -216,7 +214,6 @@ func (u *vuser) handle(f wire.In, at time.Time, joins *int) {
 		}
 		u.mu.Unlock()
 		u.ledger.Delivered(u.idx, f.Room, f.ClientID, f.Seq, at, replayed)
-		u.stats.deliveries.Add(1)
 	case wire.TypeAck:
 		u.answered(f.ClientID)
 		u.ledger.Acked(f.ClientID, at)
@@ -225,8 +222,6 @@ func (u *vuser) handle(f wire.In, at time.Time, joins *int) {
 		// another refused frame.
 		if u.answered(f.Ref) {
 			u.ledger.Failed(f.Ref, f.Code, at)
-		} else {
-			u.stats.otherErrors.Add(1)
 		}
 	case wire.TypeJoined:
 		u.mu.Lock()
