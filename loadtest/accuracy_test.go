@@ -176,7 +176,7 @@ drain: 3s
 thresholds: ["lost == 0"]
 `), 0o644)
 	result := filepath.Join(dir, "result.json")
-	err := run(context.Background(), []string{"-target", hs.URL, "-scenario", scenarioFile, "-json", result, "-quiet"}, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"-target", hs.URL, "-scenario", scenarioFile, "-json", result, "-quiet"}, env(nil), io.Discard, io.Discard)
 	srv.pending.Wait()
 	if err != nil {
 		t.Fatal(err)

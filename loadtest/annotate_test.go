@@ -44,7 +44,7 @@ rooms: [{name: r, count: 1, members: 2}]
 stages: [{name: first, duration: 1s, rate: 0}, {name: second, duration: 1s, rate: 0}]
 drain: 1s
 `), 0o644)
-	err := run(t.Context(), []string{"-target", server.URL, "-scenario", path, "-grafana", grafana.URL, "-grafana-token", "tok", "-run-id", "r1", "-quiet"}, io.Discard, io.Discard)
+	err := run(t.Context(), []string{"-target", server.URL, "-scenario", path, "-grafana", grafana.URL, "-grafana-token", "tok", "-run-id", "r1", "-quiet"}, env(nil), io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ const (
 	defaultMaxDuration = 15 * time.Minute
 )
 
-func parseFlags(args []string, stderr io.Writer) (config, error) {
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -64,11 +64,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.setupConc, "setup-concurrency", 16, "sign-ups and connections made at once while setting up")
 	fs.BoolVar(&c.quiet, "quiet", false, "no live progress line")
 	fs.StringVar(&c.grafana, "grafana", "", "Grafana's URL: each stage's start becomes an annotation (tags parley-loadtest, run:<id>)")
-	fs.StringVar(&c.grafanaToken, "grafana-token", os.Getenv("GRAFANA_TOKEN"), "Grafana service account token (default $GRAFANA_TOKEN)")
+	fs.StringVar(&c.grafanaToken, "grafana-token", getenv("GRAFANA_TOKEN"), "Grafana service account token (default $GRAFANA_TOKEN)")
 	fs.Float64Var(&c.traceRatio, "trace-ratio", 0.1, "share of messages whose traceparent is marked sampled, so that the server traces them (every message carries one)")
 	checks := fs.String("check", "", "platform checks to run with the load, comma-separated: slo-alert, autoscale")
 	admins := fs.String("admin", "", "slo-alert: the replicas' admin URLs (fault API), comma-separated")
-	fs.StringVar(&c.checks.adminToken, "admin-token", os.Getenv("PARLEY_ADMIN_TOKEN"), "slo-alert: bearer token of the admin API (default $PARLEY_ADMIN_TOKEN)")
+	fs.StringVar(&c.checks.adminToken, "admin-token", getenv("PARLEY_ADMIN_TOKEN"), "slo-alert: bearer token of the admin API (default $PARLEY_ADMIN_TOKEN)")
 	fs.StringVar(&c.checks.alertmanager, "alertmanager", "", "slo-alert: Alertmanager's URL")
 	fs.StringVar(&c.checks.slack, "slack", "", "slo-alert: the Slack receiver's URL (alerts/slackrecv), to see the messages too")
 	fs.StringVar(&c.checks.alert, "alert", "ParleyAckAvailabilityBudgetBurn", "slo-alert: the alert that must fire")

@@ -7,6 +7,11 @@ import (
 	"testing"
 )
 
+// env is an environment of the variables in m alone, for run's getenv.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
 func TestFlagErrorsNameTheFlag(t *testing.T) {
 	tests := []struct {
 		name string
@@ -24,13 +29,13 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseFlags(tt.args, io.Discard)
+			_, err := parseFlags(tt.args, env(nil), io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tt.want)
 			}
 		})
 	}
-	c, err := parseFlags([]string{"-target", "http://a:1, http://b:2", "-scenario", "s"}, io.Discard)
+	c, err := parseFlags([]string{"-target", "http://a:1, http://b:2", "-scenario", "s"}, env(nil), io.Discard)
 	if err != nil || len(c.targets) != 2 || c.targets[1] != "http://b:2" || len(c.runID) != 8 {
 		t.Fatalf("got %+v, %v; want two targets and a random run id", c, err)
 	}
@@ -47,7 +52,7 @@ func TestGuardRailsNameTheFlag(t *testing.T) {
 		{[]string{"-max-duration", "5s"}, "-max-duration 5s"},
 	} {
 		args := append([]string{"-target", "http://127.0.0.1:1", "-scenario", "scenarios/smoke.yaml", "-quiet"}, tt.args...)
-		err := run(t.Context(), args, io.Discard, io.Discard)
+		err := run(t.Context(), args, env(nil), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: got %v, want an error naming %q", tt.args, err, tt.want)
 		}
@@ -64,5 +69,20 @@ func TestTraceparentIsW3C(t *testing.T) {
 	}
 	if a, b := traceparent(true), traceparent(true); a == b {
 		t.Errorf("two traces share an id: %s", a)
+	}
+}
+
+// Tokens come from the environment unless a flag gives them.
+func TestTokensDefaultToTheEnvironment(t *testing.T) {
+	t.Parallel()
+	environ := env(map[string]string{"GRAFANA_TOKEN": "grafana-from-env", "PARLEY_ADMIN_TOKEN": "admin-from-env"})
+	base := []string{"-target", "http://x", "-scenario", "s"}
+	c, err := parseFlags(base, environ, io.Discard)
+	if err != nil || c.grafanaToken != "grafana-from-env" || c.checks.adminToken != "admin-from-env" {
+		t.Fatalf("got %q and %q, %v; want the environment's tokens", c.grafanaToken, c.checks.adminToken, err)
+	}
+	c, err = parseFlags(append(base, "-grafana-token", "flag", "-admin-token", "flag"), environ, io.Discard)
+	if err != nil || c.grafanaToken != "flag" || c.checks.adminToken != "flag" {
+		t.Fatalf("got %q and %q, %v; want the flags' tokens", c.grafanaToken, c.checks.adminToken, err)
 	}
 }
