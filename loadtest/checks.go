@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/parleychat/parley/loadtest/kube"
 	"github.com/parleychat/parley/loadtest/report"
 	"github.com/parleychat/parley/loadtest/wait"
 )
@@ -29,10 +30,9 @@ type checkConfig struct {
 	faultAfter   time.Duration
 	timeout      time.Duration
 	prometheus   string
-	replicas     string // PromQL: how many replicas are ready
-	critical     string // PromQL: pages firing, to judge whether the SLO held
-	kubeconfig   string // with deployment: read the replicas from the Kubernetes API instead
-	deployment   string // namespace/name
+	replicas     string           // PromQL: how many replicas are ready
+	critical     string           // PromQL: pages firing, to judge whether the SLO held
+	deployment   *kube.Deployment // when set, the replicas come from its status instead of from replicas
 }
 
 // pollEvery is how often the checks look.
@@ -218,19 +218,18 @@ func slackCount(ctx context.Context, c checkConfig, status string) (int, error) 
 }
 
 // autoscale watches the number of ready replicas (from the Kubernetes API
-// with a kubeconfig, else a Prometheus query) from the start of the load,
+// with a Deployment, else a Prometheus query) from the start of the load,
 // and passes when it grows within the timeout and no page fired. Pages are
 // watched (when Prometheus is given) until the load ends, not only until
 // the scale-up: new replicas that take connections and then fail would
 // break the SLO after the replica count looked fine.
 func autoscale(ctx context.Context, c checkConfig, loadEnded <-chan struct{}) report.CheckVerdict {
 	v := report.CheckVerdict{Name: "autoscale", Figures: map[string]string{}}
-	replicas := promReplicas(c.prometheus, c.replicas)
-	if c.kubeconfig != "" {
-		var err error
-		if replicas, err = kubeReplicas(c.kubeconfig, c.deployment); err != nil {
-			v.Detail = err.Error()
-			return v
+	replicas := func(ctx context.Context) (float64, error) { return promScalar(ctx, c.prometheus, c.replicas) }
+	if c.deployment != nil {
+		replicas = func(ctx context.Context) (float64, error) {
+			n, err := c.deployment.ReadyReplicas(ctx)
+			return float64(n), err
 		}
 	}
 	start := time.Now()

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -73,14 +75,15 @@ func TestAutoscaleCheck(t *testing.T) {
 	}
 }
 
-// With a kubeconfig the check reads the Deployment's ready replicas from
-// the Kubernetes API. No cluster runs here, so a stand-in API server
-// answers GET .../deployments/{name} as the API does, its ready count
-// growing after a few polls; client-go does the rest for real.
+// With a Deployment the check reads its ready replicas from the
+// Kubernetes API. No cluster runs here, so a stand-in API server answers
+// GET .../deployments/{name} over TLS as the API does, for the bearer
+// token alone, its ready count growing after a few polls; loadtest/kube
+// tests the API's other answers against a fuller stand-in.
 func TestAutoscaleCheckReadsTheKubernetesAPI(t *testing.T) {
 	var polls atomic.Int64
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/apis/apps/v1/namespaces/staging/deployments/parley" {
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/apis/apps/v1/namespaces/staging/deployments/parley" || r.Header.Get("Authorization") != "Bearer t" {
 			http.NotFound(w, r)
 			return
 		}
@@ -92,21 +95,24 @@ func TestAutoscaleCheckReadsTheKubernetesAPI(t *testing.T) {
 		fmt.Fprintf(w, `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"parley","namespace":"staging"},"status":{"replicas":%d,"readyReplicas":%d}}`, ready, ready)
 	}))
 	defer api.Close()
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate().Raw})
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	os.WriteFile(kubeconfig, []byte(`apiVersion: v1
 kind: Config
-clusters: [{name: test, cluster: {server: "`+api.URL+`"}}]
+clusters: [{name: test, cluster: {server: "`+api.URL+`", certificate-authority-data: `+base64.StdEncoding.EncodeToString(ca)+`}}]
 contexts: [{name: test, context: {cluster: test, user: test}}]
 current-context: test
 users: [{name: test, user: {token: t}}]
 `), 0o600)
-
-	v := autoscale(context.Background(), checkConfig{kubeconfig: kubeconfig, deployment: "staging/parley", timeout: 5 * time.Second}, nil)
+	d, err := kubeDeployment("staging/parley", kubeconfig, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := autoscale(context.Background(), checkConfig{deployment: d, timeout: 5 * time.Second}, nil)
 	if !v.Pass || v.Figures["replicas_before"] != "2" || v.Figures["replicas_after"] != "4" {
 		t.Fatalf("got %+v, want a pass from 2 to 4 ready replicas", v)
 	}
-	v = autoscale(context.Background(), checkConfig{kubeconfig: kubeconfig, deployment: "parley", timeout: time.Second}, nil)
-	if v.Pass || !strings.Contains(v.Detail, "namespace/name") {
-		t.Errorf("a deployment without namespace: got %+v, want an error naming the form", v)
+	if _, err := kubeDeployment("parley", kubeconfig, env(nil)); err == nil || !strings.Contains(err.Error(), "namespace/name") {
+		t.Errorf("a deployment without namespace: got %v, want an error naming the form", err)
 	}
 }

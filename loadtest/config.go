@@ -78,8 +78,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.DurationVar(&c.checks.timeout, "check-timeout", 10*time.Minute, "how long each step of a check may take")
 	fs.StringVar(&c.checks.prometheus, "prometheus", "", "autoscale: Prometheus's URL")
 	fs.StringVar(&c.checks.replicas, "replicas-query", `sum(parley_ready{job="parley"})`, "autoscale: PromQL giving the number of ready replicas")
-	fs.StringVar(&c.checks.kubeconfig, "kubeconfig", "", "autoscale: read the ready replicas of -deployment from the Kubernetes API with this kubeconfig, instead of from Prometheus")
-	fs.StringVar(&c.checks.deployment, "deployment", "", "autoscale: the Deployment to watch with -kubeconfig, as namespace/name")
+	deployment := fs.String("deployment", "", "autoscale: read the ready replicas of this Deployment (namespace/name, or a name in the pod's or -kubeconfig's namespace) from the Kubernetes API instead of from Prometheus, as the pod's service account when run in one")
+	kubeconfig := fs.String("kubeconfig", "", "autoscale: reach the Kubernetes API for -deployment as this kubeconfig's current context, instead of as the pod's service account")
 	fs.StringVar(&c.checks.critical, "pages-query", `count(ALERTS{alertstate="firing",severity="critical",service="parley"})`, "autoscale: PromQL giving the pages firing")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -134,11 +134,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 				errs = append(errs, errors.New("-check slo-alert needs -admin, -admin-token (or $PARLEY_ADMIN_TOKEN) and -alertmanager"))
 			}
 		case "autoscale":
-			if c.checks.prometheus == "" && c.checks.kubeconfig == "" {
-				errs = append(errs, errors.New("-check autoscale needs -prometheus or -kubeconfig"))
+			if c.checks.prometheus == "" && *deployment == "" {
+				errs = append(errs, errors.New("-check autoscale needs -prometheus or -deployment"))
 			}
-			if (c.checks.kubeconfig == "") != (c.checks.deployment == "") {
-				errs = append(errs, errors.New("-kubeconfig and -deployment go together"))
+			if *deployment != "" {
+				d, err := kubeDeployment(*deployment, *kubeconfig, getenv)
+				errs = append(errs, err)
+				c.checks.deployment = d
 			}
 		default:
 			errs = append(errs, fmt.Errorf("-check: unknown check %q (known: slo-alert, autoscale)", name))
@@ -147,6 +149,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		if name != "" {
 			c.checks.names = append(c.checks.names, name)
 		}
+	}
+	if *kubeconfig != "" && *deployment == "" {
+		errs = append(errs, errors.New("-kubeconfig needs -deployment"))
 	}
 	for a := range strings.SplitSeq(*admins, ",") {
 		if a = strings.TrimSpace(a); a != "" {

@@ -25,6 +25,10 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 		{"a short password", []string{"-target", "http://x", "-scenario", "s", "-password", "short"}, "-password"},
 		{"a run id with a slash", []string{"-target", "http://x", "-scenario", "s", "-run-id", "a/b"}, "-run-id"},
 		{"a missing CA file", []string{"-target", "https://x", "-scenario", "s", "-ca-file", "/nonexistent/ca.pem"}, "-ca-file: open /nonexistent/ca.pem"},
+		{"autoscale without a source", []string{"-target", "http://x", "-scenario", "s", "-check", "autoscale"}, "-check autoscale needs -prometheus or -deployment"},
+		{"a kubeconfig without a deployment", []string{"-target", "http://x", "-scenario", "s", "-check", "autoscale", "-prometheus", "http://p", "-kubeconfig", "k"}, "-kubeconfig needs -deployment"},
+		{"a deployment outside a pod", []string{"-target", "http://x", "-scenario", "s", "-check", "autoscale", "-deployment", "ns/parley"}, "KUBERNETES_SERVICE_HOST"},
+		{"a missing kubeconfig", []string{"-target", "http://x", "-scenario", "s", "-check", "autoscale", "-deployment", "ns/parley", "-kubeconfig", "/nonexistent/kubeconfig"}, "-kubeconfig: open /nonexistent/kubeconfig"},
 		{"a CA file without certificates", []string{"-target", "https://x", "-scenario", "s", "-ca-file", "config_test.go"}, "-ca-file: config_test.go holds no PEM certificate"},
 	}
 	for _, tt := range tests {
