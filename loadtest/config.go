@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/parleychat/parley/loadtest/check"
 )
 
 // config is what the command line says.
@@ -34,7 +36,7 @@ type config struct {
 	traceRatio   float64
 	grafana      string
 	grafanaToken string
-	checks       checkConfig
+	checks       check.Config
 }
 
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,12}$`)
@@ -68,19 +70,19 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.Float64Var(&c.traceRatio, "trace-ratio", 0.1, "share of messages whose traceparent is marked sampled, so that the server traces them (every message carries one)")
 	checks := fs.String("check", "", "platform checks to run with the load, comma-separated: slo-alert, autoscale")
 	admins := fs.String("admin", "", "slo-alert: the replicas' admin URLs (fault API), comma-separated")
-	fs.StringVar(&c.checks.adminToken, "admin-token", getenv("PARLEY_ADMIN_TOKEN"), "slo-alert: bearer token of the admin API (default $PARLEY_ADMIN_TOKEN)")
-	fs.StringVar(&c.checks.alertmanager, "alertmanager", "", "slo-alert: Alertmanager's URL")
-	fs.StringVar(&c.checks.slack, "slack", "", "slo-alert: the Slack receiver's URL (alerts/slackrecv), to see the messages too")
-	fs.StringVar(&c.checks.alert, "alert", "ParleyAckAvailabilityBudgetBurn", "slo-alert: the alert that must fire")
-	fs.StringVar(&c.checks.severity, "alert-severity", "critical", "slo-alert: its severity label (a burn alert has a page and a ticket of the same name; the ticket's longer windows keep it firing long after the page resolves)")
-	fs.StringVar(&c.checks.fault, "fault", "send_errors", "slo-alert: the fault to switch on")
-	fs.DurationVar(&c.checks.faultAfter, "fault-after", 10*time.Second, "slo-alert: how long into the load the fault goes on")
-	fs.DurationVar(&c.checks.timeout, "check-timeout", 10*time.Minute, "how long each step of a check may take")
-	fs.StringVar(&c.checks.prometheus, "prometheus", "", "autoscale: Prometheus's URL")
-	fs.StringVar(&c.checks.replicas, "replicas-query", `sum(parley_ready{job="parley"})`, "autoscale: PromQL giving the number of ready replicas")
+	fs.StringVar(&c.checks.AdminToken, "admin-token", getenv("PARLEY_ADMIN_TOKEN"), "slo-alert: bearer token of the admin API (default $PARLEY_ADMIN_TOKEN)")
+	fs.StringVar(&c.checks.Alertmanager, "alertmanager", "", "slo-alert: Alertmanager's URL")
+	fs.StringVar(&c.checks.Slack, "slack", "", "slo-alert: the Slack receiver's URL (alerts/slackrecv), to see the messages too")
+	fs.StringVar(&c.checks.Alert, "alert", "ParleyAckAvailabilityBudgetBurn", "slo-alert: the alert that must fire")
+	fs.StringVar(&c.checks.Severity, "alert-severity", "critical", "slo-alert: its severity label (a burn alert has a page and a ticket of the same name; the ticket's longer windows keep it firing long after the page resolves)")
+	fs.StringVar(&c.checks.Fault, "fault", "send_errors", "slo-alert: the fault to switch on")
+	fs.DurationVar(&c.checks.FaultAfter, "fault-after", 10*time.Second, "slo-alert: how long into the load the fault goes on")
+	fs.DurationVar(&c.checks.Timeout, "check-timeout", 10*time.Minute, "how long each step of a check may take")
+	fs.StringVar(&c.checks.Prometheus, "prometheus", "", "autoscale: Prometheus's URL")
+	fs.StringVar(&c.checks.Replicas, "replicas-query", `sum(parley_ready{job="parley"})`, "autoscale: PromQL giving the number of ready replicas")
 	deployment := fs.String("deployment", "", "autoscale: read the ready replicas of this Deployment (namespace/name, or a name in the pod's or -kubeconfig's namespace) from the Kubernetes API instead of from Prometheus, as the pod's service account when run in one")
 	kubeconfig := fs.String("kubeconfig", "", "autoscale: reach the Kubernetes API for -deployment as this kubeconfig's current context, instead of as the pod's service account")
-	fs.StringVar(&c.checks.critical, "pages-query", `count(ALERTS{alertstate="firing",severity="critical",service="parley"})`, "autoscale: PromQL giving the pages firing")
+	fs.StringVar(&c.checks.Pages, "pages-query", `count(ALERTS{alertstate="firing",severity="critical",service="parley"})`, "autoscale: PromQL giving the pages firing")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -129,25 +131,25 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	for name := range strings.SplitSeq(*checks, ",") {
 		switch name = strings.TrimSpace(name); name {
 		case "":
-		case "slo-alert":
-			if *admins == "" || c.checks.alertmanager == "" || c.checks.adminToken == "" {
+		case check.SLOAlert:
+			if *admins == "" || c.checks.Alertmanager == "" || c.checks.AdminToken == "" {
 				errs = append(errs, errors.New("-check slo-alert needs -admin, -admin-token (or $PARLEY_ADMIN_TOKEN) and -alertmanager"))
 			}
-		case "autoscale":
-			if c.checks.prometheus == "" && *deployment == "" {
+		case check.Autoscale:
+			if c.checks.Prometheus == "" && *deployment == "" {
 				errs = append(errs, errors.New("-check autoscale needs -prometheus or -deployment"))
 			}
 			if *deployment != "" {
 				d, err := kubeDeployment(*deployment, *kubeconfig, getenv)
 				errs = append(errs, err)
-				c.checks.deployment = d
+				c.checks.Deployment = d
 			}
 		default:
 			errs = append(errs, fmt.Errorf("-check: unknown check %q (known: slo-alert, autoscale)", name))
 			continue
 		}
 		if name != "" {
-			c.checks.names = append(c.checks.names, name)
+			c.checks.Names = append(c.checks.Names, name)
 		}
 	}
 	if *kubeconfig != "" && *deployment == "" {
@@ -155,11 +157,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	}
 	for a := range strings.SplitSeq(*admins, ",") {
 		if a = strings.TrimSpace(a); a != "" {
-			c.checks.admins = append(c.checks.admins, a)
+			c.checks.Admins = append(c.checks.Admins, a)
 		}
 	}
-	if c.checks.timeout <= 0 {
-		errs = append(errs, fmt.Errorf("-check-timeout must be positive, got %v", c.checks.timeout))
+	if c.checks.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("-check-timeout must be positive, got %v", c.checks.Timeout))
 	}
 	if c.runID == "" {
 		b := make([]byte, 4)

@@ -82,11 +82,11 @@ func TestTokensDefaultToTheEnvironment(t *testing.T) {
 	environ := env(map[string]string{"GRAFANA_TOKEN": "grafana-from-env", "PARLEY_ADMIN_TOKEN": "admin-from-env"})
 	base := []string{"-target", "http://x", "-scenario", "s"}
 	c, err := parseFlags(base, environ, io.Discard)
-	if err != nil || c.grafanaToken != "grafana-from-env" || c.checks.adminToken != "admin-from-env" {
-		t.Fatalf("got %q and %q, %v; want the environment's tokens", c.grafanaToken, c.checks.adminToken, err)
+	if err != nil || c.grafanaToken != "grafana-from-env" || c.checks.AdminToken != "admin-from-env" {
+		t.Fatalf("got %q and %q, %v; want the environment's tokens", c.grafanaToken, c.checks.AdminToken, err)
 	}
 	c, err = parseFlags(append(base, "-grafana-token", "flag", "-admin-token", "flag"), environ, io.Discard)
-	if err != nil || c.grafanaToken != "flag" || c.checks.adminToken != "flag" {
-		t.Fatalf("got %q and %q, %v; want the flags' tokens", c.grafanaToken, c.checks.adminToken, err)
+	if err != nil || c.grafanaToken != "flag" || c.checks.AdminToken != "flag" {
+		t.Fatalf("got %q and %q, %v; want the flags' tokens", c.grafanaToken, c.checks.AdminToken, err)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/parleychat/parley/loadtest/check"
 	"github.com/parleychat/parley/loadtest/ledger"
 	"github.com/parleychat/parley/loadtest/report"
 	"github.com/parleychat/parley/loadtest/scenario"
@@ -63,8 +64,8 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	if n := len(sc.Users.Prefix) + len(cfg.runID) + len(strconv.Itoa(sc.Users.Count-1)) + 2; n > 32 && sc.Users.TokenFile == "" {
 		return fmt.Errorf("usernames would have %d characters, more than the API's 32: shorten users.prefix in the scenario or -run-id", n)
 	}
-	if slices.Contains(cfg.checks.names, "slo-alert") && cfg.checks.faultAfter >= plan.Duration() {
-		return fmt.Errorf("-fault-after %v is not within the load (%v): the alert needs traffic to fire", cfg.checks.faultAfter, plan.Duration())
+	if slices.Contains(cfg.checks.Names, check.SLOAlert) && cfg.checks.FaultAfter >= plan.Duration() {
+		return fmt.Errorf("-fault-after %v is not within the load (%v): the alert needs traffic to fire", cfg.checks.FaultAfter, plan.Duration())
 	}
 	api := apis[0] // for setting up: every target serves the same data
 	// Idle connections hold no write buffer (the pool lends one per write):
@@ -146,7 +147,7 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	grafana := newAnnotator(cfg.grafana, cfg.grafanaToken, cfg.runID, progress)
 	marks := scheduleStages(userCtx, &usersWG, sc.Stages, load.Start().Sub(started), active, grafana, progress)
 	loadEnded := make(chan struct{})
-	verdicts := startChecks(ctx, cfg.checks, loadEnded, progress)
+	verdicts := check.Start(ctx, cfg.checks, loadEnded, progress)
 	progressCtx, stopProgress := context.WithCancel(ctx)
 	var progressWG sync.WaitGroup
 	if !cfg.quiet {
@@ -155,7 +156,7 @@ func drive(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	lag := dispatch(ctx, plan, load.Start(), sc, cfg, rooms, users, l)
 	drain(ctx, sc.Drain, l)
 	close(loadEnded)
-	if len(cfg.checks.names) > 0 {
+	if len(cfg.checks.Names) > 0 {
 		progress("waiting for the checks")
 	}
 	checks := verdicts() // the load has ended; a check still waiting for a resolve needs no more of it
@@ -204,25 +205,6 @@ func kneeBar(sc *scenario.Scenario) (time.Duration, bool) {
 		}
 	}
 	return 0, false
-}
-
-// startChecks starts the platform checks beside the load, and returns a
-// function that waits for their verdicts.
-func startChecks(ctx context.Context, c checkConfig, loadEnded <-chan struct{}, progress func(string, ...any)) func() []report.CheckVerdict {
-	out := make([]report.CheckVerdict, len(c.names))
-	var wg sync.WaitGroup
-	for i, name := range c.names {
-		wg.Go(func() {
-			switch name {
-			case "slo-alert":
-				out[i] = sloAlert(ctx, c)
-			case "autoscale":
-				out[i] = autoscale(ctx, c, loadEnded)
-			}
-			progress("check %s: %s", name, out[i].Detail)
-		})
-	}
-	return func() []report.CheckVerdict { wg.Wait(); return out }
 }
 
 // dispatch hands each arrival of the plan to a sender at its intended time,
