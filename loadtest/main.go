@@ -14,11 +14,14 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/parleychat/parley/loadtest/driver"
 )
 
 func main() {
@@ -26,18 +29,14 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	switch {
-	case err == nil:
-	case errors.Is(err, errThresholds):
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, driver.ErrThresholds):
 		os.Exit(1)
 	default:
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(2)
 	}
 }
-
-// errThresholds is the run's verdict when a threshold or check failed; the
-// report has already said which.
-var errThresholds = errors.New("thresholds broken")
 
 // run is the whole program, for main and for tests: getenv stands in for
 // the environment, which nothing below run reads.
@@ -46,5 +45,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	return drive(ctx, cfg, stdout, stderr)
+	return driver.Drive(ctx, cfg, stdout, stderr)
 }

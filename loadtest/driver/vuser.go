@@ -1,4 +1,4 @@
-package main
+package driver
 
 import (
 	"cmp"
@@ -26,12 +26,12 @@ type room struct {
 // the scheduler hands it, reads everything the server sends, and comes back
 // with since after losing its connection.
 type vuser struct {
-	idx    int32
-	token  string
-	rooms  []*room
-	ledger *ledger.Ledger
-	dial   func(ctx context.Context, token string) (*wire.Conn, error)
-	stats  *stats.Counters
+	idx      int32
+	token    string
+	rooms    []*room
+	ledger   *ledger.Ledger
+	dial     func(ctx context.Context, token string) (*wire.Conn, error)
+	counters *stats.Counters
 
 	mu      sync.Mutex
 	sess    *session           // the current connection; nil while disconnected
@@ -61,9 +61,9 @@ type pending struct {
 	frame []byte
 }
 
-func newVUser(idx int32, token string, l *ledger.Ledger, stats *stats.Counters, dial func(context.Context, string) (*wire.Conn, error)) *vuser {
+func newVUser(idx int32, token string, l *ledger.Ledger, counters *stats.Counters, dial func(context.Context, string) (*wire.Conn, error)) *vuser {
 	return &vuser{
-		idx: idx, token: token, ledger: l, dial: dial, stats: stats,
+		idx: idx, token: token, ledger: l, dial: dial, counters: counters,
 		lastSeq: map[string]int64{}, replay: map[string]int64{}, unacked: map[string]pending{},
 		joined: make(chan struct{}),
 	}
@@ -97,7 +97,7 @@ func (u *vuser) enqueue(s *session, frame []byte) {
 		return
 	default:
 	}
-	u.stats.OutboxFull.Add(1)
+	u.counters.OutboxFull.Add(1)
 	select {
 	case s.outbox <- frame:
 	case <-s.done:
@@ -131,10 +131,10 @@ func (u *vuser) run(ctx context.Context) {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		u.stats.Connections.Add(1)
+		u.counters.Connections.Add(1)
 		u.serve(ctx, conn, first)
 		first = false
-		u.stats.Connections.Add(-1)
+		u.counters.Connections.Add(-1)
 	}
 }
 
