@@ -14,20 +14,23 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/parleychat/parley/loadtest/driver"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	switch {
-	case err == nil:
-	case errors.Is(err, errThresholds):
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, driver.ErrThresholds):
 		os.Exit(1)
 	default:
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
@@ -35,15 +38,12 @@ func main() {
 	}
 }
 
-// errThresholds is the run's verdict when a threshold or check failed; the
-// report has already said which.
-var errThresholds = errors.New("thresholds broken")
-
-// run is the whole program, for main and for tests.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	cfg, err := parseFlags(args, stderr)
+// run is the whole program, for main and for tests: getenv stands in for
+// the environment, which nothing below run reads.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	return drive(ctx, cfg, stdout, stderr)
+	return driver.Drive(ctx, cfg, stdout, stderr)
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,16 +25,30 @@ import (
 )
 
 func main() {
-	addr := flag.String("addr", ":8099", "listen address")
-	keep := flag.Int("keep", 1000, "messages kept, newest first")
-	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	if err := serve(ctx, *addr, *keep, log); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "slackrecv:", err)
 		os.Exit(1)
 	}
+}
+
+// run is the whole program, for main and for tests: it serves until ctx
+// ends, logging JSON lines to stdout. It reads no environment, and takes
+// getenv to have every command's shape.
+func run(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("slackrecv", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", ":8099", "listen address")
+	keep := fs.Int("keep", 1000, "messages kept, newest first")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return serve(ctx, *addr, *keep, slog.New(slog.NewJSONHandler(stdout, nil)))
 }
 
 // serve runs the receiver on addr until ctx ends.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -45,6 +44,7 @@ func messages(t *testing.T, url string) []message {
 const alertmanagerPost = `{"channel":"#parley-pages","username":"Alertmanager","attachments":[{"title":"[FIRING:1] ParleyAckAvailabilityBudgetBurn (critical)","title_link":"http://grafana/d/slo","text":"Runbook: https://example/runbook.md","color":"danger","fallback":"x"}]}`
 
 func TestAPostIsKeptAndListedNewestFirst(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(newInbox(10).handler())
 	defer srv.Close()
 	if code, body := post(t, srv.URL+"/hooks/T000/B000/XXX", alertmanagerPost); code != http.StatusOK || body != "ok" {
@@ -64,6 +64,7 @@ func TestAPostIsKeptAndListedNewestFirst(t *testing.T) {
 }
 
 func TestBadPostsAreRefusedAsSlackWould(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(newInbox(10).handler())
 	defer srv.Close()
 	tests := []struct {
@@ -96,6 +97,7 @@ func TestBadPostsAreRefusedAsSlackWould(t *testing.T) {
 }
 
 func TestOnlyTheNewestPostsAreKept(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(newInbox(2).handler())
 	defer srv.Close()
 	for _, text := range []string{"one", "two", "three"} {
@@ -108,6 +110,7 @@ func TestOnlyTheNewestPostsAreKept(t *testing.T) {
 }
 
 func TestThePageEscapesWhatItShows(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(newInbox(10).handler())
 	defer srv.Close()
 	post(t, srv.URL+"/hooks/x", `{"text":"<script>alert(1)</script>"}`)
@@ -122,21 +125,72 @@ func TestThePageEscapesWhatItShows(t *testing.T) {
 	}
 }
 
-func TestServeStopsWithItsContext(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+// lineWriter hands each write to its channel, dropping what does not
+// fit: slog writes each record, one JSON line, in one write.
+type lineWriter chan string
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	select {
+	case w <- string(p):
+	default:
+	}
+	return len(p), nil
+}
+
+// run serves until its context ends: it says where it listens on stdout
+// (the end-to-end test reads that line to find it), keeps what is posted
+// there, and stops cleanly.
+func TestRunServesUntilItsContextEnds(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stdout := make(lineWriter, 16)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, "127.0.0.1:0", 10, slog.New(slog.DiscardHandler)) }()
-	time.Sleep(50 * time.Millisecond) // let it listen; the check is that it stops
+	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-keep", "5"}, env(nil), stdout, io.Discard) }()
+	var listening struct{ Msg, Addr string }
+	select {
+	case line := <-stdout:
+		if err := json.Unmarshal([]byte(line), &listening); err != nil || listening.Msg != "listening" || listening.Addr == "" {
+			t.Fatalf("first line %q, want the address it listens on", line)
+		}
+	case err := <-done:
+		t.Fatalf("run ended before listening: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not say where it listens within 10s")
+	}
+	base := "http://" + listening.Addr
+	post(t, base+"/hooks/x", `{"text":"hello"}`)
+	if got := messages(t, base); len(got) != 1 || got[0].Text != "hello" {
+		t.Fatalf("got %+v, want the message posted", got)
+	}
 	cancel()
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("serve: %v", err)
+			t.Fatalf("run: %v", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop after its context ended")
+		t.Fatal("run did not stop within 10s of its context's end")
 	}
-	if err := serve(context.Background(), "127.0.0.1:0", 0, slog.New(slog.DiscardHandler)); err == nil {
-		t.Fatal("got nil, want -keep 0 refused")
+}
+
+func TestRunRefusesBadFlags(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-addr", "127.0.0.1:0", "-keep", "0"}, "-keep must be at least 1"},
+		{[]string{"extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"-nope"}, "flag provided but not defined: -nope"},
+	} {
+		if err := run(t.Context(), tt.args, env(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: got %v, want an error containing %q", tt.args, err, tt.want)
+		}
 	}
+}
+
+// env is an environment of the variables in m alone, for run's getenv.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
 }

@@ -12,28 +12,51 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 func main() {
-	spec := flag.String("spec", "alerts/slos.yaml", "the SLO spec")
-	out := flag.String("out", "alerts/generated", "where the generated files go")
-	check := flag.Bool("check", false, "fail if the generated files are stale instead of writing them")
-	scale := flag.Int("scale", 1, "divide every window and hold by this, for tests (writes rules only)")
-	flag.Parse()
-	if err := run(*spec, *out, *check, *scale); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "slogen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(specPath, out string, check bool, scale int) error {
+// run is the whole program, for main and for tests. slogen reads no
+// environment, prints nothing and is over too soon to interrupt: it takes
+// ctx, getenv and stdout to have every command's shape.
+func run(_ context.Context, args []string, _ func(string) string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("slogen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	spec := fs.String("spec", "alerts/slos.yaml", "the SLO spec")
+	out := fs.String("out", "alerts/generated", "where the generated files go")
+	check := fs.Bool("check", false, "fail if the generated files are stale instead of writing them")
+	scale := fs.Int("scale", 1, "divide every window and hold by this, for tests (writes rules only)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return regenerate(*spec, *out, *check, *scale)
+}
+
+// regenerate writes the files the spec at specPath generates into out,
+// or with check only compares them with out's.
+func regenerate(specPath, out string, check bool, scale int) error {
 	if scale < 1 || scale > 3600 {
 		return fmt.Errorf("-scale must be between 1 and 3600, got %d", scale)
 	}

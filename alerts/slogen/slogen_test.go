@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +19,7 @@ const (
 // The committed files are what the spec generates: an edit to the spec
 // without `make alerts`, or a hand edit of a generated file, fails here.
 func TestGeneratedFilesAreFresh(t *testing.T) {
+	t.Parallel()
 	s, err := loadSpec(specPath)
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +30,7 @@ func TestGeneratedFilesAreFresh(t *testing.T) {
 }
 
 func TestStaleFilesAreNamed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	files := map[string]string{"a.yml": "a\n", "b.yml": "b\n"}
 	os.WriteFile(filepath.Join(dir, "a.yml"), []byte("a\n"), 0o644)
@@ -40,6 +43,7 @@ func TestStaleFilesAreNamed(t *testing.T) {
 }
 
 func TestSpecErrorsNameTheField(t *testing.T) {
+	t.Parallel()
 	good := func() Spec {
 		s, err := loadSpec(specPath)
 		if err != nil {
@@ -75,6 +79,7 @@ func TestSpecErrorsNameTheField(t *testing.T) {
 // 14.4x burn pages, a 0.9x burn never alerts, a trickle does not page, no
 // data raises the absent alert.
 func TestGeneratedRulesPassPromtool(t *testing.T) {
+	t.Parallel()
 	promtool := testenv.Find(t, "promtool", "prometheus")
 	rules, _ := filepath.Glob(filepath.Join(generatedDir, "*.rules.yml"))
 	tests, _ := filepath.Glob(filepath.Join(generatedDir, "*.test.yml"))
@@ -95,6 +100,7 @@ func TestGeneratedRulesPassPromtool(t *testing.T) {
 
 // Every alert's runbook link leads to a runbook in alerts/runbooks.
 func TestEveryRunbookLinkHasARunbook(t *testing.T) {
+	t.Parallel()
 	s, err := loadSpec(specPath)
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +130,7 @@ func TestEveryRunbookLinkHasARunbook(t *testing.T) {
 }
 
 func TestScaledDurations(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in    string
 		scale int
@@ -147,6 +154,7 @@ func TestScaledDurations(t *testing.T) {
 // tests read it as they read the real rules, and shrinks only the windows
 // and holds.
 func TestScaledRulesKeepNamesAndShrinkWindows(t *testing.T) {
+	t.Parallel()
 	s, err := loadSpec(specPath)
 	if err != nil {
 		t.Fatal(err)
@@ -177,4 +185,40 @@ func TestScaledRulesKeepNamesAndShrinkWindows(t *testing.T) {
 			t.Errorf("%s: an unscaled window or hold survived", name)
 		}
 	}
+}
+
+// run checks, writes a time-scaled copy where it is told, and refuses
+// what would overwrite the real rules with a scaled copy.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	if err := run(t.Context(), []string{"-spec", specPath, "-out", generatedDir, "-check"}, env(nil), io.Discard, io.Discard); err != nil {
+		t.Errorf("-check of the committed files: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "scaled")
+	if err := run(t.Context(), []string{"-spec", specPath, "-out", out, "-scale", "60"}, env(nil), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	written, _ := filepath.Glob(filepath.Join(out, "*"))
+	rules, _ := filepath.Glob(filepath.Join(out, "*.rules.yml"))
+	if len(written) == 0 || len(rules) != len(written) {
+		t.Errorf("-scale wrote %v, want rule files only", written)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-scale", "0"}, "-scale must be between 1 and 3600"},
+		{[]string{"-spec", specPath, "-scale", "60"}, "give it an -out of its own"},
+		{[]string{"-spec", specPath, "-out", out, "-scale", "60", "-check"}, "and no -check"},
+		{[]string{"extra"}, `unexpected arguments ["extra"]`},
+	} {
+		if err := run(t.Context(), tt.args, env(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: got %v, want an error containing %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// env is an environment of the variables in m alone, for run's getenv.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
 }

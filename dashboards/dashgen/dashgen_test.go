@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ const dashboardsDir = ".."
 // The committed boards are what the generator writes: an edit to boards.go
 // without `make dashboards`, or a hand edit of the JSON, fails here.
 func TestDashboardsAreFresh(t *testing.T) {
+	t.Parallel()
 	files, err := generate()
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +30,7 @@ func TestDashboardsAreFresh(t *testing.T) {
 }
 
 func TestStaleFilesAreNamed(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	files := map[string][]byte{"a.json": []byte("{}\n"), "b.json": []byte("{}\n")}
 	mustWrite(t, filepath.Join(dir, "a.json"), "{}\n")
@@ -46,6 +49,7 @@ func TestStaleFilesAreNamed(t *testing.T) {
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {
+	t.Parallel()
 	first, err := generate()
 	if err != nil {
 		t.Fatal(err)
@@ -62,6 +66,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 }
 
 func TestBoardsHaveTheFixedUIDs(t *testing.T) {
+	t.Parallel()
 	var got []string
 	for _, d := range mustLoadBoards(t) {
 		got = append(got, d.UID)
@@ -73,6 +78,7 @@ func TestBoardsHaveTheFixedUIDs(t *testing.T) {
 }
 
 func TestPanelIDsAreUnique(t *testing.T) {
+	t.Parallel()
 	for _, d := range mustLoadBoards(t) {
 		seen := map[int]string{}
 		for _, p := range d.allPanels() {
@@ -91,6 +97,7 @@ func TestPanelIDsAreUnique(t *testing.T) {
 // panels of a collapsed row are checked among themselves: Grafana pushes
 // the rest of the board down when the row opens.
 func TestPanelsDoNotOverlap(t *testing.T) {
+	t.Parallel()
 	for _, d := range mustLoadBoards(t) {
 		layers := [][]*Panel{d.Panels}
 		for _, p := range d.Panels {
@@ -124,6 +131,7 @@ func overlap(a, b GridPos) bool {
 }
 
 func TestTargetsUseTheProvisionedDatasources(t *testing.T) {
+	t.Parallel()
 	known := map[string]string{"prometheus": "prometheus", "loki": "loki", "tempo": "tempo"}
 	for _, d := range mustLoadBoards(t) {
 		for _, p := range d.allPanels() {
@@ -166,6 +174,7 @@ var (
 // appear only as whole regex matchers, which a contract test can replace
 // with .+ to get valid PromQL.
 func TestPrometheusQueriesFollowTheConventions(t *testing.T) {
+	t.Parallel()
 	for _, d := range mustLoadBoards(t) {
 		defined := map[string]bool{}
 		for _, v := range d.variables() {
@@ -199,6 +208,7 @@ var selector = regexp.MustCompile(`\b(up|parley_\w+|go_\w+|process_\w+)(\{[^}]*\
 // series is filtered by it, and the runtime series that other jobs export
 // too are also filtered by job.
 func TestServerSeriesAreFilteredByInstance(t *testing.T) {
+	t.Parallel()
 	for _, d := range mustLoadBoards(t) {
 		if !slices.ContainsFunc(d.variables(), func(v obj) bool { return v["name"] == "instance" }) {
 			continue
@@ -220,6 +230,7 @@ func TestServerSeriesAreFilteredByInstance(t *testing.T) {
 }
 
 func TestInstanceVariable(t *testing.T) {
+	t.Parallel()
 	want := []string{"parley-loadtest", "parley-overview", "parley-realtime", "parley-store-runtime"}
 	var got []string
 	for _, d := range mustLoadBoards(t) {
@@ -245,6 +256,7 @@ func TestInstanceVariable(t *testing.T) {
 // server, so they must all sit in the one collapsed row that such tests
 // skip, and that row must hold nothing else.
 func TestLoadGeneratorQueriesAreMarked(t *testing.T) {
+	t.Parallel()
 	rows := 0
 	for _, d := range mustLoadBoards(t) {
 		for _, p := range d.Panels {
@@ -280,6 +292,7 @@ func TestLoadGeneratorQueriesAreMarked(t *testing.T) {
 // exemplars must be asked for, or the link from a slow cell to its trace
 // is lost.
 func TestHeatmapsShowPrometheusBucketsWithExemplars(t *testing.T) {
+	t.Parallel()
 	heatmaps := 0
 	for _, d := range mustLoadBoards(t) {
 		for _, p := range d.allPanels() {
@@ -303,6 +316,7 @@ func TestHeatmapsShowPrometheusBucketsWithExemplars(t *testing.T) {
 }
 
 func TestEveryBoardLinksToTheOthers(t *testing.T) {
+	t.Parallel()
 	for _, d := range mustLoadBoards(t) {
 		if !slices.Contains(d.Tags, tag) {
 			t.Errorf("%s: tags %v lack %q", d.UID, d.Tags, tag)
@@ -318,6 +332,7 @@ func TestEveryBoardLinksToTheOthers(t *testing.T) {
 // Explore links decode to a pane on the right data source, with the
 // ${...} references left for Grafana to fill in.
 func TestExploreLinksDecode(t *testing.T) {
+	t.Parallel()
 	link := exploreLogs(`{service="parley", instance="${__field.labels.instance}"}`)
 	u, err := url.Parse(link)
 	if err != nil {
@@ -346,6 +361,7 @@ func TestExploreLinksDecode(t *testing.T) {
 // provisioned links between them (exemplars and log lines to traces,
 // traces to logs and metrics) point at provisioned uids.
 func TestProvisionedDatasources(t *testing.T) {
+	t.Parallel()
 	var file struct {
 		Datasources []struct {
 			Name, Type, UID, URL string
@@ -496,4 +512,32 @@ func mustWrite(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// run checks the committed boards, writes fresh ones where it is told, and
+// refuses stray arguments.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	if err := run(t.Context(), []string{"-out", dashboardsDir, "-check"}, env(nil), io.Discard, io.Discard); err != nil {
+		t.Errorf("-check of the committed boards: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "boards")
+	if err := run(t.Context(), []string{"-out", out}, env(nil), io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	files, err := generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stale(out, files); err != nil {
+		t.Errorf("what run wrote: %v", err)
+	}
+	if err := run(t.Context(), []string{"extra"}, env(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), `unexpected arguments ["extra"]`) {
+		t.Errorf("got %v, want a stray argument refused", err)
+	}
+}
+
+// env is an environment of the variables in m alone, for run's getenv.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
 }

@@ -8,38 +8,55 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 func main() {
-	out := flag.String("out", "dashboards", "where the dashboard JSON files go")
-	check := flag.Bool("check", false, "fail if the dashboard files are stale instead of writing them")
-	flag.Parse()
-	if err := run(*out, *check); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "dashgen:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out string, check bool) error {
+// run is the whole program, for main and for tests. dashgen reads no
+// environment, prints nothing and is over too soon to interrupt: it takes
+// ctx, getenv and stdout to have every command's shape.
+func run(_ context.Context, args []string, _ func(string) string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dashgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "dashboards", "where the dashboard JSON files go")
+	check := fs.Bool("check", false, "fail if the dashboard files are stale instead of writing them")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
 	files, err := generate()
 	if err != nil {
 		return err
 	}
-	if check {
-		return stale(out, files)
+	if *check {
+		return stale(*out, files)
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return err
 	}
 	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(out, name), content, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(*out, name), content, 0o644); err != nil {
 			return err
 		}
 	}

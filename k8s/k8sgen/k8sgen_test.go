@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +23,7 @@ const repoRoot = "../.."
 // The committed files are what k8sgen writes from the committed alerts/ and
 // dashboards/.
 func TestGeneratedFilesAreUpToDate(t *testing.T) {
+	t.Parallel()
 	want, err := generate(os.DirFS(repoRoot))
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +94,7 @@ receivers: [{name: r}]
 }
 
 func TestGenerateCopiesEveryInputUnchanged(t *testing.T) {
+	t.Parallel()
 	files, err := generate(fixture())
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +155,7 @@ func mustDecode(t *testing.T, data []byte, into any) {
 }
 
 func TestRewriteTemplatesChangesOnlyRelativeEntries(t *testing.T) {
+	t.Parallel()
 	in := `# templates: not this line
 templates:
   - templates/*.tmpl
@@ -177,6 +183,7 @@ route: {receiver: r} # templates/*.tmpl
 }
 
 func TestGenerateRefuses(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name  string
 		edit  func(fstest.MapFS)
@@ -216,6 +223,7 @@ func TestGenerateRefuses(t *testing.T) {
 // write leaves the directory holding exactly the generated files, and
 // does not touch those that did not change.
 func TestWriteReplacesTheDirectorysFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for name, data := range map[string]string{"stale.yaml": "old", "same.yaml": "same", "changed.yaml": "before"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
@@ -252,8 +260,17 @@ func TestWriteReplacesTheDirectorysFiles(t *testing.T) {
 }
 
 func TestRunRefusesArguments(t *testing.T) {
+	t.Parallel()
 	var stderr bytes.Buffer
-	if err := run([]string{"extra"}, &stderr); err == nil {
-		t.Error("run accepted a stray argument")
+	if err := run(t.Context(), []string{"extra"}, env(nil), io.Discard, &stderr); err == nil || !strings.Contains(err.Error(), `unexpected arguments ["extra"]`) {
+		t.Errorf("got %v, want a stray argument refused", err)
 	}
+	if err := run(t.Context(), []string{"-h"}, env(nil), io.Discard, &stderr); !errors.Is(err, flag.ErrHelp) || !strings.Contains(stderr.String(), "-root") {
+		t.Errorf("-h: got %v and %q, want flag.ErrHelp and the flags", err, stderr.String())
+	}
+}
+
+// env is an environment of the variables in m alone, for run's getenv.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
 }

@@ -1,9 +1,7 @@
-package main
+package stats
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -19,15 +17,15 @@ import (
 // at each scrape, so that the load-test dashboard shows the load beside
 // the servers' view of it without costing the hot path anything.
 type runCollector struct {
-	ledger *ledger.Ledger
-	stats  *driverStats
+	ledger   *ledger.Ledger
+	counters *Counters
 
 	sends, deliveries, connections, connectErrors, inFlight *prometheus.Desc
 }
 
-func newRunCollector(l *ledger.Ledger, stats *driverStats) *runCollector {
+func newRunCollector(l *ledger.Ledger, c *Counters) *runCollector {
 	return &runCollector{
-		ledger: l, stats: stats,
+		ledger: l, counters: c,
 		sends:         prometheus.NewDesc("parley_loadtest_sends_total", "Messages the generator sent, by what became of them: sent (all), acked, failed (refused by the server).", []string{"outcome"}, nil),
 		deliveries:    prometheus.NewDesc("parley_loadtest_deliveries_total", "Messages received by virtual users, by kind: live, replayed (history after a reconnect), duplicate, reordered.", []string{"kind"}, nil),
 		connections:   prometheus.NewDesc("parley_loadtest_connections", "Open WebSocket connections of virtual users.", nil, nil),
@@ -55,7 +53,7 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.deliveries, p.Duplicates, "duplicate")
 	counter(c.deliveries, p.Reordered, "reordered")
 	counter(c.connectErrors, p.ConnectErrors)
-	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(c.stats.connections.Load()))
+	ch <- prometheus.MustNewConstMetric(c.connections, prometheus.GaugeValue, float64(c.counters.Connections.Load()))
 	ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(p.InFlight))
 }
 
@@ -63,10 +61,10 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 // (seconds), with the SLO's 250 ms as a bound.
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-// serveMetrics serves the generator's series at addr until the returned
+// ServeMetrics serves the generator's series at addr until the returned
 // function is called, and returns the address it listens on. It also
 // makes the ledger feed the latency histograms.
-func serveMetrics(addr string, l *ledger.Ledger, stats *driverStats) (bound string, stop func(), err error) {
+func ServeMetrics(addr string, l *ledger.Ledger, c *Counters) (bound string, stop func(), err error) {
 	ack := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "parley_loadtest_ack_latency_seconds", Help: "Time from a message's intended send time to its ack.", Buckets: latencyBuckets,
 	})
@@ -75,20 +73,20 @@ func serveMetrics(addr string, l *ledger.Ledger, stats *driverStats) (bound stri
 	})
 	l.Observe(func(d time.Duration) { ack.Observe(d.Seconds()) }, func(d time.Duration) { delivery.Observe(d.Seconds()) })
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newRunCollector(l, stats), ack, delivery, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newRunCollector(l, c), ack, delivery, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", nil, fmt.Errorf("-metrics-addr: %w", err)
+		return "", nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return
-		}
+		// Serve ends with ErrServerClosed at stop; a scrape endpoint that
+		// fails earlier costs the dashboard its series, not the run.
+		_ = srv.Serve(ln)
 	}()
 	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

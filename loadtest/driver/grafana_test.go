@@ -1,4 +1,4 @@
-package main
+package driver
 
 import (
 	"encoding/json"
@@ -16,6 +16,7 @@ import (
 // the requests; the API's shape is Grafana's documented POST
 // /api/annotations.
 func TestStagesAreAnnotatedInGrafana(t *testing.T) {
+	t.Parallel()
 	var (
 		mu   sync.Mutex
 		got  []map[string]any
@@ -44,7 +45,9 @@ rooms: [{name: r, count: 1, members: 2}]
 stages: [{name: first, duration: 1s, rate: 0}, {name: second, duration: 1s, rate: 0}]
 drain: 1s
 `), 0o644)
-	err := run(t.Context(), []string{"-target", server.URL, "-scenario", path, "-grafana", grafana.URL, "-grafana-token", "tok", "-run-id", "r1", "-quiet"}, io.Discard, io.Discard)
+	cfg := testConfig(server.URL, path)
+	cfg.Grafana, cfg.GrafanaToken, cfg.RunID = grafana.URL, "tok", "r1"
+	err := Drive(t.Context(), cfg, io.Discard, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

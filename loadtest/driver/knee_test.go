@@ -1,4 +1,4 @@
-package main
+package driver
 
 import (
 	"testing"
@@ -8,6 +8,7 @@ import (
 )
 
 func TestFindKnee(t *testing.T) {
+	t.Parallel()
 	ms := time.Millisecond
 	point := func(sec int, sent int64, p99 time.Duration, errors int64) ledger.Point {
 		return ledger.Point{Offset: time.Duration(sec) * time.Second, Sent: sent, DeliveryP99: p99, Errors: errors}
@@ -29,6 +30,7 @@ func TestFindKnee(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			k := findKnee(tt.timeline, time.Second, 250*ms)
 			switch {
 			case tt.want == 0 && k != nil:

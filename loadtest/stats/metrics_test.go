@@ -1,4 +1,4 @@
-package main
+package stats
 
 import (
 	"io"
@@ -13,11 +13,12 @@ import (
 // The generator's series are those the load-test dashboard's "Load
 // generator" row queries, and they follow the ledger.
 func TestMetricsFollowTheRun(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	l := ledger.New(start, time.Second)
-	stats := &driverStats{}
-	stats.connections.Store(2)
-	addr, stop, err := serveMetrics("127.0.0.1:0", l, stats)
+	var c Counters
+	c.Connections.Store(2)
+	addr, stop, err := ServeMetrics("127.0.0.1:0", l, &c)
 	if err != nil {
 		t.Fatal(err)
 	}

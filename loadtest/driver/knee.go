@@ -1,4 +1,4 @@
-package main
+package driver
 
 import (
 	"fmt"
@@ -6,7 +6,35 @@ import (
 
 	"github.com/parleychat/parley/loadtest/ledger"
 	"github.com/parleychat/parley/loadtest/report"
+	"github.com/parleychat/parley/loadtest/scenario"
+	"github.com/parleychat/parley/loadtest/schedule"
 )
+
+// knee is the knee of a scenario whose load rises (a ramp or steps) and
+// that bounds delivery p99: the highest send rate before p99 broke that
+// bar. It is nil for other scenarios, and when the bar never broke.
+func knee(sc *scenario.Scenario, res ledger.Result) *report.Knee {
+	limit, ok := kneeBar(sc)
+	if !ok {
+		return nil
+	}
+	return findKnee(res.Timeline, res.Interval, limit)
+}
+
+// kneeBar is the delivery p99 limit of a scenario whose load rises (a ramp
+// or steps): the bar its knee is read against.
+func kneeBar(sc *scenario.Scenario) (time.Duration, bool) {
+	rising := false
+	for _, s := range sc.Stages {
+		rising = rising || s.Shape == schedule.Ramp || s.Shape == schedule.Steps
+	}
+	for _, t := range sc.Thresholds {
+		if rising && t.Metric == "delivery_p99" && (t.Op == "<" || t.Op == "<=") {
+			return time.Duration(t.Value * float64(time.Second)), true
+		}
+	}
+	return 0, false
+}
 
 // sustained is how many intervals in a row must break the bar before the
 // knee is called: one slow second is noise, three are a trend.

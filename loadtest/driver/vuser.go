@@ -1,4 +1,4 @@
-package main
+package driver
 
 import (
 	"cmp"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/loadtest/ledger"
+	"github.com/parleychat/parley/loadtest/stats"
+	"github.com/parleychat/parley/loadtest/wait"
 	"github.com/parleychat/parley/loadtest/wire"
 )
 
@@ -24,12 +26,12 @@ type room struct {
 // the scheduler hands it, reads everything the server sends, and comes back
 // with since after losing its connection.
 type vuser struct {
-	idx    int32
-	token  string
-	rooms  []*room
-	ledger *ledger.Ledger
-	dial   func(ctx context.Context, token string) (*wire.Conn, error)
-	stats  *driverStats
+	idx      int32
+	token    string
+	rooms    []*room
+	ledger   *ledger.Ledger
+	dial     func(ctx context.Context, token string) (*wire.Conn, error)
+	counters *stats.Counters
 
 	mu      sync.Mutex
 	sess    *session           // the current connection; nil while disconnected
@@ -59,9 +61,9 @@ type pending struct {
 	frame []byte
 }
 
-func newVUser(idx int32, token string, l *ledger.Ledger, stats *driverStats, dial func(context.Context, string) (*wire.Conn, error)) *vuser {
+func newVUser(idx int32, token string, l *ledger.Ledger, counters *stats.Counters, dial func(context.Context, string) (*wire.Conn, error)) *vuser {
 	return &vuser{
-		idx: idx, token: token, ledger: l, dial: dial, stats: stats,
+		idx: idx, token: token, ledger: l, dial: dial, counters: counters,
 		lastSeq: map[string]int64{}, replay: map[string]int64{}, unacked: map[string]pending{},
 		joined: make(chan struct{}),
 	}
@@ -95,7 +97,7 @@ func (u *vuser) enqueue(s *session, frame []byte) {
 		return
 	default:
 	}
-	u.stats.outboxFull.Add(1)
+	u.counters.OutboxFull.Add(1)
 	select {
 	case s.outbox <- frame:
 	case <-s.done:
@@ -124,18 +126,15 @@ func (u *vuser) run(ctx context.Context) {
 				return
 			}
 			u.ledger.ConnectError()
-			sleep(ctx, backoff/2+rand.N(backoff))
+			_ = wait.Sleep(ctx, backoff/2+rand.N(backoff))
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		u.stats.connections.Add(1)
-		if !first {
-			u.stats.reconnects.Add(1)
-		}
+		u.counters.Connections.Add(1)
 		u.serve(ctx, conn, first)
 		first = false
-		u.stats.connections.Add(-1)
+		u.counters.Connections.Add(-1)
 	}
 }
 
@@ -215,7 +214,6 @@ func (u *vuser) handle(f wire.In, at time.Time, joins *int) {
 		}
 		u.mu.Unlock()
 		u.ledger.Delivered(u.idx, f.Room, f.ClientID, f.Seq, at, replayed)
-		u.stats.deliveries.Add(1)
 	case wire.TypeAck:
 		u.answered(f.ClientID)
 		u.ledger.Acked(f.ClientID, at)
@@ -224,8 +222,6 @@ func (u *vuser) handle(f wire.In, at time.Time, joins *int) {
 		// another refused frame.
 		if u.answered(f.Ref) {
 			u.ledger.Failed(f.Ref, f.Code, at)
-		} else {
-			u.stats.otherErrors.Add(1)
 		}
 	case wire.TypeJoined:
 		u.mu.Lock()
@@ -252,15 +248,5 @@ func (u *vuser) dropConnection() {
 	u.mu.Unlock()
 	if s != nil {
 		s.conn.Close()
-	}
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }

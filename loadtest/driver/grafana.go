@@ -1,4 +1,4 @@
-package main
+package driver
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 // A nil annotator does nothing.
 type annotator struct {
 	url, token, runID string
+	http              *http.Client
 	progress          func(string, ...any)
 }
 
@@ -24,7 +25,10 @@ func newAnnotator(grafana, token, runID string, progress func(string, ...any)) *
 	if grafana == "" {
 		return nil
 	}
-	return &annotator{url: strings.TrimSuffix(grafana, "/") + "/api/annotations", token: token, runID: runID, progress: progress}
+	return &annotator{
+		url: strings.TrimSuffix(grafana, "/") + "/api/annotations", token: token, runID: runID,
+		http: &http.Client{Timeout: 10 * time.Second}, progress: progress,
+	}
 }
 
 // annotate posts an annotation for a stage that begins now. A failure is
@@ -47,7 +51,7 @@ func (a *annotator) annotate(ctx context.Context, name string, s schedule.Stage)
 	if a.token != "" {
 		req.Header.Set("Authorization", "Bearer "+a.token)
 	}
-	resp, err := checkHTTP.Do(req)
+	resp, err := a.http.Do(req)
 	if err != nil {
 		a.progress("grafana annotation: %v", err)
 		return

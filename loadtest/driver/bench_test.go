@@ -1,4 +1,4 @@
-package main
+package driver
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/loadtest/ledger"
+	"github.com/parleychat/parley/loadtest/stats"
 	"github.com/parleychat/parley/loadtest/wire"
 )
 
@@ -17,8 +18,7 @@ import (
 func BenchmarkReceiveDelivery(b *testing.B) {
 	const members = 10
 	l := ledger.New(time.Now(), time.Second)
-	stats := &driverStats{}
-	u := newVUser(3, "token", l, stats, nil)
+	u := newVUser(3, "token", l, &stats.Counters{}, nil)
 	recipients := make([]int32, members)
 	for i := range recipients {
 		recipients[i] = int32(i)

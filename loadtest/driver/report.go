@@ -1,0 +1,71 @@
+package driver
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/parleychat/parley/loadtest/ledger"
+	"github.com/parleychat/parley/loadtest/report"
+	"github.com/parleychat/parley/loadtest/scenario"
+)
+
+// report judges the run, prints the table and writes the report files.
+func (r *run) report(ctx context.Context, o outcome, stdout io.Writer) error {
+	res := r.ledger.Finish(time.Now())
+	out := report.Run{
+		ID: r.cfg.RunID, Scenario: r.sc.Name, Target: strings.Join(r.cfg.Targets, ","), Started: r.started, Duration: time.Since(r.started),
+		Result: res, Stages: o.marks, Checks: o.checks, Generator: o.generator,
+		Thresholds: thresholds(r.sc, res), Knee: knee(r.sc, res),
+	}
+	if err := writeReports(r.cfg, out, stdout); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return errors.New("interrupted: the figures above cover only part of the run")
+	}
+	if !out.Pass() {
+		return ErrThresholds
+	}
+	return nil
+}
+
+// thresholds judges the result against each of the scenario's thresholds.
+func thresholds(sc *scenario.Scenario, res ledger.Result) []report.Verdict {
+	values := res.Values()
+	var out []report.Verdict
+	for _, t := range sc.Thresholds {
+		got := values[t.Metric]
+		out = append(out, report.Verdict{Text: t.Text, Got: got, Pass: t.Holds(got)})
+	}
+	return out
+}
+
+// writeReports prints the final table and writes the JSON and HTML
+// reports cfg asks for.
+func writeReports(cfg Config, run report.Run, stdout io.Writer) error {
+	if err := report.Table(stdout, run); err != nil {
+		return err
+	}
+	write := func(path string, render func(io.Writer, report.Run) error) error {
+		if path == "" {
+			return nil
+		}
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := render(f, run); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	if err := write(cfg.JSONOut, report.JSON); err != nil {
+		return err
+	}
+	return write(cfg.HTMLOut, report.HTML)
+}
