@@ -30,6 +30,26 @@ type HubOptions struct {
 	RosterInterval time.Duration // default 5s
 }
 
+// withDefaults fills in the zero fields of o.
+func (o HubOptions) withDefaults() HubOptions {
+	if o.GapWait <= 0 {
+		o.GapWait = 200 * time.Millisecond
+	}
+	if o.MaxHeld <= 0 {
+		o.MaxHeld = 4096
+	}
+	if o.ReplayPage <= 0 {
+		o.ReplayPage = 500
+	}
+	if o.CatchUpInterval <= 0 {
+		o.CatchUpInterval = 2 * time.Second
+	}
+	if o.RosterInterval <= 0 {
+		o.RosterInterval = 5 * time.Second
+	}
+	return o
+}
+
 const hubShards = 64
 
 // Hub keeps the rooms that have members on this server, delivers each room's
@@ -38,22 +58,16 @@ const hubShards = 64
 type Hub struct {
 	store Store
 	codec Codec
-	opts  HubOptions
-	seed  maphash.Seed
+	opts  HubOptions // with defaults filled in
 
+	seed   maphash.Seed
 	shards [hubShards]shard
 
-	// bus and the state below serve cross-replica delivery; see sync.go.
-	bus       Bus
-	oweMu     sync.Mutex
-	resync    map[string]struct{} // rooms to compare with the store now
-	hellos    map[string]struct{} // rooms to say hello in
-	asked     map[string]struct{} // rooms whose roster another replica asked for
-	resyncNow chan struct{}
-	stats     hubCounters
+	peers replicaLink // the other replicas; see replicas.go
+	stats hubCounters
 
-	// Backfills and the sync loop run in goroutines owned by the hub: ctx
-	// stops them and wg waits for them in Close.
+	// Backfills and the sync and roster loops run in goroutines owned by
+	// the hub: ctx stops them and wg waits for them in Close.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -66,40 +80,25 @@ type shard struct {
 
 // NewHub returns a hub that reads room state and missed messages from store.
 func NewHub(store Store, codec Codec, opts HubOptions) *Hub {
-	if opts.GapWait <= 0 {
-		opts.GapWait = 200 * time.Millisecond
-	}
-	if opts.MaxHeld <= 0 {
-		opts.MaxHeld = 4096
-	}
-	if opts.ReplayPage <= 0 {
-		opts.ReplayPage = 500
-	}
-	if opts.CatchUpInterval <= 0 {
-		opts.CatchUpInterval = 2 * time.Second
-	}
-	if opts.RosterInterval <= 0 {
-		opts.RosterInterval = 5 * time.Second
-	}
+	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
-		store: store, codec: codec, opts: opts, bus: opts.Bus, seed: maphash.MakeSeed(),
-		ctx: ctx, cancel: cancel,
-		resync: make(map[string]struct{}), hellos: make(map[string]struct{}), asked: make(map[string]struct{}),
-		resyncNow: make(chan struct{}, 1),
+		store: store, codec: codec, opts: opts, seed: maphash.MakeSeed(),
+		peers: newReplicaLink(opts.Bus),
+		ctx:   ctx, cancel: cancel,
 	}
 	for i := range h.shards {
 		h.shards[i].rooms = make(map[string]*room)
 	}
-	if h.bus != nil {
+	if h.peers.bus != nil {
 		h.wg.Go(h.syncLoop)
 		h.wg.Go(h.rosterLoop)
 	}
 	return h
 }
 
-// Close stops backfills and waits for them. Members are not notified: their
-// connections are closed by their owners.
+// Close stops backfills and the replica loops and waits for them. Members
+// are not notified: their connections are closed by their owners.
 func (h *Hub) Close() {
 	h.cancel()
 	for i := range h.shards {
@@ -122,20 +121,13 @@ type room struct {
 
 	refs int // members and joins in progress; guarded by the shard's lock
 
-	ready   chan struct{} // closed once last is known (or loading failed)
+	ready   chan struct{} // closed once the room is loaded (or loading failed)
 	loadErr error         // set before ready is closed
 
-	mu          sync.Mutex
-	loaded      bool
-	last        int64 // seq of the newest message delivered to members
-	highest     int64 // newest seq known to exist, delivered or not
-	pending     map[int64]pendingMessage
-	members     map[Subscriber]*member
-	present     map[string]*presence // connected here, by user id
-	remote      map[string]*roster   // present on other replicas, by replica
-	gapTimer    *time.Timer
-	timerGen    uint64
-	backfilling bool
+	mu       sync.Mutex // guards the fields below
+	members  map[Subscriber]*member
+	seq      sequence // which seqs members have had; see ordering.go
+	presence presence // who is in the room; see presence.go
 }
 
 func (h *Hub) shardOf(roomID string) *shard {
@@ -150,13 +142,12 @@ func (h *Hub) acquire(roomID string) (r *room, created bool) {
 	r = s.rooms[roomID]
 	if r == nil {
 		r = &room{
-			id:      roomID,
-			hub:     h,
-			ready:   make(chan struct{}),
-			pending: make(map[int64]pendingMessage),
-			members: make(map[Subscriber]*member),
-			present: make(map[string]*presence),
-			remote:  make(map[string]*roster),
+			id:       roomID,
+			hub:      h,
+			ready:    make(chan struct{}),
+			members:  make(map[Subscriber]*member),
+			seq:      sequence{pending: make(map[int64]pendingMessage)},
+			presence: presence{here: make(map[string]*localUser), remote: make(map[string]*roster)},
 		}
 		s.rooms[roomID] = r
 		created = true

@@ -22,24 +22,10 @@ const maxListedMembers = 500
 // frame, then, when since is set, every stored message with seq > since,
 // then live messages, with no gap and no duplicate between them.
 func (h *Hub) Join(ctx context.Context, roomID string, sub Subscriber, user User, since *int64) error {
-	r, created := h.acquire(roomID)
-	if created {
-		if err := r.load(); err != nil {
-			return err
-		}
-	} else {
-		select {
-		case <-r.ready:
-		case <-ctx.Done():
-			h.release(r)
-			return ctx.Err()
-		}
-		if r.loadErr != nil {
-			h.release(r)
-			return r.loadErr
-		}
+	r, err := h.enter(ctx, roomID)
+	if err != nil {
+		return err
 	}
-
 	m, joinedAt, err := r.register(sub, user, since)
 	if err != nil {
 		h.release(r)
@@ -57,6 +43,30 @@ func (h *Hub) Join(ctx context.Context, roomID string, sub Subscriber, user User
 		return fmt.Errorf("%w: %w", ErrReplayFailed, err)
 	}
 	return nil
+}
+
+// enter returns the room, loaded, with a reference counted for the joiner.
+// The joiner that creates the room loads it; later ones wait for that.
+func (h *Hub) enter(ctx context.Context, roomID string) (*room, error) {
+	r, created := h.acquire(roomID)
+	if created {
+		// A failed load forgets the room, which takes its references.
+		if err := r.load(); err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+	select {
+	case <-r.ready:
+	case <-ctx.Done():
+		h.release(r)
+		return nil, ctx.Err()
+	}
+	if r.loadErr != nil {
+		h.release(r)
+		return nil, r.loadErr
+	}
+	return r, nil
 }
 
 // loadTimeout bounds reading a room's state when its first member joins.
@@ -82,10 +92,7 @@ func (r *room) load() error {
 		r.loadErr = err
 		return err
 	}
-	r.loaded = true
-	r.last = info.LastSeq
-	r.highest = max(r.highest, r.last)
-	r.drain()
+	r.startSequence(info.LastSeq)
 	return nil
 }
 
@@ -102,25 +109,15 @@ func (r *room) register(sub Subscriber, user User, since *int64) (*member, int64
 		m.floor = *since
 	}
 	r.members[sub] = m
-	p := r.present[user.ID]
-	if p == nil {
-		if !r.online(user.ID) {
-			r.broadcast(Frame{Data: r.hub.codec.Presence(r.id, user, true), Kind: "presence"}, sub)
-		}
-		p = &presence{user: user}
-		r.present[user.ID] = p
-		r.hub.publish(Event{Kind: EventPresence, Room: r.id, User: user, Online: true})
-	}
-	p.conns++
-	r.offer(m, Frame{Data: r.hub.codec.Joined(r.id, r.last, r.users(maxListedMembers)), Kind: "joined"})
+	r.arrive(sub, user)
+	last := r.seq.last
+	r.offer(m, Frame{Data: r.hub.codec.Joined(r.id, last, r.users(maxListedMembers)), Kind: "joined"})
 	// From here until the replay ends, live frames for m are held back.
-	m.replaying = since != nil && *since < r.last
+	m.replaying = since != nil && *since < last
 	// A gap left open while the room had no members to backfill for is
 	// worth closing now that it has one.
-	if r.highest > r.last {
-		r.armTimer()
-	}
-	return m, r.last, nil
+	r.chaseGap()
+	return m, last, nil
 }
 
 // replay pushes the stored messages (from, to] to sub.
@@ -178,16 +175,7 @@ func (h *Hub) Leave(roomID string, sub Subscriber) bool {
 	m, ok := r.members[sub]
 	if ok {
 		delete(r.members, sub)
-		if p := r.present[m.user.ID]; p != nil {
-			p.conns--
-			if p.conns == 0 {
-				delete(r.present, m.user.ID)
-				if !r.online(m.user.ID) {
-					r.broadcast(Frame{Data: h.codec.Presence(roomID, m.user, false), Kind: "presence"}, nil)
-				}
-				h.publish(Event{Kind: EventPresence, Room: roomID, User: m.user, Online: false})
-			}
-		}
+		r.depart(m.user)
 	}
 	r.mu.Unlock()
 	if ok {

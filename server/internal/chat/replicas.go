@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"math"
+	"sync"
 	"time"
 )
 
@@ -20,23 +21,68 @@ import (
 //     one query. This covers a publisher that failed or died between storing
 //     and publishing while the subscribers' own connections stayed up.
 //
-// Presence is the union of the users connected here and the rosters of the
-// other replicas. Rosters come and go with presence events, are refreshed
-// every RosterInterval, and expire when a replica falls silent, so a
-// replica's crash does not leave its users online.
+// Presence spans the replicas too (see presence.go): each replica tells the
+// others who is present in its rooms, with presence events as users come and
+// go, and with a roster of each room every RosterInterval and when another
+// replica says hello.
+
+// replicaLink is the hub's side of the bus: the work the sync and roster
+// loops owe rooms, which Resync and Receive note without waiting for it.
+type replicaLink struct {
+	bus Bus // nil on a single replica
+
+	mu     sync.Mutex          // guards the sets below
+	resync map[string]struct{} // rooms to compare with the store now
+	hellos map[string]struct{} // rooms to say hello in
+	asked  map[string]struct{} // rooms whose roster another replica asked for
+
+	resyncNow chan struct{} // wakes the sync loop; one pending wake-up covers any number of rooms
+}
+
+func newReplicaLink(bus Bus) replicaLink {
+	return replicaLink{
+		bus:       bus,
+		resync:    make(map[string]struct{}),
+		hellos:    make(map[string]struct{}),
+		asked:     make(map[string]struct{}),
+		resyncNow: make(chan struct{}, 1),
+	}
+}
+
+// owe records that room is owed the work of set.
+func (l *replicaLink) owe(set map[string]struct{}, room string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	set[room] = struct{}{}
+}
+
+// takeOwed removes and returns up to n rooms of set.
+func (l *replicaLink) takeOwed(set map[string]struct{}, n int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, min(n, len(set)))
+	for room := range set {
+		if len(out) == n {
+			break
+		}
+		out = append(out, room)
+		delete(set, room)
+	}
+	return out
+}
 
 // catchUpTimeout bounds one catch-up query.
 const catchUpTimeout = 5 * time.Second
 
 func (h *Hub) watch(room string) {
-	if h.bus != nil {
-		h.bus.Watch(room)
+	if h.peers.bus != nil {
+		h.peers.bus.Watch(room)
 	}
 }
 
 func (h *Hub) unwatch(room string) {
-	if h.bus != nil {
-		h.bus.Unwatch(room)
+	if h.peers.bus != nil {
+		h.peers.bus.Unwatch(room)
 	}
 }
 
@@ -46,8 +92,8 @@ func (h *Hub) publish(ev Event) {
 
 // publishCtx publishes ev with the trace of ctx.
 func (h *Hub) publishCtx(ctx context.Context, ev Event) {
-	if h.bus != nil {
-		h.bus.Publish(ctx, ev)
+	if h.peers.bus != nil {
+		h.peers.bus.Publish(ctx, ev)
 	}
 }
 
@@ -63,7 +109,7 @@ func (h *Hub) Receive(ctx context.Context, ev Event) {
 		return
 	}
 	if ev.Kind == EventHello {
-		h.owe(&h.asked, ev.Room)
+		h.peers.owe(h.peers.asked, ev.Room)
 		return
 	}
 	r := h.lookup(ev.Room)
@@ -87,34 +133,12 @@ func (h *Hub) Receive(ctx context.Context, ev Event) {
 // and asks the other replicas for their rosters. It never blocks.
 func (h *Hub) Resync(room string) {
 	h.stats.resyncs.Add(1)
-	h.owe(&h.resync, room)
-	h.owe(&h.hellos, room)
+	h.peers.owe(h.peers.resync, room)
+	h.peers.owe(h.peers.hellos, room)
 	select {
-	case h.resyncNow <- struct{}{}:
+	case h.peers.resyncNow <- struct{}{}:
 	default:
 	}
-}
-
-// owe records that room is owed some work by the sync or roster loop.
-func (h *Hub) owe(set *map[string]struct{}, room string) {
-	h.oweMu.Lock()
-	defer h.oweMu.Unlock()
-	(*set)[room] = struct{}{}
-}
-
-// takeOwed removes and returns up to n rooms of set.
-func (h *Hub) takeOwed(set *map[string]struct{}, n int) []string {
-	h.oweMu.Lock()
-	defer h.oweMu.Unlock()
-	out := make([]string, 0, min(n, len(*set)))
-	for room := range *set {
-		if len(out) == n {
-			break
-		}
-		out = append(out, room)
-		delete(*set, room)
-	}
-	return out
 }
 
 // syncLoop compares rooms with the store: the rooms whose subscription
@@ -127,8 +151,8 @@ func (h *Hub) syncLoop() {
 		select {
 		case <-h.ctx.Done():
 			return
-		case <-h.resyncNow:
-			h.catchUp(h.takeOwed(&h.resync, math.MaxInt))
+		case <-h.peers.resyncNow:
+			h.catchUp(h.peers.takeOwed(h.peers.resync, math.MaxInt))
 		case <-tick.C:
 			h.catchUp(h.roomIDs())
 		}
@@ -157,12 +181,7 @@ func (h *Hub) catchUp(ids []string) {
 			continue
 		}
 		r.mu.Lock()
-		if seq > r.highest {
-			r.highest = seq
-			if r.loaded {
-				r.drain()
-			}
-		}
+		r.learnHighest(seq)
 		r.mu.Unlock()
 	}
 }
@@ -204,10 +223,10 @@ func (h *Hub) rosterLoop() {
 			quota = (len(due) + steps - 1) / steps
 			h.expireRosters(now)
 		}
-		for _, room := range h.takeOwed(&h.hellos, rosterBurst) {
+		for _, room := range h.peers.takeOwed(h.peers.hellos, rosterBurst) {
 			h.publish(Event{Kind: EventHello, Room: room})
 		}
-		for _, room := range h.takeOwed(&h.asked, rosterBurst) {
+		for _, room := range h.peers.takeOwed(h.peers.asked, rosterBurst) {
 			h.sendRoster(room)
 		}
 		n := min(quota, len(due))
