@@ -28,6 +28,12 @@ type HubOptions struct {
 	// present in its rooms. A replica silent for three intervals is taken
 	// to be gone and its users offline.
 	RosterInterval time.Duration // default 5s
+
+	// Now is the clock that dates what other replicas say about their
+	// rooms, and so decides when their rosters expire; nil means time.Now.
+	// The gap timer and the loops' tickers use package time, which
+	// testing/synctest controls: they only say when to look at the clock.
+	Now func() time.Time
 }
 
 // withDefaults fills in the zero fields of o.
@@ -46,6 +52,9 @@ func (o HubOptions) withDefaults() HubOptions {
 	}
 	if o.RosterInterval <= 0 {
 		o.RosterInterval = 5 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }

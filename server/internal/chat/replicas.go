@@ -120,11 +120,11 @@ func (h *Hub) Receive(ctx context.Context, ev Event) {
 	defer r.mu.Unlock()
 	switch ev.Kind {
 	case EventPresence:
-		r.remotePresence(ev.Origin, ev.User, ev.Online, time.Now())
+		r.remotePresence(ev.Origin, ev.User, ev.Online, h.opts.Now())
 	case EventTyping:
 		r.typing(ev.User)
 	case EventRoster:
-		r.setRoster(ev.Origin, ev.Users, time.Now())
+		r.setRoster(ev.Origin, ev.Users, h.opts.Now())
 	}
 }
 
@@ -200,7 +200,8 @@ const (
 // every room's roster once per RosterInterval, spread over the interval.
 // It also forgets the rosters of replicas that fell silent. It runs apart
 // from syncLoop so that a slow store never holds rosters back, which would
-// make this replica's users look gone to the others.
+// make this replica's users look gone to the others. Its ticks say when to
+// look; the hub's clock says whether a pass is due and which rosters expired.
 func (h *Hub) rosterLoop() {
 	interval := h.opts.RosterInterval
 	step := min(rosterStep, interval/2)
@@ -209,15 +210,14 @@ func (h *Hub) rosterLoop() {
 	defer tick.Stop()
 	var due []string // rooms whose roster this pass still owes
 	quota := 0       // rosters of due to send per step
-	next := time.Now()
+	next := h.opts.Now()
 	for {
-		var now time.Time
 		select {
 		case <-h.ctx.Done():
 			return
-		case now = <-tick.C:
+		case <-tick.C:
 		}
-		if !now.Before(next) {
+		if now := h.opts.Now(); !now.Before(next) {
 			next = now.Add(interval)
 			due = h.roomIDs()
 			quota = (len(due) + steps - 1) / steps
