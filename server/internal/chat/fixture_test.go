@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleychat/parley/server/internal/chat"
@@ -40,6 +41,9 @@ type recorder struct {
 	frames []string
 	cap    int
 	slow   bool
+	// took, when set, is signalled without waiting whenever a frame is
+	// taken, so that a test can wait for one.
+	took chan struct{}
 }
 
 func (r *recorder) Offer(f chat.Frame) bool {
@@ -48,7 +52,7 @@ func (r *recorder) Offer(f chat.Frame) bool {
 	if r.slow || (r.cap > 0 && len(r.frames) >= r.cap) {
 		return false
 	}
-	r.frames = append(r.frames, string(f.Data))
+	r.take(f)
 	return true
 }
 
@@ -58,8 +62,19 @@ func (r *recorder) Push(ctx context.Context, f chat.Frame) error {
 	if r.slow {
 		return errors.New("dropped")
 	}
-	r.frames = append(r.frames, string(f.Data))
+	r.take(f)
 	return nil
+}
+
+// take keeps f. r.mu is held.
+func (r *recorder) take(f chat.Frame) {
+	r.frames = append(r.frames, string(f.Data))
+	if r.took != nil {
+		select {
+		case r.took <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (r *recorder) Slow() {
@@ -93,10 +108,11 @@ func (r *recorder) seqs() []int64 {
 }
 
 type fixture struct {
-	store *memstore.Store
-	hub   *chat.Hub
-	svc   *chat.Service
-	room  chat.Room
+	store    *memstore.Store
+	hub      *chat.Hub
+	svc      *chat.Service
+	room     chat.Room
+	appended int // messages stored by appendN, which numbers their client ids
 }
 
 func newFixture(t *testing.T, opts chat.HubOptions) *fixture {
@@ -121,10 +137,13 @@ var (
 func (f *fixture) appendN(t *testing.T, n int) []chat.Message {
 	t.Helper()
 	var out []chat.Message
-	for i := range n {
+	for range n {
+		// A count, not the time, keeps client ids apart: in a bubble the
+		// clock stands still while the test runs.
+		f.appended++
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		m, _, err := f.store.Append(context.Background(), chat.Draft{
-			ID: chat.NewID(now), Room: f.room.ID, ClientID: fmt.Sprintf("c%d-%d", time.Now().UnixNano(), i),
+			ID: chat.NewID(now), Room: f.room.ID, ClientID: fmt.Sprint("c", f.appended),
 			User: alice, Body: "hi", TS: now,
 		})
 		if err != nil {
@@ -183,14 +202,29 @@ func wantSeqs(t *testing.T, got []int64, from, to int64) {
 	}
 }
 
+// The hub's tests that wait on its timers and loops run in testing/synctest
+// bubbles, where the clock is fake and moves only when every goroutine in
+// the bubble is blocked. Such a test lets the hub run for as long as it
+// needs without waiting for it, and finds the hub idle whenever it looks.
+
+// advance lets d pass in the bubble, then waits until every goroutine in it
+// is blocked again.
+func advance(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+// eventually waits until cond holds, letting time pass in the bubble a
+// millisecond at a time, and fails the test after five seconds of it.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
+	synctest.Wait()
 	for !cond() {
-		if time.Now().After(deadline) {
+		if !time.Now().Before(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		advance(time.Millisecond)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleychat/parley/server/internal/chat"
@@ -13,6 +14,7 @@ import (
 )
 
 func TestHubJoinReportsLastSeqAndStartsLiveAfterIt(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{})
 	f.appendN(t, 3)
 	var r recorder
@@ -26,6 +28,7 @@ func TestHubJoinReportsLastSeqAndStartsLiveAfterIt(t *testing.T) {
 }
 
 func TestHubJoinWithSinceReplaysExactlyTheMissedMessages(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		stored    int
@@ -39,6 +42,7 @@ func TestHubJoinWithSinceReplaysExactlyTheMissedMessages(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFixture(t, chat.HubOptions{})
 			f.appendN(t, tt.stored)
 			var r recorder
@@ -54,6 +58,7 @@ func TestHubJoinWithSinceReplaysExactlyTheMissedMessages(t *testing.T) {
 }
 
 func TestHubLiveMessagesDuringReplayFollowTheReplay(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{})
 	f.appendN(t, 2000)
 	stop := f.sendUntilStopped(t)
@@ -67,6 +72,7 @@ func TestHubLiveMessagesDuringReplayFollowTheReplay(t *testing.T) {
 // A member that joins with since above what the hub has delivered must not
 // get the messages up to since again.
 func TestHubJoinWithSinceAheadOfTheHubSkipsWhatTheMemberHas(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{GapWait: time.Hour})
 	var first recorder
 	f.mustJoin(t, &first, alice, nil)
@@ -81,6 +87,7 @@ func TestHubJoinWithSinceAheadOfTheHubSkipsWhatTheMemberHas(t *testing.T) {
 }
 
 func TestHubRefusesBadJoinsAndTyping(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{})
 	var r recorder
 	err := f.svc.Join(context.Background(), "no-such-room", &r, bob, nil)
@@ -105,11 +112,13 @@ func TestHubRefusesBadJoinsAndTyping(t *testing.T) {
 // joined frame, one unbroken run of seqs starting right after the joined
 // last_seq.
 func TestHubConcurrentJoinLeaveAndSend(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{})
 	const senders, perSender, joiners = 4, 100, 8
-	var wg sync.WaitGroup
+	var sending, joining sync.WaitGroup
+	sent := make(chan struct{}) // closed once every sender is done
 	for s := range senders {
-		wg.Go(func() {
+		sending.Go(func() {
 			u := chat.User{ID: fmt.Sprint("sender-", s), Username: fmt.Sprint("sender", s)}
 			for i := range perSender {
 				f.mustSend(t, u, fmt.Sprint(i))
@@ -117,26 +126,41 @@ func TestHubConcurrentJoinLeaveAndSend(t *testing.T) {
 		})
 	}
 	for j := range joiners {
-		wg.Go(func() {
+		joining.Go(func() {
 			u := chat.User{ID: fmt.Sprint("joiner-", j), Username: fmt.Sprint("joiner", j)}
 			for round := range 10 {
-				var r recorder
+				r := &recorder{took: make(chan struct{}, 1)}
 				var since *int64
 				if round%2 == 1 {
 					s := int64(round)
 					since = &s
 				}
-				if err := f.svc.Join(context.Background(), f.room.ID, &r, u, since); err != nil {
+				if err := f.svc.Join(context.Background(), f.room.ID, r, u, since); err != nil {
 					t.Error(err)
 					return
 				}
-				time.Sleep(time.Millisecond)
-				f.svc.Leave(f.room.ID, &r)
-				checkUnbroken(t, &r, since)
+				awaitAMessage(r, sent)
+				f.svc.Leave(f.room.ID, r)
+				checkUnbroken(t, r, since)
 			}
 		})
 	}
-	wg.Wait()
+	sending.Wait()
+	close(sent)
+	joining.Wait()
+}
+
+// awaitAMessage returns once r has taken a message, or once done is closed:
+// a member stays in the room until live traffic reached it, while there is
+// any.
+func awaitAMessage(r *recorder, done <-chan struct{}) {
+	for len(r.seqs()) == 0 {
+		select {
+		case <-r.took:
+		case <-done:
+			return
+		}
+	}
 }
 
 func checkUnbroken(t *testing.T, r *recorder, since *int64) {
@@ -215,29 +239,33 @@ func (b *boundedSub) Slow() { b.rec.Slow() }
 // replay, so the queue is full when the replay ends and the frames held
 // back during it must wait for room rather than be refused.
 func TestHubLongReplayWithLiveTrafficDoesNotDropAReadingMember(t *testing.T) {
-	f := newFixture(t, chat.HubOptions{})
-	f.appendN(t, 3000)
-	var watcher recorder
-	f.mustJoin(t, &watcher, alice, nil)
-	sub := newBoundedSub(t, 16, 20*time.Microsecond) // a sleep lasts longer in practice
-	joined := make(chan error, 1)
-	go func() { joined <- f.svc.Join(context.Background(), f.room.ID, sub, bob, ptr(int64(0))) }()
-	eventually(t, "the joined frame", func() bool { return len(sub.rec.got()) > 0 })
-	// Bounded live traffic, all of it (very likely) during the replay.
-	for i := range 100 {
-		f.mustSend(t, alice, fmt.Sprint("live-", i))
-		f.svc.Typing(f.room.ID, &watcher, alice)
-	}
-	if err := <-joined; err != nil {
-		t.Fatalf("join: %v", err)
-	}
-	eventually(t, "every message", func() bool {
-		if sub.rec.isSlow() {
-			t.Fatal("got the member dropped as slow, want it kept")
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, chat.HubOptions{})
+		f.appendN(t, 3000)
+		var watcher recorder
+		f.mustJoin(t, &watcher, alice, nil)
+		sub := newBoundedSub(t, 16, 20*time.Microsecond)
+		joined := make(chan error, 1)
+		go func() { joined <- f.svc.Join(context.Background(), f.room.ID, sub, bob, ptr(int64(0))) }()
+		eventually(t, "the joined frame", func() bool { return len(sub.rec.got()) > 0 })
+		// Bounded live traffic, all of it during the replay: time stands
+		// still, and with it the consumer, while this goroutine runs.
+		for i := range 100 {
+			f.mustSend(t, alice, fmt.Sprint("live-", i))
+			f.svc.Typing(f.room.ID, &watcher, alice)
 		}
-		return len(sub.rec.seqs()) == 3100
+		if err := <-joined; err != nil {
+			t.Fatalf("join: %v", err)
+		}
+		eventually(t, "every message", func() bool {
+			if sub.rec.isSlow() {
+				t.Fatal("got the member dropped as slow, want it kept")
+			}
+			return len(sub.rec.seqs()) == 3100
+		})
+		wantSeqs(t, sub.rec.seqs(), 1, 3100)
 	})
-	wantSeqs(t, sub.rec.seqs(), 1, 3100)
 }
 
 // failingHistory is a store whose History fails: the replay of a join
@@ -252,6 +280,7 @@ func (failingHistory) History(context.Context, string, chat.Page) ([]chat.Messag
 // the room and says so with ErrReplayFailed, so the transport can make its
 // client reconnect.
 func TestHubReplayFailureLeavesNoMembership(t *testing.T) {
+	t.Parallel()
 	mem := memstore.New(memstore.Options{})
 	store := failingHistory{mem}
 	hub := chat.NewHub(store, textCodec{}, chat.HubOptions{})

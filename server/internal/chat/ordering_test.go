@@ -3,12 +3,14 @@ package chat_test
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleychat/parley/server/internal/chat"
 )
 
 func TestHubDeliversOutOfOrderArrivalsInSeqOrder(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{GapWait: time.Hour})
 	var r recorder
 	f.mustJoin(t, &r, bob, nil)
@@ -20,6 +22,7 @@ func TestHubDeliversOutOfOrderArrivalsInSeqOrder(t *testing.T) {
 }
 
 func TestHubDropsDuplicateDeliveries(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{GapWait: time.Hour})
 	var r recorder
 	f.mustJoin(t, &r, bob, nil)
@@ -31,11 +34,19 @@ func TestHubDropsDuplicateDeliveries(t *testing.T) {
 }
 
 func TestHubBackfillsAGapFromTheStore(t *testing.T) {
-	f := newFixture(t, chat.HubOptions{GapWait: 10 * time.Millisecond})
-	var r recorder
-	f.mustJoin(t, &r, bob, nil)
-	msgs := f.appendN(t, 5)
-	f.hub.Deliver(context.Background(), msgs[4]) // 1..4 never arrive live
-	eventually(t, "backfill", func() bool { return len(r.seqs()) == 5 })
-	wantSeqs(t, r.seqs(), 1, 5)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const gapWait = time.Second
+		f := newFixture(t, chat.HubOptions{GapWait: gapWait})
+		var r recorder
+		f.mustJoin(t, &r, bob, nil)
+		msgs := f.appendN(t, 5)
+		f.hub.Deliver(context.Background(), msgs[4]) // 1..4 never arrive live
+		advance(gapWait / 2)
+		if got := r.seqs(); len(got) != 0 {
+			t.Fatalf("got seqs %v before GapWait, want none while 1..4 may still arrive live", got)
+		}
+		eventually(t, "backfill", func() bool { return len(r.seqs()) == 5 })
+		wantSeqs(t, r.seqs(), 1, 5)
+	})
 }

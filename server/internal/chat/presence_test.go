@@ -6,13 +6,17 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleychat/parley/server/internal/chat"
+	"github.com/parleychat/parley/server/internal/memstore"
 )
 
 func TestHubPresenceCountsUsersNotConnections(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{})
 	var watcher, bob1, bob2 recorder
 	f.mustJoin(t, &watcher, alice, nil)
@@ -31,6 +35,7 @@ func TestHubPresenceCountsUsersNotConnections(t *testing.T) {
 }
 
 func TestHubTypingReachesOtherUsersOnly(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{})
 	var a, b recorder
 	f.mustJoin(t, &a, alice, nil)
@@ -90,90 +95,107 @@ func sees(t *testing.T, r *recorder, users ...string) {
 	t.Helper()
 	slices.Sort(users)
 	deadline := time.Now().Add(5 * time.Second)
+	synctest.Wait()
 	for !slices.Equal(online(r), users) {
-		if time.Now().After(deadline) {
+		if !time.Now().Before(deadline) {
 			t.Fatalf("member sees %q online, want %q", online(r), users)
 		}
-		time.Sleep(5 * time.Millisecond)
+		advance(time.Millisecond)
 	}
 }
 
 func TestPresenceSpansReplicas(t *testing.T) {
-	c := newCluster(t, 3, chat.HubOptions{RosterInterval: time.Hour})
-	var onA, onB recorder
-	c.mustJoin(t, 0, &onA, alice)
-	c.mustJoin(t, 1, &onB, bob)
-	sees(t, &onA, "alice", "bob")
-	// Bob's replica learns of alice from the roster her replica sends when
-	// it hears bob's replica say hello, before or after bob's joined frame.
-	sees(t, &onB, "alice", "bob")
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, chat.HubOptions{RosterInterval: time.Hour})
+		var onA, onB recorder
+		c.mustJoin(t, 0, &onA, alice)
+		c.mustJoin(t, 1, &onB, bob)
+		sees(t, &onA, "alice", "bob")
+		// Bob's replica learns of alice from the roster her replica sends when
+		// it hears bob's replica say hello, before or after bob's joined frame.
+		sees(t, &onB, "alice", "bob")
 
-	// Bob opens a second connection on another replica, then closes the
-	// first: he stays online for alice throughout.
-	var bobAgain recorder
-	c.mustJoin(t, 2, &bobAgain, bob)
-	sees(t, &bobAgain, "alice", "bob")
-	c.replicas[1].svc.Leave(c.room.ID, &onB)
-	time.Sleep(50 * time.Millisecond) // gives a wrong offline the chance to arrive
-	if slices.Contains(onA.got(), "offline bob") {
-		t.Fatalf("alice saw bob go offline while he was still on replica 2: %q", onA.got())
-	}
-	c.replicas[2].svc.Leave(c.room.ID, &bobAgain)
-	sees(t, &onA, "alice")
+		// Bob opens a second connection on another replica, then closes the
+		// first: he stays online for alice throughout.
+		var bobAgain recorder
+		c.mustJoin(t, 2, &bobAgain, bob)
+		sees(t, &bobAgain, "alice", "bob")
+		c.replicas[1].svc.Leave(c.room.ID, &onB)
+		advance(time.Second) // gives a wrong offline every chance to arrive
+		if slices.Contains(onA.got(), "offline bob") {
+			t.Fatalf("alice saw bob go offline while he was still on replica 2: %q", onA.got())
+		}
+		c.replicas[2].svc.Leave(c.room.ID, &bobAgain)
+		sees(t, &onA, "alice")
+	})
 }
 
 func TestAJoinedFrameListsUsersOnOtherReplicas(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{RosterInterval: time.Hour})
-	var a, b1, b2 recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b1, bob)
-	sees(t, &b1, "alice", "bob")
-	carol := chat.User{ID: "u-carol", Username: "carol"}
-	c.mustJoin(t, 1, &b2, carol)
-	if got := b2.got(); len(got) == 0 || got[0] != "joined 0 alice,bob,carol" {
-		t.Fatalf("got frames %q, want the joined frame to list alice, bob and carol first", got)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 2, chat.HubOptions{RosterInterval: time.Hour})
+		var a, b1, b2 recorder
+		c.mustJoin(t, 0, &a, alice)
+		c.mustJoin(t, 1, &b1, bob)
+		sees(t, &b1, "alice", "bob")
+		carol := chat.User{ID: "u-carol", Username: "carol"}
+		c.mustJoin(t, 1, &b2, carol)
+		if got := b2.got(); len(got) == 0 || got[0] != "joined 0 alice,bob,carol" {
+			t.Fatalf("got frames %q, want the joined frame to list alice, bob and carol first", got)
+		}
+	})
 }
 
 func TestTypingSpansReplicas(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &a, "alice", "bob")
-	if err := c.replicas[1].svc.Typing(c.room.ID, &b, bob); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "alice to see bob typing", has(&a, "typing bob"))
-	if slices.Contains(b.got(), "typing bob") {
-		t.Fatalf("bob was told he is typing: %q", b.got())
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 2, chat.HubOptions{})
+		var a, b recorder
+		c.mustJoin(t, 0, &a, alice)
+		c.mustJoin(t, 1, &b, bob)
+		sees(t, &a, "alice", "bob")
+		if err := c.replicas[1].svc.Typing(c.room.ID, &b, bob); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "alice to see bob typing", has(&a, "typing bob"))
+		if slices.Contains(b.got(), "typing bob") {
+			t.Fatalf("bob was told he is typing: %q", b.got())
+		}
+	})
 }
 
 func TestUsersOfAReplicaThatVanishedGoOffline(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 20 * time.Millisecond})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &a, "alice", "bob")
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 2, chat.HubOptions{RosterInterval: 20 * time.Millisecond})
+		var a, b recorder
+		c.mustJoin(t, 0, &a, alice)
+		c.mustJoin(t, 1, &b, bob)
+		sees(t, &a, "alice", "bob")
 
-	c.replicas[1].crash() // bob never leaves: his replica is just gone
-	sees(t, &a, "alice")
-	if st := c.replicas[0].hub.Stats(); st.RostersExpired == 0 {
-		t.Fatalf("got %d expired rosters, want at least 1", st.RostersExpired)
-	}
+		c.replicas[1].crash() // bob never leaves: his replica is just gone
+		sees(t, &a, "alice")
+		if st := c.replicas[0].hub.Stats(); st.RostersExpired == 0 {
+			t.Fatalf("got %d expired rosters, want at least 1", st.RostersExpired)
+		}
+	})
 }
 
 func TestRostersKeepALiveReplicasUsersOnline(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 100 * time.Millisecond})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &a, "alice", "bob")
-	time.Sleep(time.Second) // ten intervals, well past a roster's life
-	if slices.Contains(a.got(), "offline bob") {
-		t.Fatalf("alice saw bob go offline while his replica kept sending rosters: %q", a.got())
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		c := newCluster(t, 2, chat.HubOptions{RosterInterval: interval})
+		var a, b recorder
+		c.mustJoin(t, 0, &a, alice)
+		c.mustJoin(t, 1, &b, bob)
+		sees(t, &a, "alice", "bob")
+		advance(10 * interval) // well past a roster's life
+		if slices.Contains(a.got(), "offline bob") {
+			t.Fatalf("alice saw bob go offline while his replica kept sending rosters: %q", a.got())
+		}
+	})
 }
 
 // stalledSeqs is a store whose LastSeqs hangs until its caller gives up, as
@@ -188,34 +210,96 @@ func (stalledSeqs) LastSeqs(ctx context.Context, _ []string) (map[string]int64, 
 // A replica whose store stalls keeps sending rosters: its users must not
 // look gone to the others.
 func TestAStalledStoreDoesNotHoldRostersBack(t *testing.T) {
-	c := newClusterOf(t, 2, chat.HubOptions{RosterInterval: 100 * time.Millisecond, CatchUpInterval: 100 * time.Millisecond},
-		func(i int, s chat.Store) chat.Store {
-			if i == 0 {
-				return stalledSeqs{s}
-			}
-			return s
-		})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &b, "alice", "bob")
-	time.Sleep(time.Second) // ten roster intervals while catch-ups hang
-	if slices.Contains(b.got(), "offline alice") {
-		t.Fatalf("bob saw alice go offline while her replica's store stalled: %q", b.got())
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		c := newClusterOf(t, 2, chat.HubOptions{RosterInterval: interval, CatchUpInterval: interval},
+			func(i int, s chat.Store) chat.Store {
+				if i == 0 {
+					return stalledSeqs{s}
+				}
+				return s
+			})
+		var a, b recorder
+		c.mustJoin(t, 0, &a, alice)
+		c.mustJoin(t, 1, &b, bob)
+		sees(t, &b, "alice", "bob")
+		advance(10 * interval) // while catch-ups hang
+		if slices.Contains(b.got(), "offline alice") {
+			t.Fatalf("bob saw alice go offline while her replica's store stalled: %q", b.got())
+		}
+	})
 }
 
 // A replica that leaves a room cleanly is not counted as a replica gone.
 func TestALeaveIsNotAnExpiredRoster(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 50 * time.Millisecond})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &a, "alice", "bob")
-	c.replicas[1].svc.Leave(c.room.ID, &b)
-	sees(t, &a, "alice")
-	time.Sleep(300 * time.Millisecond) // six intervals, twice a roster's life
-	if n := c.replicas[0].hub.Stats().RostersExpired; n != 0 {
-		t.Fatalf("got %d expired rosters after a clean leave, want 0", n)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 50 * time.Millisecond
+		c := newCluster(t, 2, chat.HubOptions{RosterInterval: interval})
+		var a, b recorder
+		c.mustJoin(t, 0, &a, alice)
+		c.mustJoin(t, 1, &b, bob)
+		sees(t, &a, "alice", "bob")
+		c.replicas[1].svc.Leave(c.room.ID, &b)
+		sees(t, &a, "alice")
+		advance(6 * interval) // twice a roster's life
+		if n := c.replicas[0].hub.Stats().RostersExpired; n != 0 {
+			t.Fatalf("got %d expired rosters after a clean leave, want 0", n)
+		}
+	})
+}
+
+// manualClock is a clock that moves only when the test moves it.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// Rosters age by the hub's clock: the roster loop's ticks only say when to
+// look at it.
+func TestRostersExpireByTheHubsClock(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const interval = time.Second
+		clock := &manualClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+		store := memstore.New(memstore.Options{})
+		hub := chat.NewHub(store, rosterCodec{}, chat.HubOptions{
+			Bus: newBoundedBus(t, 100), RosterInterval: interval, CatchUpInterval: time.Hour, Now: clock.Now,
+		})
+		t.Cleanup(hub.Close)
+		svc := chat.NewService(store, hub, nil)
+		room, err := svc.CreateRoom(context.Background(), "lobby")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a recorder
+		if err := svc.Join(context.Background(), room.ID, &a, alice, nil); err != nil {
+			t.Fatal(err)
+		}
+		hub.Receive(context.Background(), chat.Event{Kind: chat.EventRoster, Room: room.ID, Origin: "replica-x", Users: []chat.User{bob}})
+		sees(t, &a, "alice", "bob")
+
+		advance(10 * interval) // ticks, while the hub's clock stands still
+		if got := online(&a); !slices.Equal(got, []string{"alice", "bob"}) {
+			t.Fatalf("member sees %q online after ten intervals of ticks on a stopped clock, want alice and bob", got)
+		}
+		clock.Add(4 * interval) // past a roster's life of three intervals
+		sees(t, &a, "alice")
+		if n := hub.Stats().RostersExpired; n != 1 {
+			t.Fatalf("got %d expired rosters, want 1", n)
+		}
+	})
 }

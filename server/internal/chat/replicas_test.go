@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleychat/parley/server/internal/chat"
@@ -190,8 +191,8 @@ func (c *cluster) mustSend(t *testing.T, i int, u chat.User, clientID string) ch
 	return m
 }
 
-// joinEverywhere adds one member per replica, joined once each replica's
-// subscription is in place, and returns them.
+// joinEverywhere adds one member per replica and returns them once the
+// hubs are idle again. Only bubbles call it.
 func (c *cluster) joinEverywhere(t *testing.T) []*recorder {
 	t.Helper()
 	var subs []*recorder
@@ -200,6 +201,10 @@ func (c *cluster) joinEverywhere(t *testing.T) []*recorder {
 		c.mustJoin(t, i, r, chat.User{ID: fmt.Sprintf("u-%d", i), Username: fmt.Sprintf("user%d", i)})
 		subs = append(subs, r)
 	}
+	// The resyncs that the joins started are over, so that a test that
+	// cuts the broker next knows that later deliveries do not come from
+	// them.
+	synctest.Wait()
 	return subs
 }
 
@@ -208,86 +213,98 @@ func has(r *recorder, frame string) func() bool {
 }
 
 func TestReplicasDeliverEveryMessageToEveryMemberInOrderOnce(t *testing.T) {
-	c := newCluster(t, 3, chat.HubOptions{})
-	subs := c.joinEverywhere(t)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, chat.HubOptions{})
+		subs := c.joinEverywhere(t)
 
-	const perReplica = 200
-	var wg sync.WaitGroup
-	for i := range c.replicas {
-		wg.Go(func() {
-			for n := range perReplica {
-				c.mustSend(t, i, alice, fmt.Sprintf("r%d-%d", i, n))
-			}
-		})
-	}
-	wg.Wait()
+		const perReplica = 200
+		var wg sync.WaitGroup
+		for i := range c.replicas {
+			wg.Go(func() {
+				for n := range perReplica {
+					c.mustSend(t, i, alice, fmt.Sprintf("r%d-%d", i, n))
+				}
+			})
+		}
+		wg.Wait()
 
-	const total = perReplica * 3
-	for i, s := range subs {
-		eventually(t, fmt.Sprintf("member on replica %d to get %d messages", i, total), func() bool { return len(s.seqs()) >= total })
-		wantSeqs(t, s.seqs(), 1, total)
-	}
+		const total = perReplica * 3
+		for i, s := range subs {
+			eventually(t, fmt.Sprintf("member on replica %d to get %d messages", i, total), func() bool { return len(s.seqs()) >= total })
+			wantSeqs(t, s.seqs(), 1, total)
+		}
+	})
 }
 
 func TestAReplicaCatchesUpOnMessagesTheBrokerLost(t *testing.T) {
-	// The broker stays down, and no later message reveals the gap: only the
-	// periodic comparison with the store can find the lost messages.
-	c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: 20 * time.Millisecond})
-	subs := c.joinEverywhere(t)
-	c.sb.cut()
-	for n := range 5 {
-		c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
-	}
-	eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 5 })
-	wantSeqs(t, subs[1].seqs(), 1, 5)
-	wantSeqs(t, subs[0].seqs(), 1, 5)
-	if st := c.replicas[1].hub.Stats(); st.Backfills == 0 || st.Backfilled < 5 {
-		t.Fatalf("got %d backfills of %d messages, want at least 1 of 5", st.Backfills, st.Backfilled)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		// The broker stays down, and no later message reveals the gap: only the
+		// periodic comparison with the store can find the lost messages.
+		c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: 20 * time.Millisecond})
+		subs := c.joinEverywhere(t)
+		c.sb.cut()
+		for n := range 5 {
+			c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
+		}
+		eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 5 })
+		wantSeqs(t, subs[1].seqs(), 1, 5)
+		wantSeqs(t, subs[0].seqs(), 1, 5)
+		if st := c.replicas[1].hub.Stats(); st.Backfills == 0 || st.Backfilled < 5 {
+			t.Fatalf("got %d backfills of %d messages, want at least 1 of 5", st.Backfills, st.Backfilled)
+		}
+	})
 }
 
 func TestAReplicaResyncsWhenTheBrokerReturns(t *testing.T) {
-	// Periodic catch-up is off: the resync on resubscribing does the work.
-	c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: time.Hour})
-	subs := c.joinEverywhere(t)
-	c.sb.cut()
-	for n := range 3 {
-		c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
-	}
-	time.Sleep(50 * time.Millisecond) // gives a wrong delivery the chance to show
-	if got := subs[1].seqs(); len(got) != 0 {
-		t.Fatalf("got seqs %v across a cut broker, want none", got)
-	}
-	// No later message reveals the gap: the resync alone must find it.
-	c.sb.restore()
-	eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 3 })
-	wantSeqs(t, subs[1].seqs(), 1, 3)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		// Periodic catch-up is off: the resync on resubscribing does the work.
+		c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: time.Hour})
+		subs := c.joinEverywhere(t)
+		c.sb.cut()
+		for n := range 3 {
+			c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
+		}
+		advance(time.Second) // gives a wrong delivery every chance to show
+		if got := subs[1].seqs(); len(got) != 0 {
+			t.Fatalf("got seqs %v across a cut broker, want none", got)
+		}
+		// No later message reveals the gap: the resync alone must find it.
+		c.sb.restore()
+		eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 3 })
+		wantSeqs(t, subs[1].seqs(), 1, 3)
 
-	c.mustSend(t, 1, alice, "after")
-	for i, s := range subs {
-		eventually(t, fmt.Sprintf("member on replica %d to get the next message", i), func() bool { return len(s.seqs()) >= 4 })
-		wantSeqs(t, s.seqs(), 1, 4)
-	}
+		c.mustSend(t, 1, alice, "after")
+		for i, s := range subs {
+			eventually(t, fmt.Sprintf("member on replica %d to get the next message", i), func() bool { return len(s.seqs()) >= 4 })
+			wantSeqs(t, s.seqs(), 1, 4)
+		}
+	})
 }
 
 // A broker event claiming a seq far ahead, or a message of another room,
 // must not silence the room: the real messages still arrive.
 func TestABadBrokerEventDoesNotSilenceARoom(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{})
-	subs := c.joinEverywhere(t)
-	c.mustSend(t, 0, alice, "first")
-	eventually(t, "the first message everywhere", func() bool { return len(subs[1].seqs()) == 1 })
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 2, chat.HubOptions{})
+		subs := c.joinEverywhere(t)
+		c.mustSend(t, 0, alice, "first")
+		eventually(t, "the first message everywhere", func() bool { return len(subs[1].seqs()) == 1 })
 
-	hub := c.replicas[1].hub
-	hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: c.room.ID, Origin: "evil",
-		Message: chat.Message{Room: c.room.ID, Seq: 1_000_000}})
-	hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: "another-room", Origin: "evil",
-		Message: chat.Message{Room: c.room.ID, Seq: 2}})
-	for n := range 5 {
-		c.mustSend(t, 0, alice, fmt.Sprintf("after-%d", n))
-	}
-	eventually(t, "every real message on the other replica", func() bool { return len(subs[1].seqs()) >= 6 })
-	wantSeqs(t, subs[1].seqs(), 1, 6)
+		hub := c.replicas[1].hub
+		hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: c.room.ID, Origin: "evil",
+			Message: chat.Message{Room: c.room.ID, Seq: 1_000_000}})
+		hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: "another-room", Origin: "evil",
+			Message: chat.Message{Room: c.room.ID, Seq: 2}})
+		for n := range 5 {
+			c.mustSend(t, 0, alice, fmt.Sprintf("after-%d", n))
+		}
+		eventually(t, "every real message on the other replica", func() bool { return len(subs[1].seqs()) >= 6 })
+		wantSeqs(t, subs[1].seqs(), 1, 6)
+	})
 }
 
 // boundedBus is a bus with a queue as small as a real one's, drained as fast
@@ -326,30 +343,32 @@ func (b *boundedBus) Publish(_ context.Context, ev chat.Event) {
 	}
 }
 
-func (b *boundedBus) Watch(string) {}
-
+func (b *boundedBus) Watch(string)   {}
 func (b *boundedBus) Unwatch(string) {}
 
 // A replica with many rooms spreads their rosters over the interval instead
 // of sending them all at once, which would overflow the bus's queue.
 func TestRostersOfManyRoomsAreSpreadOut(t *testing.T) {
-	const rooms = 2000
-	bus := newBoundedBus(t, 1000)
-	store := memstore.New(memstore.Options{})
-	hub := chat.NewHub(store, rosterCodec{}, chat.HubOptions{Bus: bus, RosterInterval: 500 * time.Millisecond, CatchUpInterval: time.Hour})
-	t.Cleanup(hub.Close)
-	svc := chat.NewService(store, hub, nil)
-	for i := range rooms {
-		room, err := svc.CreateRoom(context.Background(), fmt.Sprint("room-", i))
-		if err != nil {
-			t.Fatal(err)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const rooms = 2000
+		bus := newBoundedBus(t, 1000)
+		store := memstore.New(memstore.Options{})
+		hub := chat.NewHub(store, rosterCodec{}, chat.HubOptions{Bus: bus, RosterInterval: 500 * time.Millisecond, CatchUpInterval: time.Hour})
+		t.Cleanup(hub.Close)
+		svc := chat.NewService(store, hub, nil)
+		for i := range rooms {
+			room, err := svc.CreateRoom(context.Background(), fmt.Sprint("room-", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := svc.Join(context.Background(), room.ID, &recorder{}, alice, nil); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := svc.Join(context.Background(), room.ID, &recorder{}, alice, nil); err != nil {
-			t.Fatal(err)
+		eventually(t, "two rounds of rosters", func() bool { return bus.rosters.Load() >= 2*rooms })
+		if n := bus.dropped.Load(); n != 0 {
+			t.Fatalf("the bus dropped %d events, want none", n)
 		}
-	}
-	eventually(t, "two rounds of rosters", func() bool { return bus.rosters.Load() >= 2*rooms })
-	if n := bus.dropped.Load(); n != 0 {
-		t.Fatalf("the bus dropped %d events, want none", n)
-	}
+	})
 }

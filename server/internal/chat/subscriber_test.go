@@ -8,6 +8,7 @@ import (
 )
 
 func TestHubDropsASlowMemberWithoutSkippingOrStallingOthers(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, chat.HubOptions{})
 	slow := &recorder{cap: 4} // joined, alice online, and two messages fit
 	var fast recorder
