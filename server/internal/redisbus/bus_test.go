@@ -254,6 +254,32 @@ func TestWatchChurnWhileRedisIsGoneKeepsNoState(t *testing.T) {
 	})
 }
 
+// Repeated warnings are logged once per logEvery by the bus's clock, each
+// saying how many were held back since the last.
+func TestRepeatedWarningsAreLoggedOncePerLogEvery(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+	steps := []struct {
+		at         time.Duration
+		wantOK     bool
+		wantMissed int
+	}{
+		{0, true, 0},
+		{time.Second, false, 0},
+		{logEvery - time.Nanosecond, false, 0},
+		{logEvery, true, 2},
+		{logEvery + time.Second, false, 0},
+		{5 * logEvery, true, 1},
+	}
+	var warn sometimes
+	for _, st := range steps {
+		missed, ok := warn.allow(start.Add(st.at))
+		if ok != st.wantOK || missed != st.wantMissed {
+			t.Errorf("at %v: got (%d, %t), want (%d, %t)", st.at, missed, ok, st.wantMissed, st.wantOK)
+		}
+	}
+}
+
 // BenchmarkPublishReceive measures events a second from one replica to
 // another through Redis.
 func BenchmarkPublishReceive(bm *testing.B) {
@@ -410,6 +436,9 @@ func typing(room, userID string) chat.Event {
 }
 
 // eventually polls cond until it holds, failing the test after waitTimeout.
+// What these tests wait for happens over real sockets, to and from Redis or
+// a proxy in front of it, which a testing/synctest bubble cannot hold: they
+// wait on the wall clock, with a deadline.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
