@@ -26,6 +26,7 @@ func (r ctxRecorder) Receive(ctx context.Context, ev chat.Event) {
 // A message published with a span on one replica is delivered on another
 // in the same trace: chat.publish there, chat.deliver here, linked to it.
 func TestAMessageCarriesItsTraceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	opts := redisOptions(t)
 	prefix := randomPrefix()
 	spans := tracetest.NewInMemoryExporter()
