@@ -50,7 +50,8 @@ func (h *Hub) Join(ctx context.Context, roomID string, sub Subscriber, user User
 func (h *Hub) enter(ctx context.Context, roomID string) (*room, error) {
 	r, created := h.acquire(roomID)
 	if created {
-		// A failed load forgets the room, which takes its references.
+		// A failed load has forgotten the room already, so the joiner's
+		// reference goes with it rather than being released.
 		if err := r.load(); err != nil {
 			return nil, err
 		}

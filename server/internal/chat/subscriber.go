@@ -45,6 +45,7 @@ type Codec interface {
 	Typing(room string, u User) []byte
 }
 
+// member is a subscriber's membership of a room, which offer feeds.
 type member struct {
 	sub  Subscriber
 	user User
