@@ -3,12 +3,11 @@ package chat_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleychat/parley/server/internal/chat"
@@ -192,8 +191,8 @@ func (c *cluster) mustSend(t *testing.T, i int, u chat.User, clientID string) ch
 	return m
 }
 
-// joinEverywhere adds one member per replica, joined once each replica's
-// subscription is in place, and returns them.
+// joinEverywhere adds one member per replica and returns them once the
+// hubs are idle again. Only bubbles call it.
 func (c *cluster) joinEverywhere(t *testing.T) []*recorder {
 	t.Helper()
 	var subs []*recorder
@@ -202,6 +201,10 @@ func (c *cluster) joinEverywhere(t *testing.T) []*recorder {
 		c.mustJoin(t, i, r, chat.User{ID: fmt.Sprintf("u-%d", i), Username: fmt.Sprintf("user%d", i)})
 		subs = append(subs, r)
 	}
+	// The resyncs that the joins started are over, so that a test that
+	// cuts the broker next knows that later deliveries do not come from
+	// them.
+	synctest.Wait()
 	return subs
 }
 
@@ -209,244 +212,99 @@ func has(r *recorder, frame string) func() bool {
 	return func() bool { return slices.Contains(r.got(), frame) }
 }
 
-// rosterCodec lists the members' names in joined frames, "joined last a,b",
-// so that tests can follow who a client believes is online.
-type rosterCodec struct{ textCodec }
-
-func (rosterCodec) Joined(_ string, last int64, members []chat.User) []byte {
-	var names []string
-	for _, u := range members {
-		names = append(names, u.Username)
-	}
-	slices.Sort(names)
-	return fmt.Appendf(nil, "joined %d %s", last, strings.Join(names, ","))
-}
-
-// online returns who the member believes is online, as a client would work
-// it out: the joined frame's list, then presence frames.
-func online(r *recorder) []string {
-	set := make(map[string]bool)
-	for _, f := range r.got() {
-		if rest, ok := strings.CutPrefix(f, "joined "); ok {
-			_, names, _ := strings.Cut(rest, " ")
-			clear(set)
-			for n := range strings.SplitSeq(names, ",") {
-				if n != "" {
-					set[n] = true
-				}
-			}
-		} else if n, ok := strings.CutPrefix(f, "online "); ok {
-			set[n] = true
-		} else if n, ok := strings.CutPrefix(f, "offline "); ok {
-			delete(set, n)
-		}
-	}
-	out := slices.Collect(maps.Keys(set))
-	slices.Sort(out)
-	return out
-}
-
-// sees waits until the member believes exactly users are online.
-func sees(t *testing.T, r *recorder, users ...string) {
-	t.Helper()
-	slices.Sort(users)
-	deadline := time.Now().Add(5 * time.Second)
-	for !slices.Equal(online(r), users) {
-		if time.Now().After(deadline) {
-			t.Fatalf("member sees %q online, want %q", online(r), users)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestReplicasDeliverEveryMessageToEveryMemberInOrderOnce(t *testing.T) {
-	c := newCluster(t, 3, chat.HubOptions{})
-	subs := c.joinEverywhere(t)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 3, chat.HubOptions{})
+		subs := c.joinEverywhere(t)
 
-	const perReplica = 200
-	var wg sync.WaitGroup
-	for i := range c.replicas {
-		wg.Go(func() {
-			for n := range perReplica {
-				c.mustSend(t, i, alice, fmt.Sprintf("r%d-%d", i, n))
-			}
-		})
-	}
-	wg.Wait()
+		const perReplica = 200
+		var wg sync.WaitGroup
+		for i := range c.replicas {
+			wg.Go(func() {
+				for n := range perReplica {
+					c.mustSend(t, i, alice, fmt.Sprintf("r%d-%d", i, n))
+				}
+			})
+		}
+		wg.Wait()
 
-	const total = perReplica * 3
-	for i, s := range subs {
-		eventually(t, fmt.Sprintf("member on replica %d to get %d messages", i, total), func() bool { return len(s.seqs()) >= total })
-		wantSeqs(t, s.seqs(), 1, total)
-	}
+		const total = perReplica * 3
+		for i, s := range subs {
+			eventually(t, fmt.Sprintf("member on replica %d to get %d messages", i, total), func() bool { return len(s.seqs()) >= total })
+			wantSeqs(t, s.seqs(), 1, total)
+		}
+	})
 }
 
 func TestAReplicaCatchesUpOnMessagesTheBrokerLost(t *testing.T) {
-	// The broker stays down, and no later message reveals the gap: only the
-	// periodic comparison with the store can find the lost messages.
-	c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: 20 * time.Millisecond})
-	subs := c.joinEverywhere(t)
-	c.sb.cut()
-	for n := range 5 {
-		c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
-	}
-	eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 5 })
-	wantSeqs(t, subs[1].seqs(), 1, 5)
-	wantSeqs(t, subs[0].seqs(), 1, 5)
-	if st := c.replicas[1].hub.Stats(); st.Backfills == 0 || st.Backfilled < 5 {
-		t.Fatalf("got %d backfills of %d messages, want at least 1 of 5", st.Backfills, st.Backfilled)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		// The broker stays down, and no later message reveals the gap: only the
+		// periodic comparison with the store can find the lost messages.
+		c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: 20 * time.Millisecond})
+		subs := c.joinEverywhere(t)
+		c.sb.cut()
+		for n := range 5 {
+			c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
+		}
+		eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 5 })
+		wantSeqs(t, subs[1].seqs(), 1, 5)
+		wantSeqs(t, subs[0].seqs(), 1, 5)
+		if st := c.replicas[1].hub.Stats(); st.Backfills == 0 || st.Backfilled < 5 {
+			t.Fatalf("got %d backfills of %d messages, want at least 1 of 5", st.Backfills, st.Backfilled)
+		}
+	})
 }
 
 func TestAReplicaResyncsWhenTheBrokerReturns(t *testing.T) {
-	// Periodic catch-up is off: the resync on resubscribing does the work.
-	c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: time.Hour})
-	subs := c.joinEverywhere(t)
-	c.sb.cut()
-	for n := range 3 {
-		c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
-	}
-	time.Sleep(50 * time.Millisecond) // gives a wrong delivery the chance to show
-	if got := subs[1].seqs(); len(got) != 0 {
-		t.Fatalf("got seqs %v across a cut broker, want none", got)
-	}
-	// No later message reveals the gap: the resync alone must find it.
-	c.sb.restore()
-	eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 3 })
-	wantSeqs(t, subs[1].seqs(), 1, 3)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		// Periodic catch-up is off: the resync on resubscribing does the work.
+		c := newCluster(t, 2, chat.HubOptions{CatchUpInterval: time.Hour})
+		subs := c.joinEverywhere(t)
+		c.sb.cut()
+		for n := range 3 {
+			c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
+		}
+		advance(time.Second) // gives a wrong delivery every chance to show
+		if got := subs[1].seqs(); len(got) != 0 {
+			t.Fatalf("got seqs %v across a cut broker, want none", got)
+		}
+		// No later message reveals the gap: the resync alone must find it.
+		c.sb.restore()
+		eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 3 })
+		wantSeqs(t, subs[1].seqs(), 1, 3)
 
-	c.mustSend(t, 1, alice, "after")
-	for i, s := range subs {
-		eventually(t, fmt.Sprintf("member on replica %d to get the next message", i), func() bool { return len(s.seqs()) >= 4 })
-		wantSeqs(t, s.seqs(), 1, 4)
-	}
-}
-
-func TestPresenceSpansReplicas(t *testing.T) {
-	c := newCluster(t, 3, chat.HubOptions{RosterInterval: time.Hour})
-	var onA, onB recorder
-	c.mustJoin(t, 0, &onA, alice)
-	c.mustJoin(t, 1, &onB, bob)
-	sees(t, &onA, "alice", "bob")
-	// Bob's replica learns of alice from the roster her replica sends when
-	// it hears bob's replica say hello, before or after bob's joined frame.
-	sees(t, &onB, "alice", "bob")
-
-	// Bob opens a second connection on another replica, then closes the
-	// first: he stays online for alice throughout.
-	var bobAgain recorder
-	c.mustJoin(t, 2, &bobAgain, bob)
-	sees(t, &bobAgain, "alice", "bob")
-	c.replicas[1].svc.Leave(c.room.ID, &onB)
-	time.Sleep(50 * time.Millisecond) // gives a wrong offline the chance to arrive
-	if slices.Contains(onA.got(), "offline bob") {
-		t.Fatalf("alice saw bob go offline while he was still on replica 2: %q", onA.got())
-	}
-	c.replicas[2].svc.Leave(c.room.ID, &bobAgain)
-	sees(t, &onA, "alice")
-}
-
-func TestAJoinedFrameListsUsersOnOtherReplicas(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{RosterInterval: time.Hour})
-	var a, b1, b2 recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b1, bob)
-	sees(t, &b1, "alice", "bob")
-	carol := chat.User{ID: "u-carol", Username: "carol"}
-	c.mustJoin(t, 1, &b2, carol)
-	if got := b2.got(); len(got) == 0 || got[0] != "joined 0 alice,bob,carol" {
-		t.Fatalf("got frames %q, want the joined frame to list alice, bob and carol first", got)
-	}
-}
-
-func TestUsersOfAReplicaThatVanishedGoOffline(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 20 * time.Millisecond})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &a, "alice", "bob")
-
-	c.replicas[1].crash() // bob never leaves: his replica is just gone
-	sees(t, &a, "alice")
-	if st := c.replicas[0].hub.Stats(); st.RostersExpired == 0 {
-		t.Fatalf("got %d expired rosters, want at least 1", st.RostersExpired)
-	}
-}
-
-func TestRostersKeepALiveReplicasUsersOnline(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 100 * time.Millisecond})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &a, "alice", "bob")
-	time.Sleep(time.Second) // ten intervals, well past a roster's life
-	if slices.Contains(a.got(), "offline bob") {
-		t.Fatalf("alice saw bob go offline while his replica kept sending rosters: %q", a.got())
-	}
-}
-
-// stalledSeqs is a store whose LastSeqs hangs until its caller gives up, as
-// a database that stopped answering does.
-type stalledSeqs struct{ chat.Store }
-
-func (stalledSeqs) LastSeqs(ctx context.Context, _ []string) (map[string]int64, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-// A replica whose store stalls keeps sending rosters: its users must not
-// look gone to the others.
-func TestAStalledStoreDoesNotHoldRostersBack(t *testing.T) {
-	c := newClusterOf(t, 2, chat.HubOptions{RosterInterval: 100 * time.Millisecond, CatchUpInterval: 100 * time.Millisecond},
-		func(i int, s chat.Store) chat.Store {
-			if i == 0 {
-				return stalledSeqs{s}
-			}
-			return s
-		})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &b, "alice", "bob")
-	time.Sleep(time.Second) // ten roster intervals while catch-ups hang
-	if slices.Contains(b.got(), "offline alice") {
-		t.Fatalf("bob saw alice go offline while her replica's store stalled: %q", b.got())
-	}
-}
-
-// A replica that leaves a room cleanly is not counted as a replica gone.
-func TestALeaveIsNotAnExpiredRoster(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{RosterInterval: 50 * time.Millisecond})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &a, "alice", "bob")
-	c.replicas[1].svc.Leave(c.room.ID, &b)
-	sees(t, &a, "alice")
-	time.Sleep(300 * time.Millisecond) // six intervals, twice a roster's life
-	if n := c.replicas[0].hub.Stats().RostersExpired; n != 0 {
-		t.Fatalf("got %d expired rosters after a clean leave, want 0", n)
-	}
+		c.mustSend(t, 1, alice, "after")
+		for i, s := range subs {
+			eventually(t, fmt.Sprintf("member on replica %d to get the next message", i), func() bool { return len(s.seqs()) >= 4 })
+			wantSeqs(t, s.seqs(), 1, 4)
+		}
+	})
 }
 
 // A broker event claiming a seq far ahead, or a message of another room,
 // must not silence the room: the real messages still arrive.
 func TestABadBrokerEventDoesNotSilenceARoom(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{})
-	subs := c.joinEverywhere(t)
-	c.mustSend(t, 0, alice, "first")
-	eventually(t, "the first message everywhere", func() bool { return len(subs[1].seqs()) == 1 })
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		c := newCluster(t, 2, chat.HubOptions{})
+		subs := c.joinEverywhere(t)
+		c.mustSend(t, 0, alice, "first")
+		eventually(t, "the first message everywhere", func() bool { return len(subs[1].seqs()) == 1 })
 
-	hub := c.replicas[1].hub
-	hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: c.room.ID, Origin: "evil",
-		Message: chat.Message{Room: c.room.ID, Seq: 1_000_000}})
-	hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: "another-room", Origin: "evil",
-		Message: chat.Message{Room: c.room.ID, Seq: 2}})
-	for n := range 5 {
-		c.mustSend(t, 0, alice, fmt.Sprintf("after-%d", n))
-	}
-	eventually(t, "every real message on the other replica", func() bool { return len(subs[1].seqs()) >= 6 })
-	wantSeqs(t, subs[1].seqs(), 1, 6)
+		hub := c.replicas[1].hub
+		hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: c.room.ID, Origin: "evil",
+			Message: chat.Message{Room: c.room.ID, Seq: 1_000_000}})
+		hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: "another-room", Origin: "evil",
+			Message: chat.Message{Room: c.room.ID, Seq: 2}})
+		for n := range 5 {
+			c.mustSend(t, 0, alice, fmt.Sprintf("after-%d", n))
+		}
+		eventually(t, "every real message on the other replica", func() bool { return len(subs[1].seqs()) >= 6 })
+		wantSeqs(t, subs[1].seqs(), 1, 6)
+	})
 }
 
 // boundedBus is a bus with a queue as small as a real one's, drained as fast
@@ -484,44 +342,33 @@ func (b *boundedBus) Publish(_ context.Context, ev chat.Event) {
 		b.dropped.Add(1)
 	}
 }
+
 func (b *boundedBus) Watch(string)   {}
 func (b *boundedBus) Unwatch(string) {}
 
 // A replica with many rooms spreads their rosters over the interval instead
 // of sending them all at once, which would overflow the bus's queue.
 func TestRostersOfManyRoomsAreSpreadOut(t *testing.T) {
-	const rooms = 2000
-	bus := newBoundedBus(t, 1000)
-	store := memstore.New(memstore.Options{})
-	hub := chat.NewHub(store, rosterCodec{}, chat.HubOptions{Bus: bus, RosterInterval: 500 * time.Millisecond, CatchUpInterval: time.Hour})
-	t.Cleanup(hub.Close)
-	svc := chat.NewService(store, hub, nil)
-	for i := range rooms {
-		room, err := svc.CreateRoom(context.Background(), fmt.Sprint("room-", i))
-		if err != nil {
-			t.Fatal(err)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const rooms = 2000
+		bus := newBoundedBus(t, 1000)
+		store := memstore.New(memstore.Options{})
+		hub := chat.NewHub(store, rosterCodec{}, chat.HubOptions{Bus: bus, RosterInterval: 500 * time.Millisecond, CatchUpInterval: time.Hour})
+		t.Cleanup(hub.Close)
+		svc := chat.NewService(store, hub, nil)
+		for i := range rooms {
+			room, err := svc.CreateRoom(context.Background(), fmt.Sprint("room-", i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := svc.Join(context.Background(), room.ID, &recorder{}, alice, nil); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := svc.Join(context.Background(), room.ID, &recorder{}, alice, nil); err != nil {
-			t.Fatal(err)
+		eventually(t, "two rounds of rosters", func() bool { return bus.rosters.Load() >= 2*rooms })
+		if n := bus.dropped.Load(); n != 0 {
+			t.Fatalf("the bus dropped %d events, want none", n)
 		}
-	}
-	eventually(t, "two rounds of rosters", func() bool { return bus.rosters.Load() >= 2*rooms })
-	if n := bus.dropped.Load(); n != 0 {
-		t.Fatalf("the bus dropped %d events, want none", n)
-	}
-}
-
-func TestTypingSpansReplicas(t *testing.T) {
-	c := newCluster(t, 2, chat.HubOptions{})
-	var a, b recorder
-	c.mustJoin(t, 0, &a, alice)
-	c.mustJoin(t, 1, &b, bob)
-	sees(t, &a, "alice", "bob")
-	if err := c.replicas[1].svc.Typing(c.room.ID, &b, bob); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "alice to see bob typing", has(&a, "typing bob"))
-	if slices.Contains(b.got(), "typing bob") {
-		t.Fatalf("bob was told he is typing: %q", b.got())
-	}
+	})
 }

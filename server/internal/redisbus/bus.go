@@ -72,6 +72,11 @@ type Options struct {
 	// Lag, if set, is told how long each message received took from its
 	// arrival at the sender's server (its timestamp) to here.
 	Lag func(time.Duration)
+	// Now is the clock that times that lag, the silence of the subscription
+	// connection, the life of a connection before its backoff resets, and
+	// the pace of repeated warnings; nil means time.Now. Waits on Redis
+	// (read timeouts, backoffs) use package time.
+	Now func() time.Time
 }
 
 // Stats counts what a Bus did since it was made. Every field but Subscribed
@@ -97,6 +102,7 @@ type Bus struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 	lag        func(time.Duration)
+	now        func() time.Time
 
 	queue chan outgoing
 	poke  chan struct{} // wakes the subscriber; capacity 1, as one pending wake-up covers any number of changes
@@ -147,6 +153,9 @@ func New(client *redis.Client, origin string, opts Options) *Bus {
 	if opts.Propagator == nil {
 		opts.Propagator = propagation.TraceContext{}
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Bus{
 		client:     client,
 		origin:     origin,
@@ -157,6 +166,7 @@ func New(client *redis.Client, origin string, opts Options) *Bus {
 		tracer:     opts.Tracer,
 		propagator: opts.Propagator,
 		lag:        opts.Lag,
+		now:        opts.Now,
 		poke:       make(chan struct{}, 1),
 		wanted:     make(map[string]struct{}),
 		dirty:      make(map[string]struct{}),
@@ -315,10 +325,9 @@ type sometimes struct {
 	missed int
 }
 
-// allow reports whether to log now, and how many warnings it held back
+// allow reports whether to log at now, and how many warnings it held back
 // since the last one it let through.
-func (s *sometimes) allow() (missed int, ok bool) {
-	now := time.Now()
+func (s *sometimes) allow(now time.Time) (missed int, ok bool) {
 	if !s.last.IsZero() && now.Sub(s.last) < logEvery {
 		s.missed++
 		return 0, false

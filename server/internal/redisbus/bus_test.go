@@ -25,6 +25,7 @@ import (
 const waitTimeout = 10 * time.Second
 
 func TestEveryKindReachesOtherReplicasIntact(t *testing.T) {
+	t.Parallel()
 	a, aRec, b, bRec := twoReplicas(t)
 	watchAndWait(t, a, aRec, "general")
 	watchAndWait(t, b, bRec, "general")
@@ -57,6 +58,7 @@ func TestEveryKindReachesOtherReplicasIntact(t *testing.T) {
 }
 
 func TestOnlyWatchedRoomsDeliver(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, b *Bus, rec *recorder)
@@ -71,6 +73,7 @@ func TestOnlyWatchedRoomsDeliver(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			a, _, b, bRec := twoReplicas(t)
 			tt.setup(t, b, bRec)
 
@@ -86,6 +89,7 @@ func TestOnlyWatchedRoomsDeliver(t *testing.T) {
 }
 
 func TestWatchUnwatchWatchEndsSubscribed(t *testing.T) {
+	t.Parallel()
 	a, _, b, bRec := twoReplicas(t)
 	b.Watch("r")
 	b.Unwatch("r")
@@ -101,6 +105,7 @@ func TestWatchUnwatchWatchEndsSubscribed(t *testing.T) {
 }
 
 func TestResubscribesAfterConnectionLoss(t *testing.T) {
+	t.Parallel()
 	opts := redisOptions(t)
 	proxy := testenv.StartProxy(t, opts.Addr)
 	prefix := randomPrefix()
@@ -136,6 +141,7 @@ func TestResubscribesAfterConnectionLoss(t *testing.T) {
 }
 
 func TestReplacesAConnectionThatFallsSilent(t *testing.T) {
+	t.Parallel()
 	opts := redisOptions(t)
 	hole := startBlackhole(t, opts.Addr)
 	prefix := randomPrefix()
@@ -163,6 +169,7 @@ func TestReplacesAConnectionThatFallsSilent(t *testing.T) {
 }
 
 func TestMalformedPayloadsAreCountedAndSkipped(t *testing.T) {
+	t.Parallel()
 	a, _, b, bRec := twoReplicas(t)
 	watchAndWait(t, b, bRec, "r")
 
@@ -184,6 +191,7 @@ func TestMalformedPayloadsAreCountedAndSkipped(t *testing.T) {
 }
 
 func TestClosedBusIgnoresCalls(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		start bool
@@ -193,6 +201,7 @@ func TestClosedBusIgnoresCalls(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			// Nothing has to listen: a closed bus must not try to talk.
 			client := mustClient(t, &redis.Options{Addr: testenv.ClosedAddr(t)})
 			b := New(client, "a", Options{QueueSize: 1, Logger: testLogger(t)})
@@ -223,6 +232,7 @@ func TestClosedBusIgnoresCalls(t *testing.T) {
 }
 
 func TestPublishNeverBlocksWhenRedisIsGone(t *testing.T) {
+	t.Parallel()
 	opts := redisOptions(t)
 	proxy := testenv.StartProxy(t, opts.Addr)
 	proxy.Cut()
@@ -239,6 +249,7 @@ func TestPublishNeverBlocksWhenRedisIsGone(t *testing.T) {
 // Rooms watched and unwatched while Redis is away leave nothing behind: the
 // next connection subscribes whatever is wanted then.
 func TestWatchChurnWhileRedisIsGoneKeepsNoState(t *testing.T) {
+	t.Parallel()
 	client := redis.NewClient(&redis.Options{Addr: testenv.ClosedAddr(t), MaxRetries: -1})
 	t.Cleanup(func() { client.Close() })
 	b, _ := startBus(t, client, "b", Options{Prefix: randomPrefix()})
@@ -252,6 +263,32 @@ func TestWatchChurnWhileRedisIsGoneKeepsNoState(t *testing.T) {
 		defer b.mu.Unlock()
 		return len(b.dirty) == 0 && len(b.wanted) == 0
 	})
+}
+
+// Repeated warnings are logged once per logEvery by the bus's clock, each
+// saying how many were held back since the last.
+func TestRepeatedWarningsAreLoggedOncePerLogEvery(t *testing.T) {
+	t.Parallel()
+	start := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+	steps := []struct {
+		at         time.Duration
+		wantOK     bool
+		wantMissed int
+	}{
+		{0, true, 0},
+		{time.Second, false, 0},
+		{logEvery - time.Nanosecond, false, 0},
+		{logEvery, true, 2},
+		{logEvery + time.Second, false, 0},
+		{5 * logEvery, true, 1},
+	}
+	var warn sometimes
+	for _, st := range steps {
+		missed, ok := warn.allow(start.Add(st.at))
+		if ok != st.wantOK || missed != st.wantMissed {
+			t.Errorf("at %v: got (%d, %t), want (%d, %t)", st.at, missed, ok, st.wantMissed, st.wantOK)
+		}
+	}
 }
 
 // BenchmarkPublishReceive measures events a second from one replica to
@@ -410,6 +447,9 @@ func typing(room, userID string) chat.Event {
 }
 
 // eventually polls cond until it holds, failing the test after waitTimeout.
+// What these tests wait for happens over real sockets, to and from Redis or
+// a proxy in front of it, which a testing/synctest bubble cannot hold: they
+// wait on the wall clock, with a deadline.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)

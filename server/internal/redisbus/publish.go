@@ -52,7 +52,7 @@ func (b *Bus) publishLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			continue
 		}
-		if missed, ok := warn.allow(); ok {
+		if missed, ok := warn.allow(b.now()); ok {
 			b.log.Warn("redisbus: publish failed; dropping the batch", "events", len(batch), "err", err, "similar_warnings_suppressed", missed)
 		}
 		select {

@@ -56,10 +56,10 @@ func (b *Bus) receiveLoop(ctx context.Context, recv Receiver) {
 				b.stats.reconnects.Add(1)
 				b.log.Info("redisbus: subscription connection restored")
 			}
-			attached := time.Now()
+			attached := b.now()
 			err = b.listen(ctx, ps, recv)
 			b.detach(ps)
-			if time.Since(attached) >= reconnectMax {
+			if b.now().Sub(attached) >= reconnectMax {
 				backoff = reconnectMin
 			}
 		}
@@ -68,7 +68,7 @@ func (b *Bus) receiveLoop(ctx context.Context, recv Receiver) {
 			return
 		}
 		failed = true
-		if missed, ok := warn.allow(); ok {
+		if missed, ok := warn.allow(b.now()); ok {
 			b.log.Warn("redisbus: subscription connection failed; events from other replicas are delayed until it is back",
 				"err", err, "retry_in", backoff, "similar_warnings_suppressed", missed)
 		}
@@ -109,7 +109,7 @@ func (b *Bus) detach(ps *redis.PubSub) {
 // ctx ends.
 func (b *Bus) listen(ctx context.Context, ps *redis.PubSub, recv Receiver) error {
 	var warn sometimes
-	heard := time.Now()
+	heard := b.now()
 	for {
 		msg, err := ps.ReceiveTimeout(ctx, b.health)
 		if ctx.Err() != nil {
@@ -123,7 +123,7 @@ func (b *Bus) listen(ctx context.Context, ps *redis.PubSub, recv Receiver) error
 			if !isTimeout(err) {
 				return err
 			}
-			if silent := time.Since(heard); silent >= staleAfter*b.health {
+			if silent := b.now().Sub(heard); silent >= staleAfter*b.health {
 				return fmt.Errorf("no reply from Redis for %v", silent.Round(time.Millisecond))
 			}
 			if err := ps.Ping(ctx); err != nil {
@@ -131,7 +131,7 @@ func (b *Bus) listen(ctx context.Context, ps *redis.PubSub, recv Receiver) error
 			}
 			continue
 		}
-		heard = time.Now()
+		heard = b.now()
 
 		switch m := msg.(type) {
 		case *redis.Subscription:
@@ -154,7 +154,7 @@ func (b *Bus) listen(ctx context.Context, ps *redis.PubSub, recv Receiver) error
 			ev, traceparent, err := decode(room, []byte(m.Payload))
 			if err != nil {
 				b.stats.malformed.Add(1)
-				if missed, ok := warn.allow(); ok {
+				if missed, ok := warn.allow(b.now()); ok {
 					b.log.Warn("redisbus: dropping an event that cannot be decoded", "room", room,
 						"bytes", len(m.Payload), "err", err, "similar_warnings_suppressed", missed)
 				}
@@ -227,7 +227,7 @@ func (b *Bus) subscribeLoop(ctx context.Context) {
 		b.mu.Unlock()
 
 		if err := b.apply(ctx, ps, subs, unsubs, sent); err != nil && ctx.Err() == nil {
-			if missed, ok := warn.allow(); ok {
+			if missed, ok := warn.allow(b.now()); ok {
 				b.log.Warn("redisbus: subscribe failed; reconnecting", "err", err, "similar_warnings_suppressed", missed)
 			}
 			// The connection is broken or closing. Closing it makes the
@@ -281,7 +281,7 @@ func (b *Bus) deliver(ctx context.Context, recv Receiver, ev chat.Event, tracepa
 	}
 	if b.lag != nil {
 		// Clocks of two replicas may disagree by more than the lag.
-		b.lag(max(0, time.Since(ev.Message.TS)))
+		b.lag(max(0, b.now().Sub(ev.Message.TS)))
 	}
 	ctx = b.propagator.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
 	opts := []trace.SpanStartOption{

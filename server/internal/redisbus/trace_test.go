@@ -26,16 +26,22 @@ func (r ctxRecorder) Receive(ctx context.Context, ev chat.Event) {
 // A message published with a span on one replica is delivered on another
 // in the same trace: chat.publish there, chat.deliver here, linked to it.
 func TestAMessageCarriesItsTraceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	opts := redisOptions(t)
 	prefix := randomPrefix()
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	var lags []time.Duration
+	// b's clock reads a fixed 250 ms after the message's timestamp, so
+	// that its lag is known exactly.
+	sentAt := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+	const lag = 250 * time.Millisecond
 
 	a, aRec := startBus(t, mustClient(t, opts), "a", Options{Prefix: prefix, Tracer: tp.Tracer("a")})
 	b := New(mustClient(t, opts), "b", Options{Prefix: prefix, Tracer: tp.Tracer("b"), Logger: testLogger(t),
-		Lag: func(d time.Duration) { lags = append(lags, d) }})
+		Lag: func(d time.Duration) { lags = append(lags, d) },
+		Now: func() time.Time { return sentAt.Add(lag) }})
 	bRec := ctxRecorder{newRecorder(), make(chan context.Context, 10)}
 	b.Start(bRec)
 	t.Cleanup(b.Close)
@@ -43,7 +49,7 @@ func TestAMessageCarriesItsTraceAcrossReplicas(t *testing.T) {
 	watchAndWait(t, b, bRec.recorder, "r")
 
 	ctx, send := tp.Tracer("client").Start(context.Background(), "chat.send")
-	msg := chat.Message{ID: "m1", Room: "r", Seq: 1, Body: "hi", TS: time.Now()}
+	msg := chat.Message{ID: "m1", Room: "r", Seq: 1, Body: "hi", TS: sentAt}
 	a.Publish(ctx, chat.Event{Kind: chat.EventMessage, Room: "r", Message: msg})
 	send.End()
 
@@ -79,7 +85,7 @@ func TestAMessageCarriesItsTraceAcrossReplicas(t *testing.T) {
 	if deliver.SpanContext.SpanID() != sc.SpanID() {
 		t.Error("the receiver's context is not the delivery span's")
 	}
-	if len(lags) != 1 || lags[0] < 0 {
-		t.Errorf("got lags %v, want one non-negative", lags)
+	if len(lags) != 1 || lags[0] != lag {
+		t.Errorf("got lags %v, want one of %v", lags, lag)
 	}
 }

@@ -35,8 +35,10 @@ func everyKind(room, origin string) []struct {
 }
 
 func TestEncodeDecodeKeepsEveryField(t *testing.T) {
+	t.Parallel()
 	for _, tt := range everyKind("r-1", "replica-a") {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			payload, err := encode(tt.ev, "")
 			if err != nil {
 				t.Fatal(err)
@@ -53,6 +55,7 @@ func TestEncodeDecodeKeepsEveryField(t *testing.T) {
 }
 
 func TestDecodeGivesTimesInUTC(t *testing.T) {
+	t.Parallel()
 	ts := time.Date(2025, 1, 2, 3, 4, 5, 6, time.FixedZone("CET", 3600))
 	payload, err := encode(chat.Event{Kind: chat.EventMessage, Room: "r", Origin: "a", Message: chat.Message{Room: "r", Seq: 1, TS: ts}}, "")
 	if err != nil {
@@ -68,6 +71,7 @@ func TestDecodeGivesTimesInUTC(t *testing.T) {
 }
 
 func TestEncodeRefusesWhatItCannotCarry(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		ev   chat.Event
@@ -78,6 +82,7 @@ func TestEncodeRefusesWhatItCannotCarry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if payload, err := encode(tt.ev, ""); err == nil {
 				t.Errorf("got %s, want an error", payload)
 			}
@@ -86,6 +91,7 @@ func TestEncodeRefusesWhatItCannotCarry(t *testing.T) {
 }
 
 func TestDecodeRejectsMalformedPayloads(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, payload string
 	}{
@@ -108,6 +114,7 @@ func TestDecodeRejectsMalformedPayloads(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			ev, _, err := decode("r", []byte(tt.payload))
 			if !errors.Is(err, errMalformed) {
 				t.Errorf("got %+v, %v; want an error wrapping %v", ev, err, errMalformed)
@@ -117,6 +124,7 @@ func TestDecodeRejectsMalformedPayloads(t *testing.T) {
 }
 
 func TestDecodeIgnoresFieldsItDoesNotKnow(t *testing.T) {
+	t.Parallel()
 	// A newer replica of the same wire version may add fields.
 	got, _, err := decode("r", []byte(`{"v":1,"o":"a","k":"hello","trace":"abc"}`))
 	if err != nil {
