@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/exaring/otelpgx"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/parleychat/parley/server/internal/chat"
 	"github.com/parleychat/parley/server/internal/faults"
 	"github.com/parleychat/parley/server/internal/httpapi"
+	"github.com/parleychat/parley/server/internal/instrument"
 	"github.com/parleychat/parley/server/internal/memstore"
 	"github.com/parleychat/parley/server/internal/postgres"
 	"github.com/parleychat/parley/server/internal/redisbus"
@@ -61,9 +63,10 @@ func Run(ctx context.Context, version string, args []string, getenv func(string)
 	log.Info("starting parley", append(cfg.logAttrs(), "version", version)...)
 	tracer := tel.Tracer.Tracer("github.com/parleychat/parley/server")
 	reg := tel.Registry
-	m := newServerMetrics(reg)
+	busLag := instrument.BusLag(reg)
+	commitBatches := instrument.CommitBatches(reg)
 
-	store, closeStore, err := openStore(ctx, cfg, log, tel, m)
+	store, closeStore, err := openStore(ctx, cfg, log, tel, reg, commitBatches)
 	if err != nil {
 		return err
 	}
@@ -77,7 +80,7 @@ func Run(ctx context.Context, version string, args []string, getenv func(string)
 		store = inj.Store(store)
 		log.Warn("fault injection is on (PARLEY_FAULTS=on): /admin/faults can break this server on purpose")
 	}
-	store = newTimedStore(store, reg, tracer)
+	store = instrument.Store(store, reg, tracer, nil)
 
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {
@@ -91,7 +94,7 @@ func Run(ctx context.Context, version string, args []string, getenv func(string)
 	if cfg.RedisURL != "" {
 		bus, closeBus, err = openBus(ctx, cfg, log, redisbus.Options{
 			Logger: log, Tracer: tracer, Propagator: tel.Propagator,
-			Lag: func(d time.Duration) { m.busLag.Observe(d.Seconds()) },
+			Lag: busLag,
 		})
 		if err != nil {
 			return err
@@ -100,7 +103,7 @@ func Run(ctx context.Context, version string, args []string, getenv func(string)
 		if inj != nil {
 			hubOpts.Bus = inj.Bus(bus)
 		}
-		reg.MustRegister(busCollector{bus})
+		instrument.Bus(reg, bus.Stats)
 	}
 	hub := chat.NewHub(store, httpapi.Codec(), hubOpts)
 	defer hub.Close()
@@ -115,7 +118,7 @@ func Run(ctx context.Context, version string, args []string, getenv func(string)
 			defer inj.Close() // before the bus: it ends injected delays the bus may be waiting in
 		}
 	}
-	reg.MustRegister(hubCollector{hub})
+	instrument.Hub(reg, hub.Stats)
 	svc := chat.NewService(store, hub, nil)
 	authn := auth.New(store, auth.Config{Secret: secret, TokenTTL: cfg.TokenTTL, PasswordCost: cfg.PasswordCost})
 	api := httpapi.New(svc, authn, log, reg, httpapi.Config{
@@ -219,7 +222,7 @@ func replicaID() string {
 
 // openStore returns PostgreSQL when DATABASE_URL is set and the in-memory
 // store otherwise.
-func openStore(ctx context.Context, cfg config, log *slog.Logger, tel *telemetry.Telemetry, m *serverMetrics) (chat.Store, func(), error) {
+func openStore(ctx context.Context, cfg config, log *slog.Logger, tel *telemetry.Telemetry, reg prometheus.Registerer, onBatch func(int)) (chat.Store, func(), error) {
 	if cfg.DatabaseURL == "" {
 		log.Warn("DATABASE_URL is not set: using the in-memory store; history is not durable and is lost at restart",
 			"history_per_room", cfg.MemoryHistory)
@@ -229,11 +232,11 @@ func openStore(ctx context.Context, cfg config, log *slog.Logger, tel *telemetry
 	s, err := postgres.Open(ctx, cfg.DatabaseURL, postgres.Options{
 		Logger:  log,
 		Tracer:  otelpgx.NewTracer(otelpgx.WithTracerProvider(tel.Tracer)),
-		OnBatch: func(n int) { m.commitBatch.Observe(float64(n)) },
+		OnBatch: onBatch,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("open PostgreSQL (DATABASE_URL %s): %w", redactURL(cfg.DatabaseURL), err)
 	}
-	m.watchPool(s)
+	instrument.Pool(reg, func() instrument.PoolStat { return s.PoolStat() })
 	return s, s.Close, nil
 }
