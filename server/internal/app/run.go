@@ -129,16 +129,13 @@ func Run(ctx context.Context, version string, args []string, getenv func(string)
 		UserRate:       cfg.UserRate,
 		DrainJitter:    cfg.DrainJitter,
 		Telemetry:      httpapi.Telemetry{Tracer: tracer, Propagator: tel.Propagator, Reporter: tel.Sentry},
+		Metrics:        telemetry.MetricsHandler(reg),
+		AdminToken:     cfg.AdminToken,
+		Faults:         inj,
 	})
 
-	var faultsAPI http.Handler
-	if inj != nil {
-		faultsAPI = inj.Handler()
-	}
-	admin := adminHandler(reg, cfg.AdminToken, faultsAPI)
-
 	public := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	private := &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	private := &http.Server{Handler: api.AdminHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	serveErr := make(chan error, 2)
 	for _, l := range []struct {

@@ -33,7 +33,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if ww, ok := w.(middleware.WrapResponseWriter); ok && ww.Status() != 0 {
 					return
 				}
-				writeJSON(w, http.StatusInternalServerError, errorEnvelope(codeInternal, genericMessage[codeInternal]))
+				writeEnvelope(w, http.StatusInternalServerError, codeInternal, genericMessage[codeInternal])
 			}
 		}()
 		next.ServeHTTP(w, r)

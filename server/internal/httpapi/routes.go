@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -37,11 +38,47 @@ func (s *Server) Handler() http.Handler {
 		})
 	})
 
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorEnvelope(codeNotFound, "no such endpoint"))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, errorEnvelope(codeBadRequest, "method not allowed"))
-	})
+	r.NotFound(s.notFound("no such endpoint"))
+	r.MethodNotAllowed(s.methodNotAllowed)
+	return r
+}
+
+// AdminHandler returns every route of the admin listener and its
+// middleware. The listener is never routed through the public ingress:
+// /metrics and pprof are for the scraper and people on the cluster's
+// network, and /admin/* needs the admin token as well. Its GET routes take
+// HEAD too. Requests are not counted or traced: scrapes would drown the
+// API's own series.
+func (s *Server) AdminHandler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.requireAdminToken) // for /admin and below only
+
+	if s.cfg.Metrics != nil {
+		r.Get("/metrics", s.cfg.Metrics.ServeHTTP)
+		r.Head("/metrics", s.cfg.Metrics.ServeHTTP)
+	}
+
+	r.Handle("/debug/pprof", http.RedirectHandler("/debug/pprof/", http.StatusMovedPermanently))
+	r.HandleFunc("/debug/pprof/*", pprof.Index)
+	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	if s.cfg.Faults == nil {
+		r.Handle("/admin/faults", s.faultsOff())
+		r.Handle("/admin/faults/*", s.faultsOff())
+	} else {
+		r.Get("/admin/faults", s.listFaults())
+		r.Head("/admin/faults", s.listFaults())
+		r.Delete("/admin/faults", s.clearFaults())
+		r.Get("/admin/faults/{name}", s.getFault())
+		r.Head("/admin/faults/{name}", s.getFault())
+		r.Put("/admin/faults/{name}", s.setFault())
+		r.Delete("/admin/faults/{name}", s.clearFault())
+	}
+
+	r.NotFound(s.adminNotFound())
+	r.MethodNotAllowed(s.methodNotAllowed)
 	return r
 }

@@ -1,6 +1,8 @@
-// Package httpapi is Parley's public API over HTTP and WebSocket: the REST
-// handlers, the /ws endpoint and its connections, and the probes. It knows
-// the wire format and nothing of storage.
+// Package httpapi is every HTTP surface of Parley: on the public listener
+// the REST handlers, the /ws endpoint and its connections, the probes and
+// the web client; on the admin listener /metrics, pprof and the fault
+// routes. routes.go lists them all. It knows the wire format and nothing of
+// storage.
 package httpapi
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
+	"github.com/parleychat/parley/server/internal/faults"
 )
 
 // Config tunes the API. Zero values take the defaults noted.
@@ -50,6 +53,14 @@ type Config struct {
 	DrainJitter time.Duration
 	// Telemetry traces requests and frames and reports errors.
 	Telemetry Telemetry
+
+	// Metrics serves /metrics on the admin listener; nil leaves it out.
+	Metrics http.Handler
+	// AdminToken is the bearer token /admin/* wants; empty refuses everyone.
+	AdminToken string
+	// Faults is the fault injector that /admin/faults drives; nil while
+	// fault injection is off.
+	Faults *faults.Injector
 }
 
 func (c *Config) setDefaults() {
@@ -80,8 +91,9 @@ func (c *Config) setDefaults() {
 	c.Telemetry.setDefaults()
 }
 
-// Server serves the public API. Build it with New, mount Handler, and call
-// Drain when shutting down.
+// Server serves both listeners. Build it with New, mount Handler on the
+// public listener and AdminHandler on the admin one, and call Drain when
+// shutting down.
 type Server struct {
 	chat    *chat.Service
 	auth    *auth.Service
