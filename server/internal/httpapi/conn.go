@@ -18,6 +18,10 @@ import (
 	"github.com/parleychat/parley/server/internal/chat"
 )
 
+// deadline is d from now on the real clock. Socket deadlines are for the
+// network, which keeps real time whatever clock Config.Now injects.
+func deadline(d time.Duration) time.Time { return time.Now().Add(d) }
+
 // closeGrace is how long a connection waits for the client's reply to its
 // close frame before it drops the socket.
 const closeGrace = time.Second
@@ -88,11 +92,11 @@ func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.
 
 // serve runs the connection until it ends and cleans up after it.
 func (c *conn) serve() {
-	start := time.Now()
+	start := c.s.now()
 	c.s.metrics.connections.Inc()
 	var writer sync.WaitGroup
 	writer.Go(c.writeLoop)
-	expiry := time.AfterFunc(time.Until(c.expires), func() {
+	expiry := time.AfterFunc(c.expires.Sub(start), func() {
 		c.closeWith(websocket.ClosePolicyViolation, "token expired")
 	})
 	defer c.end(start, expiry, &writer)
@@ -122,7 +126,7 @@ func (c *conn) end(start time.Time, expiry *time.Timer, writer *sync.WaitGroup) 
 	code := c.closeCode()
 	c.s.metrics.disconnects.WithLabelValues(closeCodeLabel(code)).Inc()
 	c.s.log.InfoContext(c.ctx, "ws session ended",
-		"user_id", c.user.ID, "duration_ms", time.Since(start).Milliseconds(),
+		"user_id", c.user.ID, "duration_ms", c.s.now().Sub(start).Milliseconds(),
 		"frames_in", c.framesIn.Load(), "frames_out", c.framesOut.Load(), "close_code", code)
 }
 
@@ -135,7 +139,7 @@ func (c *conn) lingeringClose() {
 	nc := c.ws.NetConn()
 	if tcp, ok := nc.(*net.TCPConn); ok {
 		tcp.CloseWrite()
-		_ = tcp.SetReadDeadline(time.Now().Add(closeGrace))
+		_ = tcp.SetReadDeadline(deadline(closeGrace))
 		io.Copy(io.Discard, tcp)
 	}
 	nc.Close()
@@ -146,7 +150,7 @@ func (c *conn) refuse() {
 	c.cancel()
 	c.ws.WriteControl(websocket.CloseMessage,
 		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server is draining"),
-		time.Now().Add(c.s.cfg.WriteTimeout))
+		deadline(c.s.cfg.WriteTimeout))
 	c.ws.Close()
 }
 
@@ -184,7 +188,7 @@ func (c *conn) drainAfter(d time.Duration) {
 	}
 	c.drainTimer = time.AfterFunc(d, func() {
 		c.draining.Store(true)
-		c.stopReading(time.Now())
+		c.stopReading(deadline(0))
 	})
 }
 

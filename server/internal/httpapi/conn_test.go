@@ -28,6 +28,7 @@ import (
 const waitFor = 5 * time.Second
 
 func TestPanicInAFrameClosesOnlyThatConnection(t *testing.T) {
+	t.Parallel()
 	api := startAPI(t, newPanickingStore(), Config{})
 	room := api.mustCreateRoom("lobby")
 	victim := api.mustDial(api.mustRegister("victim"))
@@ -56,6 +57,7 @@ func TestPanicInAFrameClosesOnlyThatConnection(t *testing.T) {
 }
 
 func TestPanicInARESTHandlerAnswers500AndTheServerServesOn(t *testing.T) {
+	t.Parallel()
 	api := startAPI(t, newPanickingStore(), Config{})
 	token := api.mustRegister("alice")
 	room := api.mustCreateRoom("lobby")
@@ -78,6 +80,7 @@ func TestPanicInARESTHandlerAnswers500AndTheServerServesOn(t *testing.T) {
 }
 
 func TestDrainAcksTheSendInFlightThenClosesEveryConnectionWith1001(t *testing.T) {
+	t.Parallel()
 	api := startAPI(t, memstore.New(memstore.Options{}), Config{DrainJitter: 300 * time.Millisecond})
 	room := api.mustCreateRoom("lobby")
 	sender := api.mustDial(api.mustRegister("sender"))
@@ -112,6 +115,7 @@ func TestDrainAcksTheSendInFlightThenClosesEveryConnectionWith1001(t *testing.T)
 }
 
 func TestDrainThatRunsOutOfTimeClosesEveryConnectionAnyway(t *testing.T) {
+	t.Parallel()
 	// No connection's turn to close comes within the context.
 	api := startAPI(t, memstore.New(memstore.Options{}), Config{DrainJitter: time.Hour})
 	first := api.mustDial(api.mustRegister("first"))
@@ -127,6 +131,7 @@ func TestDrainThatRunsOutOfTimeClosesEveryConnectionAnyway(t *testing.T) {
 }
 
 func TestMetricsFollowAScriptedSession(t *testing.T) {
+	t.Parallel()
 	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
 	room := api.mustCreateRoom("lobby")
 
@@ -135,21 +140,25 @@ func TestMetricsFollowAScriptedSession(t *testing.T) {
 		t.Errorf("upgrade with a bad token: got status %d, want 401", resp.StatusCode)
 	}
 	c := api.mustDial(api.mustRegister("alice"))
-	api.waitForMetric("parley_ws_connections", 1)
 	c.sendRaw("not json")
 	if got := c.expect("error"); got.Code != codeBadRequest {
 		t.Errorf("got error code %q for a frame that is not JSON, want %q", got.Code, codeBadRequest)
+	}
+	// The connection is counted before its first frame is read.
+	if got := api.metric("parley_ws_connections"); got != 1 {
+		t.Errorf("got parley_ws_connections = %v while connected, want 1", got)
 	}
 	c.send(sendMsg(room, "c1", "hello"))
 	c.expect("ack")
 	c.closeNormally()
 
-	api.waitForMetric("parley_ws_disconnects_total", 1, "code", "1000")
-	api.waitForMetric("parley_ws_connections", 0)
+	api.waitAllEnded()
 	for _, m := range []struct {
 		name, label, value string
 		want               float64
 	}{
+		{"parley_ws_connections", "", "", 0},
+		{"parley_ws_disconnects_total", "code", "1000", 1},
 		{"parley_ws_upgrades_total", "result", "ok", 1},
 		{"parley_ws_upgrades_total", "result", "unauthorized", 1},
 		{"parley_ws_frames_in_total", "type", frameSend, 1},
@@ -165,7 +174,9 @@ func TestMetricsFollowAScriptedSession(t *testing.T) {
 }
 
 func TestRateLimitedFramesAreRefusedAndCounted(t *testing.T) {
-	api := startAPI(t, memstore.New(memstore.Options{}), Config{ConnRate: 1})
+	t.Parallel()
+	// The clock stands still, so no token comes back between the frames.
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{ConnRate: 1, Now: clockAt(time.Now())})
 	c := api.mustDial(api.mustRegister("alice"))
 
 	// A burst of two frames is allowed (each is refused for not having
@@ -316,6 +327,17 @@ func (a *testAPI) post(token, path string, body any) (status int, respBody []byt
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode, mustReadAll(a.t, resp.Body)
+}
+
+// waitAllEnded waits until every connection has ended and counted its end
+// in the metrics: Drain returns once none is left.
+func (a *testAPI) waitAllEnded() {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := a.server.Drain(ctx); err != nil {
+		a.t.Fatalf("connections still open after %v: Drain: %v", waitFor, err)
+	}
 }
 
 // drainInBackground starts Drain with a context of within and returns the
@@ -590,6 +612,7 @@ func (b *syncBuffer) String() string {
 }
 
 func TestAFractionalConnRateStillAllowsFrames(t *testing.T) {
+	t.Parallel()
 	// 0.4 frames a second is a valid PARLEY_CONN_RATE: a burst of 0.8
 	// rounds down to 0, and a bucket that holds no token refuses everything.
 	api := startAPI(t, memstore.New(memstore.Options{}), Config{ConnRate: 0.4})
@@ -602,9 +625,10 @@ func TestAFractionalConnRateStillAllowsFrames(t *testing.T) {
 }
 
 func TestInvalidFramesCountAgainstTheConnectionRate(t *testing.T) {
+	t.Parallel()
 	// Otherwise a client can make the server decode and answer invalid frames
 	// as fast as it can send them, and never be closed with 4029.
-	api := startAPI(t, memstore.New(memstore.Options{}), Config{ConnRate: 1})
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{ConnRate: 1, Now: clockAt(time.Now())})
 	c := api.mustDial(api.mustRegister("alice"))
 
 	wantCodes := []string{codeBadRequest, codeBadRequest, codeRateLimited}
@@ -617,6 +641,7 @@ func TestInvalidFramesCountAgainstTheConnectionRate(t *testing.T) {
 }
 
 func TestAPlainGETOfTheWebSocketEndpointGetsTheErrorEnvelope(t *testing.T) {
+	t.Parallel()
 	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
 	req, err := http.NewRequest(http.MethodGet, api.http.URL+"/ws", nil)
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // handle handles one frame and reports whether to read on. A panic is
 // recovered here: it ends this connection and no other.
 func (c *conn) handle(kind int, data []byte) (readOn bool) {
-	start := time.Now()
+	start := c.s.now()
 	ctx := c.ctx // the frame's span joins it once the frame is known
 	frameType := "invalid"
 	defer func() {
@@ -35,7 +35,7 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 	}()
 	// Every frame counts against the connection's limit, bad ones too, so
 	// garbage cannot be sent faster than good frames.
-	allowed := c.limiter.Allow()
+	allowed := c.limiter.AllowN(start, 1)
 	var f clientFrame
 	var ferr *frameError
 	if kind != websocket.TextMessage {
@@ -56,7 +56,7 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 			c.s.recordSend(ctx, "ws", start, errRateLimited)
 		}
 		c.sendError(codeRateLimited, "too many frames; slow down", refOf(f))
-		if c.flood.refused(time.Now()) {
+		if c.flood.refused(start) {
 			c.closeWith(closeRateLimited, "rate limited too long")
 			return false
 		}
@@ -74,7 +74,7 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 	defer span.End()
 	defer func() {
 		c.s.log.LogAttrs(ctx, slog.LevelDebug, "frame handled", slog.String("type", f.Type),
-			slog.Int64("duration_us", time.Since(start).Microseconds()))
+			slog.Int64("duration_us", c.s.now().Sub(start).Microseconds()))
 	}()
 	switch f.Type {
 	case frameJoin:

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -60,6 +59,7 @@ func spanNamed(spans *tracetest.InMemoryExporter, name string) (tracetest.SpanSt
 }
 
 func TestARequestGetsASpanNamedByItsRouteAndIsCountedWithAnExemplar(t *testing.T) {
+	t.Parallel()
 	api, spans, _ := tracedAPI(t)
 	token := api.mustRegister("alice")
 	room := api.mustCreateRoom("lobby")
@@ -90,6 +90,7 @@ func TestARequestGetsASpanNamedByItsRouteAndIsCountedWithAnExemplar(t *testing.T
 }
 
 func TestAnUnknownPathIsCountedAsUnmatched(t *testing.T) {
+	t.Parallel()
 	api, _, _ := tracedAPI(t)
 	resp, err := api.http.Client().Get(api.http.URL + "/wp-admin/" + "x")
 	if err != nil {
@@ -102,28 +103,27 @@ func TestAnUnknownPathIsCountedAsUnmatched(t *testing.T) {
 }
 
 func TestTheUpgradeSpanEndsWhenTheSocketOpensAndFramesGetTracesOfTheirOwn(t *testing.T) {
+	t.Parallel()
 	api, spans, _ := tracedAPI(t)
 	token := api.mustRegister("alice")
 	room := api.mustCreateRoom("lobby")
 	c := api.mustDial(token)
 
 	// The client has its socket as soon as the server has answered, a moment
-	// before the server ends the span.
-	var upgrade tracetest.SpanStub
-	deadline := time.Now().Add(waitFor)
-	for ok := false; !ok; {
-		if upgrade, ok = spanNamed(spans, "GET /ws"); !ok && time.Now().After(deadline) {
-			t.Fatalf("no upgrade span while the socket is open; spans: %v", spanNames(spans))
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// before the server ends the span; the server reads the first frame only
+	// after, so the span has ended by the time the join is answered.
 	c.mustJoin(room)
+	upgrade, ok := spanNamed(spans, "GET /ws")
+	if !ok {
+		t.Fatalf("no upgrade span while the socket is open; spans: %v", spanNames(spans))
+	}
 	const parent = "4bf92f3577b34da6a3ce929d0e0e4736"
 	msg := sendMsg(room, "c1", "hi")
 	msg["trace"] = "00-" + parent + "-00f067aa0ba902b7-01"
 	c.send(msg)
 	c.expect("ack")
 
+	// The send frame was read after the join's span ended.
 	join, ok := spanNamed(spans, "chat.join")
 	if !ok {
 		t.Fatalf("no chat.join span; spans: %v", spanNames(spans))
@@ -134,6 +134,14 @@ func TestTheUpgradeSpanEndsWhenTheSocketOpensAndFramesGetTracesOfTheirOwn(t *tes
 	if len(join.Links) != 1 || join.Links[0].SpanContext.SpanID() != upgrade.SpanContext.SpanID() {
 		t.Errorf("got links %v, want one to the upgrade span", join.Links)
 	}
+	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "acked", "reason", ""); got != 1 {
+		t.Errorf("got %v acked sends over the socket, want 1", got)
+	}
+	c.send(sendMsg(room, "c2", ""))
+	c.expect("error")
+	// A frame's span ends just after its reply is queued; the connection
+	// reads the next frame only then, so the answer to c2 means c1's span
+	// has ended.
 	send, ok := spanNamed(spans, "chat.send")
 	if !ok {
 		t.Fatalf("no chat.send span; spans: %v", spanNames(spans))
@@ -141,11 +149,6 @@ func TestTheUpgradeSpanEndsWhenTheSocketOpensAndFramesGetTracesOfTheirOwn(t *tes
 	if got := send.SpanContext.TraceID().String(); got != parent {
 		t.Errorf("got the send in trace %s, want the client's trace %s", got, parent)
 	}
-	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "acked", "reason", ""); got != 1 {
-		t.Errorf("got %v acked sends over the socket, want 1", got)
-	}
-	c.send(sendMsg(room, "c2", ""))
-	c.expect("error")
 	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "rejected", "reason", "bad_request"); got != 1 {
 		t.Errorf("got %v rejected sends, want 1", got)
 	}
@@ -153,6 +156,7 @@ func TestTheUpgradeSpanEndsWhenTheSocketOpensAndFramesGetTracesOfTheirOwn(t *tes
 }
 
 func TestPanicsAreReportedWithTheirRouteOrFrame(t *testing.T) {
+	t.Parallel()
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
@@ -233,6 +237,7 @@ func exemplarTraceID(e *dto.Exemplar) string {
 }
 
 func TestResumesAreCountedByResult(t *testing.T) {
+	t.Parallel()
 	api, _, _ := tracedAPI(t)
 	token := api.mustRegister("alice")
 	room := api.mustCreateRoom("lobby")
@@ -254,6 +259,7 @@ func TestResumesAreCountedByResult(t *testing.T) {
 // Each recipient's delivery is timed, with the sender's trace as exemplar,
 // and the exemplar is in the OpenMetrics output the scraper reads.
 func TestDeliveriesAreTimedPerRecipientWithTheSendersTrace(t *testing.T) {
+	t.Parallel()
 	api, _, _ := tracedAPI(t)
 	room := api.mustCreateRoom("lobby")
 	alice, bob := api.mustDial(api.mustRegister("alice")), api.mustDial(api.mustRegister("bob"))

@@ -66,7 +66,7 @@ func (c *conn) extendRead() bool {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if !c.stopped {
-		c.ws.SetReadDeadline(time.Now().Add(2 * c.s.cfg.PingInterval))
+		c.ws.SetReadDeadline(deadline(2 * c.s.cfg.PingInterval))
 	}
 	return !c.stopped
 }

@@ -53,6 +53,10 @@ type Config struct {
 	DrainJitter time.Duration
 	// Telemetry traces requests and frames and reports errors.
 	Telemetry Telemetry
+	// Now is the clock for what the API measures and decides: latencies,
+	// rate limits, token expiry (default time.Now). Socket deadlines keep
+	// the real clock, the only one the network runs on.
+	Now func() time.Time
 
 	// Metrics serves /metrics on the admin listener; nil leaves it out.
 	Metrics http.Handler
@@ -88,6 +92,9 @@ func (c *Config) setDefaults() {
 	if c.DrainJitter <= 0 {
 		c.DrainJitter = 2 * time.Second
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	c.Telemetry.setDefaults()
 }
 
@@ -100,7 +107,8 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	cfg     Config
-	tel     Telemetry // cfg.Telemetry, for short
+	tel     Telemetry        // cfg.Telemetry, for short
+	now     func() time.Time // cfg.Now, for short
 
 	upgrader websocket.Upgrader
 	users    *userLimits
@@ -121,7 +129,8 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		metrics: newMetrics(reg),
 		cfg:     cfg,
 		tel:     cfg.Telemetry,
-		users:   newUserLimits(rate.Limit(cfg.UserRate), int(2*cfg.UserRate)),
+		now:     cfg.Now,
+		users:   newUserLimits(rate.Limit(cfg.UserRate), int(2*cfg.UserRate), cfg.Now),
 		conns:   make(map[*conn]struct{}),
 	}
 	s.upgrader = websocket.Upgrader{

@@ -73,7 +73,7 @@ func (c *conn) writeLoop() {
 				return
 			}
 		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline(c.s.cfg.WriteTimeout)); err != nil {
 				c.lost()
 				return
 			}
@@ -101,16 +101,16 @@ func (c *conn) finish() {
 	}
 	if c.code != closeLost {
 		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.reason),
-			time.Now().Add(c.s.cfg.WriteTimeout))
+			deadline(c.s.cfg.WriteTimeout))
 	}
-	c.stopReading(time.Now().Add(closeGrace))
+	c.stopReading(deadline(closeGrace))
 }
 
 // write writes one frame. A live message's delivery is timed here, from its
 // arrival at the server that stored it to its write on this socket: the
 // delivery SLI, with the delivery's trace as exemplar.
 func (c *conn) write(frame chat.Frame) bool {
-	c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	c.ws.SetWriteDeadline(deadline(c.s.cfg.WriteTimeout))
 	if err := c.ws.WriteMessage(websocket.TextMessage, frame.Data); err != nil {
 		c.lost()
 		return false
@@ -123,7 +123,7 @@ func (c *conn) write(frame chat.Frame) bool {
 			sc = trace.SpanContextFromContext(frame.Ctx)
 		}
 		// Clocks of two replicas may disagree by more than the latency.
-		observeWithTrace(c.s.metrics.deliveryLatency, max(0, time.Since(frame.Arrived)).Seconds(), sc)
+		observeWithTrace(c.s.metrics.deliveryLatency, max(0, c.s.now().Sub(frame.Arrived)).Seconds(), sc)
 	}
 	return true
 }
@@ -131,5 +131,5 @@ func (c *conn) write(frame chat.Frame) bool {
 // lost ends a connection whose socket failed.
 func (c *conn) lost() {
 	c.closeWith(closeLost, "")
-	c.stopReading(time.Now())
+	c.stopReading(deadline(0))
 }
