@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 
 	dto "github.com/prometheus/client_model/go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -22,12 +23,19 @@ import (
 // are recorded.
 func tracedAPI(t *testing.T) (*testAPI, *tracetest.InMemoryExporter, *reports) {
 	t.Helper()
+	cfg, spans, rep := traced(t)
+	return startAPI(t, memstore.New(memstore.Options{}), cfg), spans, rep
+}
+
+// traced is a Config whose spans land in memory and whose error reports
+// are recorded.
+func traced(t *testing.T) (Config, *tracetest.InMemoryExporter, *reports) {
+	t.Helper()
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	rep := &reports{}
-	api := startAPI(t, memstore.New(memstore.Options{}), Config{Telemetry: Telemetry{Tracer: tp.Tracer("test"), Reporter: rep}})
-	return api, spans, rep
+	return Config{Telemetry: Telemetry{Tracer: tp.Tracer("test"), Reporter: rep}}, spans, rep
 }
 
 // reports records what the API reported to the error tracker.
@@ -92,7 +100,7 @@ func TestARequestGetsASpanNamedByItsRouteAndIsCountedWithAnExemplar(t *testing.T
 func TestAnUnknownPathIsCountedAsUnmatched(t *testing.T) {
 	t.Parallel()
 	api, _, _ := tracedAPI(t)
-	resp, err := api.http.Client().Get(api.http.URL + "/wp-admin/" + "x")
+	resp, err := api.client.Get(api.base + "/wp-admin/" + "x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,42 +268,49 @@ func TestResumesAreCountedByResult(t *testing.T) {
 // and the exemplar is in the OpenMetrics output the scraper reads.
 func TestDeliveriesAreTimedPerRecipientWithTheSendersTrace(t *testing.T) {
 	t.Parallel()
-	api, _, _ := tracedAPI(t)
-	room := api.mustCreateRoom("lobby")
-	alice, bob := api.mustDial(api.mustRegister("alice")), api.mustDial(api.mustRegister("bob"))
-	alice.mustJoin(room)
-	bob.mustJoin(room)
-	const traceID = "0af7651916cd43dd8448eb211c80319c"
-	msg := sendMsg(room, "c1", "hi")
-	msg["trace"] = "00-" + traceID + "-b7ad6b7169203331-01"
-	alice.send(msg)
-	alice.expect("ack")
-	bob.expect("message")
+	synctest.Test(t, func(t *testing.T) {
+		cfg, _, _ := traced(t)
+		api := startBubbledAPI(t, memstore.New(memstore.Options{}), cfg)
+		room := api.mustCreateRoom("lobby")
+		alice, bob := api.mustDial(api.mustRegister("alice")), api.mustDial(api.mustRegister("bob"))
+		alice.mustJoin(room)
+		bob.mustJoin(room)
+		const traceID = "0af7651916cd43dd8448eb211c80319c"
+		msg := sendMsg(room, "c1", "hi")
+		msg["trace"] = "00-" + traceID + "-b7ad6b7169203331-01"
+		alice.send(msg)
+		alice.expect("ack")
+		bob.expect("message")
 
-	api.waitForMetric("parley_delivery_latency_seconds_count", 2)
-	if !slices.Contains(exemplarTraceIDs(t, api, "parley_delivery_latency_seconds"), traceID) {
-		t.Errorf("the delivery latency has no exemplar with trace id %s", traceID)
-	}
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
-	telemetry.MetricsHandler(api.reg).ServeHTTP(rec, req)
-	found := false
-	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
-		if strings.HasPrefix(line, "parley_delivery_latency_seconds_bucket") && strings.Contains(line, `# {trace_id="`+traceID+`"}`) {
-			found = true
+		// Each writer times a delivery just after writing it.
+		synctest.Wait()
+		if got := api.metric("parley_delivery_latency_seconds_count"); got != 2 {
+			t.Errorf("got %v deliveries timed, want 2", got)
 		}
-	}
-	if !found {
-		t.Errorf("the OpenMetrics output has no delivery bucket with exemplar trace_id=%s", traceID)
-	}
+		if !slices.Contains(exemplarTraceIDs(t, api, "parley_delivery_latency_seconds"), traceID) {
+			t.Errorf("the delivery latency has no exemplar with trace id %s", traceID)
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+		telemetry.MetricsHandler(api.reg).ServeHTTP(rec, req)
+		found := false
+		for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+			if strings.HasPrefix(line, "parley_delivery_latency_seconds_bucket") && strings.Contains(line, `# {trace_id="`+traceID+`"}`) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("the OpenMetrics output has no delivery bucket with exemplar trace_id=%s", traceID)
+		}
 
-	// An oversized body is refused as too large, and counted so.
-	alice.send(sendMsg(room, "c2", strings.Repeat("x", 4001)))
-	alice.expect("error")
-	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "rejected", "reason", "too_large"); got != 1 {
-		t.Errorf("got %v sends rejected as too_large, want 1", got)
-	}
-	alice.closeNormally()
-	bob.closeNormally()
+		// An oversized body is refused as too large, and counted so.
+		alice.send(sendMsg(room, "c2", strings.Repeat("x", 4001)))
+		alice.expect("error")
+		if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "rejected", "reason", "too_large"); got != 1 {
+			t.Errorf("got %v sends rejected as too_large, want 1", got)
+		}
+		alice.closeNormally()
+		bob.closeNormally()
+	})
 }
