@@ -45,7 +45,7 @@ func TestStoreTimesAndTracesEachOutcome(t *testing.T) {
 			f := newFixture(t, tt.err)
 
 			_, _, err := f.store.Append(context.Background(), chat.Draft{Room: "r1"})
-			if err != tt.err {
+			if !errors.Is(err, tt.err) {
 				t.Errorf("got error %v, want the store's %v unchanged", err, tt.err)
 			}
 			wantSeries(t, f.reg, map[string]float64{
