@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/parleychat/parley/server/internal/chat"
@@ -90,9 +89,6 @@ func TestHookHistogramsExistEmptyAndRecordWhatTheyAreTold(t *testing.T) {
 		"parley_store_commit_batch_size_count": 1, "parley_store_commit_batch_size_sum": 8,
 	})
 }
-
-// The server's pool reports its state in a *pgxpool.Stat.
-var _ instrument.PoolStat = (*pgxpool.Stat)(nil)
 
 // poolStat is a pool's state as pgxpool.Stat reports it.
 type poolStat struct {
