@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"time"
 )
 
@@ -17,10 +19,12 @@ import (
 //  4. Flush telemetry last, so that the shutdown's own spans and error
 //     reports go too.
 //
-// Every step is bounded: the first two by PARLEY_DRAIN_TIMEOUT, the last by
-// telemetryFlushTimeout, and the parts close at once since nothing is using
-// them. Steps whose part was never built are skipped, so shutdown also ends
-// a server that failed to build or start.
+// Every step is bounded: the first two by PARLEY_DRAIN_TIMEOUT (requests
+// still running then are cut off, which cancels their store calls), the
+// parts by their Close, which ends their own goroutines once nothing calls
+// them, and telemetry by telemetryFlushTimeout. Steps whose part was never
+// built are skipped, so shutdown also ends a server that failed to build or
+// start, and a second shutdown does nothing.
 func (s *server) shutdown(ctx context.Context) {
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
 	defer cancel()
@@ -42,22 +46,27 @@ func (s *server) drainSockets(ctx context.Context) {
 	s.api = nil
 }
 
-// stopListening lets requests in flight finish, within ctx, then waits
-// for both Serve goroutines to return.
+// stopListening lets requests in flight finish within ctx, cuts off those
+// that do not, and waits for both Serve goroutines to return.
 func (s *server) stopListening(ctx context.Context) {
 	if s.public != nil {
-		if err := s.public.Shutdown(ctx); err != nil {
-			s.log.Warn("public listener did not shut down in time", "err", err)
-		}
+		stopListener(ctx, s.log, "public", s.public)
 		s.public = nil
 	}
 	if s.admin != nil {
-		if err := s.admin.Shutdown(ctx); err != nil {
-			s.log.Warn("admin listener did not shut down in time", "err", err)
-		}
+		stopListener(ctx, s.log, "admin", s.admin)
 		s.admin = nil
 	}
 	s.serving.Wait()
+}
+
+func stopListener(ctx context.Context, log *slog.Logger, name string, srv *http.Server) {
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn(name+" listener did not shut down in time", "err", err)
+		// Closing the connections cancels the contexts of the requests
+		// still running, so that they let go of the store before it closes.
+		srv.Close()
+	}
 }
 
 // closeParts closes each part before the part it uses.
