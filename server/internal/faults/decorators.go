@@ -2,109 +2,29 @@ package faults
 
 import (
 	"context"
-	"time"
 
 	"github.com/parleychat/parley/server/internal/chat"
+	"github.com/parleychat/parley/server/internal/storehook"
 )
 
 // Store wraps s so that store_latency delays each of its calls and
-// send_errors fails appends. While both are off it only adds an atomic load
-// per call.
-func (in *Injector) Store(s chat.Store) chat.Store { return &faultyStore{next: s, in: in} }
+// send_errors fails appends. While both are off it adds an atomic load per
+// call (two for appends) to what storehook.Wrap costs.
+func (in *Injector) Store(s chat.Store) chat.Store { return storehook.Wrap(s, in.aroundStore) }
 
-type faultyStore struct {
-	next chat.Store
-	in   *Injector
-}
-
-// delay applies store_latency to one call.
-func (s *faultyStore) delay(ctx context.Context) error {
-	if a := s.in.trigger(storeLatency); a != nil {
-		return a.wait(ctx)
+// aroundStore applies store_latency, then send_errors, to one store call.
+func (in *Injector) aroundStore(ctx context.Context, op string, call func(context.Context) error) error {
+	if a := in.trigger(storeLatency); a != nil {
+		if err := a.wait(ctx); err != nil {
+			return err
+		}
 	}
-	return nil
-}
-
-func (s *faultyStore) CreateUser(ctx context.Context, u chat.User, passwordHash string) error {
-	if err := s.delay(ctx); err != nil {
-		return err
-	}
-	return s.next.CreateUser(ctx, u, passwordHash)
-}
-
-func (s *faultyStore) Credentials(ctx context.Context, username string) (chat.User, string, error) {
-	if err := s.delay(ctx); err != nil {
-		return chat.User{}, "", err
-	}
-	return s.next.Credentials(ctx, username)
-}
-
-func (s *faultyStore) CreateRoom(ctx context.Context, r chat.Room) (chat.Room, error) {
-	if err := s.delay(ctx); err != nil {
-		return chat.Room{}, err
-	}
-	return s.next.CreateRoom(ctx, r)
-}
-
-func (s *faultyStore) Room(ctx context.Context, id string) (chat.Room, error) {
-	if err := s.delay(ctx); err != nil {
-		return chat.Room{}, err
-	}
-	return s.next.Room(ctx, id)
-}
-
-func (s *faultyStore) Rooms(ctx context.Context) ([]chat.Room, error) {
-	if err := s.delay(ctx); err != nil {
-		return nil, err
-	}
-	return s.next.Rooms(ctx)
-}
-
-func (s *faultyStore) LastSeqs(ctx context.Context, rooms []string) (map[string]int64, error) {
-	if err := s.delay(ctx); err != nil {
-		return nil, err
-	}
-	return s.next.LastSeqs(ctx, rooms)
-}
-
-func (s *faultyStore) Append(ctx context.Context, d chat.Draft) (chat.Message, bool, error) {
-	if err := s.delay(ctx); err != nil {
-		return chat.Message{}, false, err
-	}
-	if s.in.trigger(sendErrors) != nil {
+	if op == storehook.Append && in.trigger(sendErrors) != nil {
 		// The kind a real outage reports, so that the error takes the same
 		// path to the client, the logs and the ack error metrics.
-		return chat.Message{}, false, chat.Errorf(chat.ErrUnavailable, "injected fault: store unavailable")
+		return chat.Errorf(chat.ErrUnavailable, "injected fault: store unavailable")
 	}
-	return s.next.Append(ctx, d)
-}
-
-func (s *faultyStore) History(ctx context.Context, room string, p chat.Page) ([]chat.Message, bool, error) {
-	if err := s.delay(ctx); err != nil {
-		return nil, false, err
-	}
-	return s.next.History(ctx, room, p)
-}
-
-func (s *faultyStore) SaveTicket(ctx context.Context, t chat.Ticket) error {
-	if err := s.delay(ctx); err != nil {
-		return err
-	}
-	return s.next.SaveTicket(ctx, t)
-}
-
-func (s *faultyStore) TakeTicket(ctx context.Context, hash string, now time.Time) (chat.Ticket, error) {
-	if err := s.delay(ctx); err != nil {
-		return chat.Ticket{}, err
-	}
-	return s.next.TakeTicket(ctx, hash, now)
-}
-
-func (s *faultyStore) Ping(ctx context.Context) error {
-	if err := s.delay(ctx); err != nil {
-		return err
-	}
-	return s.next.Ping(ctx)
+	return call(ctx)
 }
 
 // Bus wraps b so that broker_drops loses published events. Dropping is

@@ -10,7 +10,7 @@
 //     unreachable (chat.ErrUnavailable, "injected fault: store unavailable").
 //     Senders get unavailable errors instead of acks. Alerts:
 //     ParleyAckAvailabilityBudgetBurn (the ack availability SLO burns; the
-//     end-to-end test server/stack_test.go pages with it) and
+//     end-to-end test server/systemtest/stack_test.go pages with it) and
 //     ParleyStoreErrors.
 //   - store_latency: every store call (or a fraction of them) waits for a
 //     delay first, giving up when its context ends. Sends, history and joins
@@ -36,6 +36,6 @@
 // day's graphs show when the fault was on next to what it did; an alert on
 // parley_fault_active catches a fault someone forgot to switch off.
 //
-// Operators drive the faults through Injector.Handler; see its doc comment
-// for the endpoints.
+// Operators drive the faults through the admin listener's /admin/faults
+// routes, which httpapi serves with the Injector's methods.
 package faults

@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"encoding/json"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -63,33 +62,15 @@ type Fault struct {
 	Duration time.Duration
 	// Until is when a fault with a Duration switches off. Set fills it in.
 	Until time.Time
-	// Remaining is how much of Duration is left. Active fills it in.
+	// Remaining is how much of Duration is left. Active and Fault fill it in.
 	Remaining time.Duration
 }
 
-// MarshalJSON writes durations as Go duration strings ("200ms"), which
-// people read and type more easily than nanoseconds.
-func (f Fault) MarshalJSON() ([]byte, error) {
-	out := struct {
-		Name      string    `json:"name"`
-		Rate      float64   `json:"rate"`
-		Delay     string    `json:"delay,omitempty"`
-		Duration  string    `json:"duration,omitempty"`
-		Until     time.Time `json:"until,omitzero"`
-		Remaining string    `json:"remaining,omitempty"`
-	}{Name: f.Name, Rate: f.Rate, Until: f.Until}
-	if f.Delay > 0 {
-		out.Delay = f.Delay.String()
-	}
-	if f.Duration > 0 {
-		out.Duration = f.Duration.String()
-		out.Remaining = f.Remaining.String()
-	}
-	return json.Marshal(out)
-}
-
-// validRate checks a rate that was given, after zero took its default.
-func validRate(rate float64) error {
+// CheckRate refuses a rate outside (0, 1]. Set applies it once a zero Rate
+// has taken its default of 1, so a caller that was given a rate explicitly
+// checks it first: an explicit 0 is a mistake, not a request for the
+// default.
+func CheckRate(rate float64) error {
 	if !(rate > 0 && rate <= 1) { // written so that NaN fails too
 		return chat.Errorf(chat.ErrInvalid, "rate must be more than 0 and at most 1, got %v", rate)
 	}
@@ -105,7 +86,7 @@ func validate(f *Fault) (kind, error) {
 	if f.Rate == 0 {
 		f.Rate = 1
 	}
-	if err := validRate(f.Rate); err != nil {
+	if err := CheckRate(f.Rate); err != nil {
 		return 0, err
 	}
 	switch {
@@ -264,13 +245,18 @@ func (in *Injector) Active() []Fault {
 	return out
 }
 
-// get returns the fault's setting when it is on.
-func (in *Injector) get(k kind) (Fault, bool) {
+// Fault returns the named fault's setting, with the time it has left, and
+// whether it is on. An unknown name is a chat.ErrInvalid error.
+func (in *Injector) Fault(name string) (f Fault, on bool, err error) {
+	k, err := kindOf(name)
+	if err != nil {
+		return Fault{}, false, err
+	}
 	a := in.slots[k].Load()
 	if a == nil {
-		return Fault{}, false
+		return Fault{}, false, nil
 	}
-	return a.report(in.now()), true
+	return a.report(in.now()), true, nil
 }
 
 func (a *armed) report(now time.Time) Fault {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/parleychat/parley/server/internal/chat"
@@ -199,53 +200,60 @@ func (r *recordingReceiver) Receive(context.Context, chat.Event) { r.received.Ad
 func (r *recordingReceiver) Resync(string)                       { r.resynced.Add(1) }
 
 func TestFaultHitsEveryCallAtFullRateAndNoneWhenOff(t *testing.T) {
+	t.Parallel()
 	// Long enough that an undelayed call never takes it, short enough to
 	// wait for a few times.
 	const delay = 50 * time.Millisecond
 	for _, name := range allFaults {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t)
-			check := func(state string, want bool) {
-				t.Helper()
-				for i := range 3 {
-					if got := f.hit(t, name, delay); got != want {
-						t.Fatalf("%s, call %d: got hit %v, want %v", state, i, got, want)
+			synctest.Test(t, func(t *testing.T) {
+				f := newFixture(t)
+				check := func(state string, want bool) {
+					t.Helper()
+					for i := range 3 {
+						if got := f.hit(t, name, delay); got != want {
+							t.Fatalf("%s, call %d: got hit %v, want %v", state, i, got, want)
+						}
 					}
 				}
-			}
-			check("before Set", false)
-			f.mustSet(t, withDelay(name, 1, delay))
-			check("at rate 1", true)
-			if err := f.in.Clear(name); err != nil {
-				t.Fatalf("Clear: %v", err)
-			}
-			check("after Clear", false)
+				check("before Set", false)
+				f.mustSet(t, withDelay(name, 1, delay))
+				check("at rate 1", true)
+				if err := f.in.Clear(name); err != nil {
+					t.Fatalf("Clear: %v", err)
+				}
+				check("after Clear", false)
+			})
 		})
 	}
 }
 
 func TestFaultAtHalfRateHitsSomeCallsButNotAll(t *testing.T) {
+	t.Parallel()
 	const calls, delay = 1000, time.Millisecond
 	for _, name := range allFaults {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			f := newFixture(t)
-			f.mustSet(t, withDelay(name, 0.5, delay))
-			hits := 0
-			for range calls {
-				if f.hit(t, name, delay) {
-					hits++
+			synctest.Test(t, func(t *testing.T) {
+				f := newFixture(t)
+				f.mustSet(t, withDelay(name, 0.5, delay))
+				hits := 0
+				for range calls {
+					if f.hit(t, name, delay) {
+						hits++
+					}
 				}
-			}
-			if hits < 300 || hits > 700 {
-				t.Errorf("got %d hits in %d calls at rate 0.5, want between 300 and 700", hits, calls)
-			}
+				if hits < 300 || hits > 700 {
+					t.Errorf("got %d hits in %d calls at rate 0.5, want between 300 and 700", hits, calls)
+				}
+			})
 		})
 	}
 }
 
 func TestSendErrorsFailAppendsAsUnavailableAndStoreNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.mustSet(t, faults.Fault{Name: faults.SendErrors})
 
@@ -266,76 +274,83 @@ func TestSendErrorsFailAppendsAsUnavailableAndStoreNothing(t *testing.T) {
 }
 
 func TestStoreLatencyDelaysEveryStoreMethod(t *testing.T) {
-	const delay = 20 * time.Millisecond
-	f := newFixture(t)
-	ctx := context.Background()
-	calls := []struct {
-		method string
-		call   func() error
-	}{
-		{"CreateUser", func() error { return f.store.CreateUser(ctx, chat.User{ID: "u2", Username: "bob"}, "hash") }},
-		{"Credentials", func() error { _, _, err := f.store.Credentials(ctx, "bob"); return err }},
-		{"CreateRoom", func() error {
-			_, err := f.store.CreateRoom(ctx, chat.Room{ID: chat.NewID(time.Now()), Name: "second", CreatedAt: time.Now()})
-			return err
-		}},
-		{"Room", func() error { _, err := f.store.Room(ctx, f.room.ID); return err }},
-		{"Rooms", func() error { _, err := f.store.Rooms(ctx); return err }},
-		{"LastSeqs", func() error { _, err := f.store.LastSeqs(ctx, []string{f.room.ID}); return err }},
-		{"Append", func() error { _, err := f.append(ctx); return err }},
-		{"History", func() error { _, _, err := f.store.History(ctx, f.room.ID, chat.Page{Limit: 10}); return err }},
-		{"SaveTicket", func() error {
-			return f.store.SaveTicket(ctx, chat.Ticket{Hash: "h", User: chat.User{ID: "u2", Username: "bob"}, Expires: time.Now().Add(time.Hour)})
-		}},
-		{"TakeTicket", func() error { _, err := f.store.TakeTicket(ctx, "h", time.Now()); return err }},
-		{"Ping", func() error { return f.store.Ping(ctx) }},
-	}
-	f.mustSet(t, faults.Fault{Name: faults.StoreLatency, Delay: delay})
-	// In order: each call needs what the ones before it stored, which also
-	// shows that a delayed call still reaches the store.
-	for _, c := range calls {
-		start := time.Now()
-		if err := c.call(); err != nil {
-			t.Fatalf("%s: %v", c.method, err)
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const delay = 20 * time.Millisecond
+		f := newFixture(t)
+		ctx := context.Background()
+		calls := []struct {
+			method string
+			call   func() error
+		}{
+			{"CreateUser", func() error { return f.store.CreateUser(ctx, chat.User{ID: "u2", Username: "bob"}, "hash") }},
+			{"Credentials", func() error { _, _, err := f.store.Credentials(ctx, "bob"); return err }},
+			{"CreateRoom", func() error {
+				_, err := f.store.CreateRoom(ctx, chat.Room{ID: chat.NewID(time.Now()), Name: "second", CreatedAt: time.Now()})
+				return err
+			}},
+			{"Room", func() error { _, err := f.store.Room(ctx, f.room.ID); return err }},
+			{"Rooms", func() error { _, err := f.store.Rooms(ctx); return err }},
+			{"LastSeqs", func() error { _, err := f.store.LastSeqs(ctx, []string{f.room.ID}); return err }},
+			{"Append", func() error { _, err := f.append(ctx); return err }},
+			{"History", func() error { _, _, err := f.store.History(ctx, f.room.ID, chat.Page{Limit: 10}); return err }},
+			{"SaveTicket", func() error {
+				return f.store.SaveTicket(ctx, chat.Ticket{Hash: "h", User: chat.User{ID: "u2", Username: "bob"}, Expires: time.Now().Add(time.Hour)})
+			}},
+			{"TakeTicket", func() error { _, err := f.store.TakeTicket(ctx, "h", time.Now()); return err }},
+			{"Ping", func() error { return f.store.Ping(ctx) }},
 		}
-		if took := time.Since(start); took < delay {
-			t.Errorf("%s took %v, want at least %v", c.method, took, delay)
+		f.mustSet(t, faults.Fault{Name: faults.StoreLatency, Delay: delay})
+		// In order: each call needs what the ones before it stored, which also
+		// shows that a delayed call still reaches the store.
+		for _, c := range calls {
+			start := time.Now()
+			if err := c.call(); err != nil {
+				t.Fatalf("%s: %v", c.method, err)
+			}
+			if took := time.Since(start); took < delay {
+				t.Errorf("%s took %v, want at least %v", c.method, took, delay)
+			}
 		}
-	}
-	if got, want := f.metric(t, "parley_fault_injections_total", faults.StoreLatency), float64(len(calls)); got != want {
-		t.Errorf("got %v injections, want %v", got, want)
-	}
+		if got, want := f.metric(t, "parley_fault_injections_total", faults.StoreLatency), float64(len(calls)); got != want {
+			t.Errorf("got %v injections, want %v", got, want)
+		}
+	})
 }
 
 func TestStoreLatencyGivesUpWhenTheContextEnds(t *testing.T) {
-	f := newFixture(t)
-	f.mustSet(t, faults.Fault{Name: faults.StoreLatency, Delay: faults.MaxDelay})
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		f.mustSet(t, faults.Fault{Name: faults.StoreLatency, Delay: faults.MaxDelay})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := f.append(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("append with a deadline: got %v, want context.DeadlineExceeded", err)
-	}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if _, err := f.append(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("append with a deadline: got %v, want context.DeadlineExceeded", err)
+		}
 
-	canceled, cancelNow := context.WithCancel(context.Background())
-	cancelNow()
-	if _, err := f.store.Rooms(canceled); !errors.Is(err, context.Canceled) {
-		t.Errorf("Rooms with a canceled context: got %v, want context.Canceled", err)
-	}
+		canceled, cancelNow := context.WithCancel(context.Background())
+		cancelNow()
+		if _, err := f.store.Rooms(canceled); !errors.Is(err, context.Canceled) {
+			t.Errorf("Rooms with a canceled context: got %v, want context.Canceled", err)
+		}
 
-	if err := f.in.Clear(faults.StoreLatency); err != nil {
-		t.Fatalf("Clear: %v", err)
-	}
-	msgs, _, err := f.store.History(context.Background(), f.room.ID, chat.Page{Limit: 10})
-	if err != nil {
-		t.Fatalf("History: %v", err)
-	}
-	if len(msgs) != 0 {
-		t.Errorf("got %d stored messages, want 0: a call that gave up must not reach the store", len(msgs))
-	}
+		if err := f.in.Clear(faults.StoreLatency); err != nil {
+			t.Fatalf("Clear: %v", err)
+		}
+		msgs, _, err := f.store.History(context.Background(), f.room.ID, chat.Page{Limit: 10})
+		if err != nil {
+			t.Fatalf("History: %v", err)
+		}
+		if len(msgs) != 0 {
+			t.Errorf("got %d stored messages, want 0: a call that gave up must not reach the store", len(msgs))
+		}
+	})
 }
 
 func TestBrokerDropsLeaveWatchAndUnwatchAlone(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.mustSet(t, faults.Fault{Name: faults.BrokerDrops})
 	f.faultyBus.Watch(f.room.ID)
@@ -349,6 +364,7 @@ func TestBrokerDropsLeaveWatchAndUnwatchAlone(t *testing.T) {
 }
 
 func TestSlowFanoutPassesResyncStraightThrough(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	// A resync that waited for this delay would time the test out.
 	f.mustSet(t, faults.Fault{Name: faults.SlowFanout, Delay: faults.MaxDelay})
@@ -359,17 +375,21 @@ func TestSlowFanoutPassesResyncStraightThrough(t *testing.T) {
 }
 
 func TestSlowFanoutPassesTheEventOnWhenItsContextEnds(t *testing.T) {
-	f := newFixture(t)
-	f.mustSet(t, faults.Fault{Name: faults.SlowFanout, Delay: faults.MaxDelay})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	f.faultyRecv.Receive(ctx, chat.Event{Kind: chat.EventTyping, Room: f.room.ID})
-	if got := f.recv.received.Load(); got != 1 {
-		t.Errorf("got %d events received, want 1: the fault delays events and never loses them", got)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t)
+		f.mustSet(t, faults.Fault{Name: faults.SlowFanout, Delay: faults.MaxDelay})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		f.faultyRecv.Receive(ctx, chat.Event{Kind: chat.EventTyping, Room: f.room.ID})
+		if got := f.recv.received.Load(); got != 1 {
+			t.Errorf("got %d events received, want 1: the fault delays events and never loses them", got)
+		}
+	})
 }
 
 func TestEndingAFaultEndsItsDelaysInProgress(t *testing.T) {
+	t.Parallel()
 	ends := []struct {
 		name string
 		end  func(t *testing.T, in *faults.Injector, fault string)
@@ -400,64 +420,79 @@ func TestEndingAFaultEndsItsDelaysInProgress(t *testing.T) {
 	for _, d := range delayed {
 		for _, e := range ends {
 			t.Run(d.fault+"/"+e.name, func(t *testing.T) {
-				f := newFixture(t)
-				f.mustSet(t, faults.Fault{Name: d.fault, Delay: faults.MaxDelay})
-				done := make(chan error, 1)
-				go func() { done <- d.call(f) }()
-				waitUntil(t, "the call is held", func() bool {
-					return f.metric(t, "parley_fault_injections_total", d.fault) == 1
-				})
-				e.end(t, f.in, d.fault)
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Fatalf("the held call: got %v, want nil: it goes on once the fault ends", err)
+				t.Parallel()
+				synctest.Test(t, func(t *testing.T) {
+					f := newFixture(t)
+					f.mustSet(t, faults.Fault{Name: d.fault, Delay: faults.MaxDelay})
+					done := make(chan error, 1)
+					go func() { done <- d.call(f) }()
+					synctest.Wait()
+					if got := f.metric(t, "parley_fault_injections_total", d.fault); got != 1 {
+						t.Fatalf("got %v injections, want the call held by 1", got)
 					}
-				case <-time.After(waitTimeout):
-					t.Fatalf("the held call did not return within %v of %s", waitTimeout, e.name)
-				}
+					e.end(t, f.in, d.fault)
+					select {
+					case err := <-done:
+						if err != nil {
+							t.Fatalf("the held call: got %v, want nil: it goes on once the fault ends", err)
+						}
+					case <-time.After(waitTimeout):
+						t.Fatalf("the held call did not return within %v of %s", waitTimeout, e.name)
+					}
+				})
 			})
 		}
 	}
 }
 
 func TestDurationSwitchesAFaultOffByItself(t *testing.T) {
-	const duration = 50 * time.Millisecond
-	f := newFixture(t)
-	set := f.mustSet(t, faults.Fault{Name: faults.SendErrors, Duration: duration})
-	if set.Until.IsZero() {
-		t.Errorf("got zero Until, want the time the fault ends")
-	}
-	active := f.in.Active()
-	if len(active) != 1 || active[0].Remaining <= 0 || active[0].Remaining > duration {
-		t.Fatalf("got active %+v, want send_errors with between 0 and %v left", active, duration)
-	}
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const duration = 50 * time.Millisecond
+		f := newFixture(t)
+		set := f.mustSet(t, faults.Fault{Name: faults.SendErrors, Duration: duration})
+		if set.Until.IsZero() {
+			t.Errorf("got zero Until, want the time the fault ends")
+		}
+		active := f.in.Active()
+		if len(active) != 1 || active[0].Remaining <= 0 || active[0].Remaining > duration {
+			t.Fatalf("got active %+v, want send_errors with between 0 and %v left", active, duration)
+		}
 
-	waitUntil(t, "the fault switches off", func() bool { return len(f.in.Active()) == 0 })
-	if f.hit(t, faults.SendErrors, 0) {
-		t.Errorf("got a failed append after the duration, want none")
-	}
-	if got := f.metric(t, "parley_fault_active", faults.SendErrors); got != 0 {
-		t.Errorf("got parley_fault_active %v after the duration, want 0", got)
-	}
+		time.Sleep(duration)
+		synctest.Wait()
+		if active := f.in.Active(); len(active) != 0 {
+			t.Fatalf("got active %+v once the duration passed, want none", active)
+		}
+		if f.hit(t, faults.SendErrors, 0) {
+			t.Errorf("got a failed append after the duration, want none")
+		}
+		if got := f.metric(t, "parley_fault_active", faults.SendErrors); got != 0 {
+			t.Errorf("got parley_fault_active %v after the duration, want 0", got)
+		}
+	})
 }
 
 func TestSetAgainReplacesTheEarlierSettingAndItsDuration(t *testing.T) {
-	const duration = 20 * time.Millisecond
-	f := newFixture(t)
-	f.mustSet(t, faults.Fault{Name: faults.BrokerDrops, Duration: duration})
-	f.mustSet(t, faults.Fault{Name: faults.BrokerDrops, Rate: 0.25})
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const duration = 20 * time.Millisecond
+		f := newFixture(t)
+		f.mustSet(t, faults.Fault{Name: faults.BrokerDrops, Duration: duration})
+		f.mustSet(t, faults.Fault{Name: faults.BrokerDrops, Rate: 0.25})
 
-	// Past the first setting's end, the second (without a duration) stays.
-	time.Sleep(5 * duration)
-	active := f.in.Active()
-	want := faults.Fault{Name: faults.BrokerDrops, Rate: 0.25}
-	if len(active) != 1 || active[0] != want {
-		t.Errorf("got active %+v, want only %+v", active, want)
-	}
+		// Past the first setting's end, the second (without a duration) stays.
+		time.Sleep(5 * duration)
+		active := f.in.Active()
+		want := faults.Fault{Name: faults.BrokerDrops, Rate: 0.25}
+		if len(active) != 1 || active[0] != want {
+			t.Errorf("got active %+v, want only %+v", active, want)
+		}
+	})
 }
 
 func TestActiveReportsTimeLeftOnTheInjectedClock(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	var elapsed atomic.Int64
 	now := func() time.Time { return start.Add(time.Duration(elapsed.Load())) }
@@ -492,6 +527,7 @@ func TestActiveReportsTimeLeftOnTheInjectedClock(t *testing.T) {
 }
 
 func TestSetRefusesInvalidFaults(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		fault   faults.Fault
@@ -509,6 +545,7 @@ func TestSetRefusesInvalidFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			f := newFixture(t)
 			_, err := f.in.Set(tt.fault)
 			if !errors.Is(err, chat.ErrInvalid) {
@@ -525,6 +562,7 @@ func TestSetRefusesInvalidFaults(t *testing.T) {
 }
 
 func TestClearOfAnUnknownFaultIsInvalid(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	if err := f.in.Clear("disk_full"); !errors.Is(err, chat.ErrInvalid) {
 		t.Errorf("got %v, want an ErrInvalid error", err)
@@ -535,6 +573,7 @@ func TestClearOfAnUnknownFaultIsInvalid(t *testing.T) {
 }
 
 func TestMetricsFollowTheFaults(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	// Every series exists at zero before any fault, so that "off" is a
 	// sample on the dashboards rather than a gap.
@@ -569,6 +608,7 @@ func TestMetricsFollowTheFaults(t *testing.T) {
 }
 
 func TestCloseSwitchesEverythingOffAndRefusesLaterSets(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	for _, name := range allFaults {
 		fault := withDelay(name, 1, faults.MaxDelay)
@@ -595,17 +635,14 @@ func TestCloseSwitchesEverythingOffAndRefusesLaterSets(t *testing.T) {
 }
 
 func TestConcurrentChangesAndCallsAreSafe(t *testing.T) {
+	t.Parallel()
+	// Enough rounds for the race detector to see changes and calls overlap.
+	const rounds = 2000
 	f := newFixture(t)
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
 	for _, name := range allFaults {
 		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for i := range rounds {
 				fault := withDelay(name, 0.5, time.Microsecond)
 				if i%3 == 0 {
 					fault.Duration = time.Millisecond
@@ -622,29 +659,10 @@ func TestConcurrentChangesAndCallsAreSafe(t *testing.T) {
 			}
 		})
 		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
+			for range rounds {
 				f.callThrough(name)
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
-	close(stop)
 	wg.Wait()
-}
-
-// waitUntil polls cond until it holds, failing the test after waitTimeout.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, waitTimeout)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

@@ -2,12 +2,12 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
@@ -26,27 +26,34 @@ const (
 	codeInternal     = "internal"
 )
 
-// Failures that start in this package.
+// Kinds of failure that start in this package; chat and auth declare the
+// others.
 var (
-	errRateLimited = &chat.Error{Kind: errors.New("rate limited"), Msg: "too many requests; slow down"}
-	errForbidden   = &chat.Error{Kind: errors.New("forbidden"), Msg: "origin not allowed"}
+	errKindForbidden        = errors.New("forbidden")
+	errKindRateLimited      = errors.New("rate limited")
+	errKindMethodNotAllowed = errors.New("method not allowed")
 )
 
+var errRateLimited = &chat.Error{Kind: errKindRateLimited, Msg: "too many requests; slow down"}
+
 // errorTable is the one place that maps failures to HTTP statuses and
-// protocol codes. The first entry that matches wins; anything unmatched is
-// internal, logged and reported once.
+// protocol codes, for every route of both listeners and for error frames.
+// The first entry that matches wins; anything unmatched is internal, logged
+// and reported once.
 var errorTable = []struct {
 	kind   error
 	status int
 	code   string
 }{
 	{chat.ErrInvalid, http.StatusBadRequest, codeBadRequest},
+	// The protocol answers a wrong method with bad_request, and 405.
+	{errKindMethodNotAllowed, http.StatusMethodNotAllowed, codeBadRequest},
 	{auth.ErrUnauthorized, http.StatusUnauthorized, codeUnauthorized},
-	{errForbidden.Kind, http.StatusForbidden, codeForbidden},
+	{errKindForbidden, http.StatusForbidden, codeForbidden},
 	{chat.ErrNotFound, http.StatusNotFound, codeNotFound},
 	{chat.ErrConflict, http.StatusConflict, codeConflict},
 	{chat.ErrTooLarge, http.StatusRequestEntityTooLarge, codeTooLarge},
-	{errRateLimited.Kind, http.StatusTooManyRequests, codeRateLimited},
+	{errKindRateLimited, http.StatusTooManyRequests, codeRateLimited},
 	{chat.ErrUnavailable, http.StatusServiceUnavailable, codeUnavailable},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, codeUnavailable},
 	// The client left; the answer goes nowhere, but it is no internal error.
@@ -83,6 +90,22 @@ func classify(err error) (status int, code, msg string) {
 	return status, code, msg
 }
 
+// writeError answers a request that failed with err. Internal errors are
+// logged and reported here, once, with the request that met them.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := classify(err)
+	if code == codeInternal {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.tel.Reporter.Capture(r.Context(), err, map[string]string{"route": routeOf(r), "method": methodLabel(r.Method)})
+	}
+	if status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		// The admin routes have set a realm of their own.
+		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+	}
+	writeEnvelope(w, status, code, msg)
+}
+
+// errorBody is the error envelope: {"error":{"code":...,"message":...}}.
 type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
@@ -90,62 +113,43 @@ type errorBody struct {
 	} `json:"error"`
 }
 
-// writeError answers with the error envelope. Internal errors are logged
-// here, once, with the request that met them.
-func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, msg := classify(err)
-	if code == codeInternal {
-		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		s.tel.Reporter.Capture(r.Context(), err, map[string]string{"route": routeOf(r), "method": methodLabel(r.Method)})
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
-	}
-	writeJSON(w, status, errorEnvelope(code, msg))
-}
-
-func errorEnvelope(code, msg string) errorBody {
+// writeEnvelope writes the error envelope. It is the only code that does,
+// on either listener: writeError calls it, and so does recoverPanics, which
+// has reported its panic itself.
+func writeEnvelope(w http.ResponseWriter, status int, code, msg string) {
 	var body errorBody
 	body.Error.Code, body.Error.Message = code, msg
-	return body
+	writeJSON(w, status, body)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v) // a failed write means the client left
+// notFound answers a path that no route of the listener takes.
+func (s *Server) notFound(msg string) http.HandlerFunc {
+	err := &chat.Error{Kind: chat.ErrNotFound, Msg: msg}
+	return func(w http.ResponseWriter, r *http.Request) { s.writeError(w, r, err) }
 }
 
-// maxBodyBytes bounds request bodies: the largest valid one (a 4000-character
-// message of escaped characters) is well under it.
-const maxBodyBytes = 64 << 10
+// methodNotAllowed answers a method that the path does not take, on either
+// listener, naming in Allow the methods it does take (RFC 9110 asks for the
+// header).
+func (s *Server) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	allow := strings.Join(allowedMethods(r), ", ")
+	w.Header().Set("Allow", allow)
+	s.writeError(w, r, &chat.Error{Kind: errKindMethodNotAllowed, Msg: fmt.Sprintf("%s is not allowed here; use %s", r.Method, allow)})
+}
 
-// decodeJSON reads one JSON object from the request body into dst.
-// Unknown fields are ignored so that newer clients keep working.
-func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if err := dec.Decode(dst); err != nil {
-		var tooBig *http.MaxBytesError
-		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &tooBig):
-			return chat.Errorf(chat.ErrTooLarge, "request body is larger than %d bytes", maxBodyBytes)
-		case errors.Is(err, io.EOF):
-			return chat.Errorf(chat.ErrInvalid, "request body must be a JSON object")
-		case errors.As(err, &typeErr):
-			return chat.Errorf(chat.ErrInvalid, "field %q has the wrong type", typeErr.Field)
-		default:
-			return chat.Errorf(chat.ErrInvalid, "request body is not valid JSON")
+// allowedMethods asks the router which methods r's path takes. chi keeps
+// the list it found to itself, so each method is matched again.
+func allowedMethods(r *http.Request) []string {
+	routes := chi.RouteContext(r.Context()).Routes
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if routes.Match(chi.NewRouteContext(), m, path) {
+			allow = append(allow, m)
 		}
 	}
-	if dec.More() {
-		return chat.Errorf(chat.ErrInvalid, "request body must hold one JSON object")
-	}
-	return nil
-}
-
-// logPanic records a recovered panic; the stack goes to the log, never to
-// the client.
-func logPanic(log *slog.Logger, ctx context.Context, where string, v any, stack []byte) {
-	log.ErrorContext(ctx, "panic recovered", "where", where, "panic", fmt.Sprint(v), "stack", string(stack))
+	return allow
 }

@@ -8,6 +8,7 @@ import (
 )
 
 func TestDecodeFrameRefusesBadFrames(t *testing.T) {
+	t.Parallel()
 	long65 := strings.Repeat("é", 65)
 	tests := []struct {
 		name     string
@@ -67,6 +68,7 @@ func TestDecodeFrameRefusesBadFrames(t *testing.T) {
 }
 
 func TestDecodeFrameAcceptsValidFrames(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		frame string

@@ -65,7 +65,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		start := time.Now()
+		start := s.now()
 		ctx := s.tel.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 		ctx, span := s.tel.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
@@ -88,7 +88,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		}
 		span.End()
 
-		elapsed := time.Since(start)
+		elapsed := s.now().Sub(start)
 		class := strconv.Itoa(status/100) + "xx"
 		s.metrics.httpRequests.WithLabelValues(route, method, class).Inc()
 		observeWithTrace(s.metrics.httpDuration.WithLabelValues(route, method), elapsed.Seconds(), span.SpanContext())
@@ -139,7 +139,7 @@ func routeOf(r *http.Request) string {
 func (s *Server) recordSend(ctx context.Context, transport string, start time.Time, err error) {
 	if err == nil {
 		s.metrics.sends.WithLabelValues(transport, "acked", "").Inc()
-		observeWithTrace(s.metrics.ackLatency.WithLabelValues(transport), time.Since(start).Seconds(), trace.SpanContextFromContext(ctx))
+		observeWithTrace(s.metrics.ackLatency.WithLabelValues(transport), s.now().Sub(start).Seconds(), trace.SpanContextFromContext(ctx))
 		return
 	}
 	_, code, _ := classify(err)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
+	"testing/synctest"
 
 	dto "github.com/prometheus/client_model/go"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -23,12 +23,19 @@ import (
 // are recorded.
 func tracedAPI(t *testing.T) (*testAPI, *tracetest.InMemoryExporter, *reports) {
 	t.Helper()
+	cfg, spans, rep := traced(t)
+	return startAPI(t, memstore.New(memstore.Options{}), cfg), spans, rep
+}
+
+// traced is a Config whose spans land in memory and whose error reports
+// are recorded.
+func traced(t *testing.T) (Config, *tracetest.InMemoryExporter, *reports) {
+	t.Helper()
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	rep := &reports{}
-	api := startAPI(t, memstore.New(memstore.Options{}), Config{Telemetry: Telemetry{Tracer: tp.Tracer("test"), Reporter: rep}})
-	return api, spans, rep
+	return Config{Telemetry: Telemetry{Tracer: tp.Tracer("test"), Reporter: rep}}, spans, rep
 }
 
 // reports records what the API reported to the error tracker.
@@ -60,6 +67,7 @@ func spanNamed(spans *tracetest.InMemoryExporter, name string) (tracetest.SpanSt
 }
 
 func TestARequestGetsASpanNamedByItsRouteAndIsCountedWithAnExemplar(t *testing.T) {
+	t.Parallel()
 	api, spans, _ := tracedAPI(t)
 	token := api.mustRegister("alice")
 	room := api.mustCreateRoom("lobby")
@@ -90,8 +98,9 @@ func TestARequestGetsASpanNamedByItsRouteAndIsCountedWithAnExemplar(t *testing.T
 }
 
 func TestAnUnknownPathIsCountedAsUnmatched(t *testing.T) {
+	t.Parallel()
 	api, _, _ := tracedAPI(t)
-	resp, err := api.http.Client().Get(api.http.URL + "/wp-admin/" + "x")
+	resp, err := api.client.Get(api.base + "/wp-admin/" + "x")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,28 +111,27 @@ func TestAnUnknownPathIsCountedAsUnmatched(t *testing.T) {
 }
 
 func TestTheUpgradeSpanEndsWhenTheSocketOpensAndFramesGetTracesOfTheirOwn(t *testing.T) {
+	t.Parallel()
 	api, spans, _ := tracedAPI(t)
 	token := api.mustRegister("alice")
 	room := api.mustCreateRoom("lobby")
 	c := api.mustDial(token)
 
 	// The client has its socket as soon as the server has answered, a moment
-	// before the server ends the span.
-	var upgrade tracetest.SpanStub
-	deadline := time.Now().Add(waitFor)
-	for ok := false; !ok; {
-		if upgrade, ok = spanNamed(spans, "GET /ws"); !ok && time.Now().After(deadline) {
-			t.Fatalf("no upgrade span while the socket is open; spans: %v", spanNames(spans))
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// before the server ends the span; the server reads the first frame only
+	// after, so the span has ended by the time the join is answered.
 	c.mustJoin(room)
+	upgrade, ok := spanNamed(spans, "GET /ws")
+	if !ok {
+		t.Fatalf("no upgrade span while the socket is open; spans: %v", spanNames(spans))
+	}
 	const parent = "4bf92f3577b34da6a3ce929d0e0e4736"
 	msg := sendMsg(room, "c1", "hi")
 	msg["trace"] = "00-" + parent + "-00f067aa0ba902b7-01"
 	c.send(msg)
 	c.expect("ack")
 
+	// The send frame was read after the join's span ended.
 	join, ok := spanNamed(spans, "chat.join")
 	if !ok {
 		t.Fatalf("no chat.join span; spans: %v", spanNames(spans))
@@ -134,6 +142,14 @@ func TestTheUpgradeSpanEndsWhenTheSocketOpensAndFramesGetTracesOfTheirOwn(t *tes
 	if len(join.Links) != 1 || join.Links[0].SpanContext.SpanID() != upgrade.SpanContext.SpanID() {
 		t.Errorf("got links %v, want one to the upgrade span", join.Links)
 	}
+	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "acked", "reason", ""); got != 1 {
+		t.Errorf("got %v acked sends over the socket, want 1", got)
+	}
+	c.send(sendMsg(room, "c2", ""))
+	c.expect("error")
+	// A frame's span ends just after its reply is queued; the connection
+	// reads the next frame only then, so the answer to c2 means c1's span
+	// has ended.
 	send, ok := spanNamed(spans, "chat.send")
 	if !ok {
 		t.Fatalf("no chat.send span; spans: %v", spanNames(spans))
@@ -141,11 +157,6 @@ func TestTheUpgradeSpanEndsWhenTheSocketOpensAndFramesGetTracesOfTheirOwn(t *tes
 	if got := send.SpanContext.TraceID().String(); got != parent {
 		t.Errorf("got the send in trace %s, want the client's trace %s", got, parent)
 	}
-	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "acked", "reason", ""); got != 1 {
-		t.Errorf("got %v acked sends over the socket, want 1", got)
-	}
-	c.send(sendMsg(room, "c2", ""))
-	c.expect("error")
 	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "rejected", "reason", "bad_request"); got != 1 {
 		t.Errorf("got %v rejected sends, want 1", got)
 	}
@@ -153,6 +164,7 @@ func TestTheUpgradeSpanEndsWhenTheSocketOpensAndFramesGetTracesOfTheirOwn(t *tes
 }
 
 func TestPanicsAreReportedWithTheirRouteOrFrame(t *testing.T) {
+	t.Parallel()
 	spans := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
@@ -233,6 +245,7 @@ func exemplarTraceID(e *dto.Exemplar) string {
 }
 
 func TestResumesAreCountedByResult(t *testing.T) {
+	t.Parallel()
 	api, _, _ := tracedAPI(t)
 	token := api.mustRegister("alice")
 	room := api.mustCreateRoom("lobby")
@@ -254,42 +267,50 @@ func TestResumesAreCountedByResult(t *testing.T) {
 // Each recipient's delivery is timed, with the sender's trace as exemplar,
 // and the exemplar is in the OpenMetrics output the scraper reads.
 func TestDeliveriesAreTimedPerRecipientWithTheSendersTrace(t *testing.T) {
-	api, _, _ := tracedAPI(t)
-	room := api.mustCreateRoom("lobby")
-	alice, bob := api.mustDial(api.mustRegister("alice")), api.mustDial(api.mustRegister("bob"))
-	alice.mustJoin(room)
-	bob.mustJoin(room)
-	const traceID = "0af7651916cd43dd8448eb211c80319c"
-	msg := sendMsg(room, "c1", "hi")
-	msg["trace"] = "00-" + traceID + "-b7ad6b7169203331-01"
-	alice.send(msg)
-	alice.expect("ack")
-	bob.expect("message")
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		cfg, _, _ := traced(t)
+		api := startBubbledAPI(t, memstore.New(memstore.Options{}), cfg)
+		room := api.mustCreateRoom("lobby")
+		alice, bob := api.mustDial(api.mustRegister("alice")), api.mustDial(api.mustRegister("bob"))
+		alice.mustJoin(room)
+		bob.mustJoin(room)
+		const traceID = "0af7651916cd43dd8448eb211c80319c"
+		msg := sendMsg(room, "c1", "hi")
+		msg["trace"] = "00-" + traceID + "-b7ad6b7169203331-01"
+		alice.send(msg)
+		alice.expect("ack")
+		bob.expect("message")
 
-	api.waitForMetric("parley_delivery_latency_seconds_count", 2)
-	if !slices.Contains(exemplarTraceIDs(t, api, "parley_delivery_latency_seconds"), traceID) {
-		t.Errorf("the delivery latency has no exemplar with trace id %s", traceID)
-	}
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
-	telemetry.MetricsHandler(api.reg).ServeHTTP(rec, req)
-	found := false
-	for line := range strings.SplitSeq(rec.Body.String(), "\n") {
-		if strings.HasPrefix(line, "parley_delivery_latency_seconds_bucket") && strings.Contains(line, `# {trace_id="`+traceID+`"}`) {
-			found = true
+		// Each writer times a delivery just after writing it.
+		synctest.Wait()
+		if got := api.metric("parley_delivery_latency_seconds_count"); got != 2 {
+			t.Errorf("got %v deliveries timed, want 2", got)
 		}
-	}
-	if !found {
-		t.Errorf("the OpenMetrics output has no delivery bucket with exemplar trace_id=%s", traceID)
-	}
+		if !slices.Contains(exemplarTraceIDs(t, api, "parley_delivery_latency_seconds"), traceID) {
+			t.Errorf("the delivery latency has no exemplar with trace id %s", traceID)
+		}
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+		telemetry.MetricsHandler(api.reg).ServeHTTP(rec, req)
+		found := false
+		for line := range strings.SplitSeq(rec.Body.String(), "\n") {
+			if strings.HasPrefix(line, "parley_delivery_latency_seconds_bucket") && strings.Contains(line, `# {trace_id="`+traceID+`"}`) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("the OpenMetrics output has no delivery bucket with exemplar trace_id=%s", traceID)
+		}
 
-	// An oversized body is refused as too large, and counted so.
-	alice.send(sendMsg(room, "c2", strings.Repeat("x", 4001)))
-	alice.expect("error")
-	if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "rejected", "reason", "too_large"); got != 1 {
-		t.Errorf("got %v sends rejected as too_large, want 1", got)
-	}
-	alice.closeNormally()
-	bob.closeNormally()
+		// An oversized body is refused as too large, and counted so.
+		alice.send(sendMsg(room, "c2", strings.Repeat("x", 4001)))
+		alice.expect("error")
+		if got := api.metric("parley_sends_total", "transport", "ws", "outcome", "rejected", "reason", "too_large"); got != 1 {
+			t.Errorf("got %v sends rejected as too_large, want 1", got)
+		}
+		alice.closeNormally()
+		bob.closeNormally()
+	})
 }

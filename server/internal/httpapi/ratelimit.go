@@ -13,6 +13,7 @@ import (
 type userLimits struct {
 	limit rate.Limit
 	burst int
+	now   func() time.Time
 
 	mu        sync.Mutex
 	buckets   map[string]*userBucket
@@ -27,14 +28,14 @@ type userBucket struct {
 // sweepEvery is how often, at most, idle buckets are dropped.
 const sweepEvery = time.Minute
 
-func newUserLimits(limit rate.Limit, burst int) *userLimits {
+func newUserLimits(limit rate.Limit, burst int, now func() time.Time) *userLimits {
 	// A rate under 0.5/s still allows one message at a time.
-	return &userLimits{limit: limit, burst: max(burst, 1), buckets: make(map[string]*userBucket), lastSweep: time.Now()}
+	return &userLimits{limit: limit, burst: max(burst, 1), now: now, buckets: make(map[string]*userBucket), lastSweep: now()}
 }
 
 // allow takes a token from the user's bucket.
 func (u *userLimits) allow(userID string) bool {
-	now := time.Now()
+	now := u.now()
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if now.Sub(u.lastSweep) > sweepEvery {

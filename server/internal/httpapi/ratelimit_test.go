@@ -9,6 +9,7 @@ import (
 )
 
 func TestFloodGuard(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	every := func(from, to, step int) []time.Time {
@@ -31,6 +32,7 @@ func TestFloodGuard(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			g := floodGuard{window: 5 * time.Second}
 			var got bool
 			for _, now := range tt.refusals {
@@ -44,8 +46,10 @@ func TestFloodGuard(t *testing.T) {
 }
 
 func TestUserLimitsAllowABurstOfTwiceTheRateThenRefuse(t *testing.T) {
+	t.Parallel()
 	const userRate = 5
-	u := mustBuildServer(t, Config{UserRate: userRate}).users
+	// The clock stands still: no token comes back during the test.
+	u := mustBuildServer(t, Config{UserRate: userRate, Now: clockAt(time.Now())}).users
 	for i := range 2 * userRate {
 		if !u.allow("alice") {
 			t.Fatalf("message %d of the burst: got refused, want allowed", i+1)
@@ -57,7 +61,8 @@ func TestUserLimitsAllowABurstOfTwiceTheRateThenRefuse(t *testing.T) {
 }
 
 func TestUserLimitsKeepOneBucketPerUser(t *testing.T) {
-	u := newUserLimits(1, 2)
+	t.Parallel()
+	u := newUserLimits(1, 2, clockAt(time.Now()))
 	for u.allow("alice") {
 	}
 	if !u.allow("bob") {
@@ -68,11 +73,28 @@ func TestUserLimitsKeepOneBucketPerUser(t *testing.T) {
 	}
 }
 
+func TestUserLimitsRefillAtTheRate(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	u := newUserLimits(1, 2, func() time.Time { return now })
+	for u.allow("alice") {
+	}
+	now = now.Add(999 * time.Millisecond)
+	if u.allow("alice") {
+		t.Error("alice 999ms after spending her bucket at 1/s: got allowed, want refused")
+	}
+	now = now.Add(time.Millisecond)
+	if !u.allow("alice") {
+		t.Error("alice a second after spending her bucket at 1/s: got refused, want allowed")
+	}
+}
+
 func TestUserLimitsSweepDropsIdleBuckets(t *testing.T) {
-	u := newUserLimits(1, 2) // an empty bucket refills in 2s
+	t.Parallel()
+	lastUse := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	u := newUserLimits(1, 2, clockAt(lastUse)) // an empty bucket refills in 2s
 	u.allow("alice")
 	u.allow("bob")
-	lastUse := time.Now()
 
 	u.sweep(lastUse.Add(time.Second))
 	if got := len(u.buckets); got != 2 {
@@ -87,6 +109,11 @@ func TestUserLimitsSweepDropsIdleBuckets(t *testing.T) {
 	if _, ok := u.buckets["bob"]; !ok {
 		t.Error("bob, idle for 1s: got his bucket dropped, want it kept")
 	}
+}
+
+// clockAt is a clock that stands still at t.
+func clockAt(t time.Time) func() time.Time {
+	return func() time.Time { return t }
 }
 
 // mustBuildServer builds a Server for tests that need only its own state;

@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -120,7 +119,7 @@ type messageResponse struct {
 // returns the original with 200 instead of 201.
 func (s *Server) postMessage() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		start := s.now()
 		var req postMessageRequest
 		if err := decodeJSON(w, r, &req); err != nil {
 			s.recordSend(r.Context(), "rest", start, err)

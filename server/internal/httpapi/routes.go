@@ -1,13 +1,11 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
-	"runtime/debug"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 )
 
 // messagesRoute is the route pattern of REST sends, which count in the ack
@@ -40,64 +38,47 @@ func (s *Server) Handler() http.Handler {
 		})
 	})
 
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorEnvelope(codeNotFound, "no such endpoint"))
-	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, errorEnvelope(codeBadRequest, "method not allowed"))
-	})
+	r.NotFound(s.notFound("no such endpoint"))
+	r.MethodNotAllowed(s.methodNotAllowed)
 	return r
 }
 
-// contentSecurityPolicy lets a page of this server run only its own
-// script and style, talk only to its own origin ('self' covers its
-// WebSocket too), and be framed by no one. Nothing inline: an injected
-// <script> or onerror= attribute would not run even if it reached the DOM.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-	"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+// AdminHandler returns every route of the admin listener and its
+// middleware. The listener is never routed through the public ingress:
+// /metrics and pprof are for the scraper and people on the cluster's
+// network, and /admin/* needs the admin token as well. Its GET routes take
+// HEAD too. Requests are not counted or traced: scrapes would drown the
+// API's own series.
+func (s *Server) AdminHandler() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.requireAdminToken) // for /admin and below only
 
-// securityHeaders sets the browser security headers on every response,
-// the API's included: a JSON error opened in a tab is a page too. HSTS is
-// left to the TLS terminator (the Ingress), which knows the scheme.
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
-		next.ServeHTTP(w, r)
-	})
-}
+	if s.cfg.Metrics != nil {
+		r.Get("/metrics", s.cfg.Metrics.ServeHTTP)
+		r.Head("/metrics", s.cfg.Metrics.ServeHTTP)
+	}
 
-// recoverPanics turns a handler's panic into a 500 for that request alone.
-// WebSocket connections recover their own panics: after the upgrade no HTTP
-// response can be written.
-func (s *Server) recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if v := recover(); v != nil {
-				if err, ok := v.(error); ok && errors.Is(err, http.ErrAbortHandler) {
-					panic(v)
-				}
-				s.metrics.panics.WithLabelValues("http").Inc()
-				logPanic(s.log, r.Context(), "http "+r.Method+" "+r.URL.Path, v, debug.Stack())
-				s.tel.Reporter.CapturePanic(r.Context(), v, map[string]string{"route": routeOf(r), "method": methodLabel(r.Method)})
-				if r.Method == http.MethodPost && routeOf(r) == messagesRoute {
-					s.recordRefusal("rest", codeInternal)
-				}
-				// A handler that panicked after writing its header has
-				// answered already; a second header would only be logged
-				// as superfluous.
-				if ww, ok := w.(middleware.WrapResponseWriter); ok && ww.Status() != 0 {
-					return
-				}
-				writeJSON(w, http.StatusInternalServerError, errorEnvelope(codeInternal, genericMessage[codeInternal]))
-			}
-		}()
-		next.ServeHTTP(w, r)
-	})
+	r.Handle("/debug/pprof", http.RedirectHandler("/debug/pprof/", http.StatusMovedPermanently))
+	r.HandleFunc("/debug/pprof/*", pprof.Index)
+	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	if s.cfg.Faults == nil {
+		r.Handle("/admin/faults", s.faultsOff())
+		r.Handle("/admin/faults/*", s.faultsOff())
+	} else {
+		r.Get("/admin/faults", s.listFaults())
+		r.Head("/admin/faults", s.listFaults())
+		r.Delete("/admin/faults", s.clearFaults())
+		r.Get("/admin/faults/{name}", s.getFault())
+		r.Head("/admin/faults/{name}", s.getFault())
+		r.Put("/admin/faults/{name}", s.setFault())
+		r.Delete("/admin/faults/{name}", s.clearFault())
+	}
+
+	r.NotFound(s.adminNotFound())
+	r.MethodNotAllowed(s.methodNotAllowed)
+	return r
 }

@@ -66,6 +66,7 @@ func sentryAPI(t *testing.T, dsn string) (*testAPI, *telemetry.Telemetry, *trace
 // A handler's panic reaches the error tracker once, tagged with the trace of
 // the request it broke.
 func TestAPanicReachesSentryOnceWithItsTraceID(t *testing.T) {
+	t.Parallel()
 	standIn := &sentryStandIn{}
 	srv := httptest.NewServer(standIn)
 	t.Cleanup(srv.Close)
@@ -96,6 +97,7 @@ func TestAPanicReachesSentryOnceWithItsTraceID(t *testing.T) {
 // A tracker that accepts connections and never answers must not hold up
 // the requests that report to it, nor the sends after them.
 func TestADeadSentryDoesNotHoldRequestsUp(t *testing.T) {
+	t.Parallel()
 	hanging := testenv.StartBlackHole(t)
 	api, _, _ := sentryAPI(t, "http://public@"+hanging+"/1")
 	token := api.mustRegister("alice")

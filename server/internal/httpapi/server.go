@@ -1,6 +1,8 @@
-// Package httpapi is Parley's public API over HTTP and WebSocket: the REST
-// handlers, the /ws endpoint and its connections, and the probes. It knows
-// the wire format and nothing of storage.
+// Package httpapi is every HTTP surface of Parley: on the public listener
+// the REST handlers, the /ws endpoint and its connections, the probes and
+// the web client; on the admin listener /metrics, pprof and the fault
+// routes. routes.go lists them all. It knows the wire format and nothing of
+// storage.
 package httpapi
 
 import (
@@ -17,6 +19,7 @@ import (
 
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
+	"github.com/parleychat/parley/server/internal/faults"
 )
 
 // Config tunes the API. Zero values take the defaults noted.
@@ -50,6 +53,18 @@ type Config struct {
 	DrainJitter time.Duration
 	// Telemetry traces requests and frames and reports errors.
 	Telemetry Telemetry
+	// Now is the clock for what the API measures and decides: latencies,
+	// rate limits, token expiry (default time.Now). Socket deadlines keep
+	// the real clock, the only one the network runs on.
+	Now func() time.Time
+
+	// Metrics serves /metrics on the admin listener; nil leaves it out.
+	Metrics http.Handler
+	// AdminToken is the bearer token /admin/* wants; empty refuses everyone.
+	AdminToken string
+	// Faults is the fault injector that /admin/faults drives; nil while
+	// fault injection is off.
+	Faults *faults.Injector
 }
 
 func (c *Config) setDefaults() {
@@ -77,18 +92,23 @@ func (c *Config) setDefaults() {
 	if c.DrainJitter <= 0 {
 		c.DrainJitter = 2 * time.Second
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	c.Telemetry.setDefaults()
 }
 
-// Server serves the public API. Build it with New, mount Handler, and call
-// Drain when shutting down.
+// Server serves both listeners. Build it with New, mount Handler on the
+// public listener and AdminHandler on the admin one, and call Drain when
+// shutting down.
 type Server struct {
 	chat    *chat.Service
 	auth    *auth.Service
 	log     *slog.Logger
 	metrics *metrics
 	cfg     Config
-	tel     Telemetry // cfg.Telemetry, for short
+	tel     Telemetry        // cfg.Telemetry, for short
+	now     func() time.Time // cfg.Now, for short
 
 	upgrader websocket.Upgrader
 	users    *userLimits
@@ -109,7 +129,8 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		metrics: newMetrics(reg),
 		cfg:     cfg,
 		tel:     cfg.Telemetry,
-		users:   newUserLimits(rate.Limit(cfg.UserRate), int(2*cfg.UserRate)),
+		now:     cfg.Now,
+		users:   newUserLimits(rate.Limit(cfg.UserRate), int(2*cfg.UserRate), cfg.Now),
 		conns:   make(map[*conn]struct{}),
 	}
 	s.upgrader = websocket.Upgrader{

@@ -28,8 +28,9 @@ const (
 )
 
 var (
-	errDraining   = chat.Errorf(chat.ErrUnavailable, "server is draining; connect again")
-	errNotUpgrade = chat.Errorf(chat.ErrInvalid, "expected a WebSocket upgrade request")
+	errDraining        = chat.Errorf(chat.ErrUnavailable, "server is draining; connect again")
+	errNotUpgrade      = chat.Errorf(chat.ErrInvalid, "expected a WebSocket upgrade request")
+	errOriginForbidden = &chat.Error{Kind: errKindForbidden, Msg: "origin not allowed"}
 )
 
 // upgrade turns GET /ws into a WebSocket connection, after checking that the
@@ -64,7 +65,7 @@ func (s *Server) upgrade() http.HandlerFunc {
 		}
 		if !s.originAllowed(r) {
 			s.metrics.upgrades.WithLabelValues("forbidden").Inc()
-			s.writeError(w, r, errForbidden)
+			s.writeError(w, r, errOriginForbidden)
 			return
 		}
 		claims, err := s.wsCredentials(r)

@@ -1,14 +1,35 @@
-package faults_test
+package httpapi
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parleychat/parley/server/internal/faults"
 )
+
+// adminToken is the admin token of the tests' admin listeners.
+const adminToken = "admin-token-for-tests"
+
+// faultsAdmin is an admin listener with fault injection on, and the
+// injector behind it.
+type faultsAdmin struct {
+	h  http.Handler
+	in *faults.Injector
+}
+
+func newFaultsAdmin(t *testing.T) *faultsAdmin {
+	t.Helper()
+	in := faults.New(prometheus.NewRegistry(), nil)
+	t.Cleanup(in.Close)
+	s := New(nil, nil, slog.New(slog.DiscardHandler), prometheus.NewRegistry(), Config{AdminToken: adminToken, Faults: in})
+	return &faultsAdmin{h: s.AdminHandler(), in: in}
+}
 
 // response is what a request to the handler got back.
 type response struct {
@@ -17,9 +38,11 @@ type response struct {
 	body   string
 }
 
+// serve makes a request with the admin token.
 func serve(t *testing.T, h http.Handler, method, path, body string) response {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	return response{status: rec.Code, header: rec.Header(), body: rec.Body.String()}
@@ -35,8 +58,8 @@ func mustDecode[T any](t *testing.T, r response) T {
 	return v
 }
 
-// faultJSON is a fault as the API shows it.
-type faultJSON struct {
+// faultView is a fault as a client of the API reads it.
+type faultView struct {
 	Name      string  `json:"name"`
 	Rate      float64 `json:"rate"`
 	Delay     string  `json:"delay"`
@@ -45,8 +68,8 @@ type faultJSON struct {
 	Remaining string  `json:"remaining"`
 }
 
-type listJSON struct {
-	Faults []faultJSON `json:"faults"`
+type listView struct {
+	Faults []faultView `json:"faults"`
 }
 
 type errorJSON struct {
@@ -56,9 +79,10 @@ type errorJSON struct {
 	} `json:"error"`
 }
 
-func TestHandlerSetsListsAndClearsFaults(t *testing.T) {
-	f := newFixture(t)
-	h := f.in.Handler()
+func TestFaultRoutesSetListAndClearFaults(t *testing.T) {
+	t.Parallel()
+	f := newFaultsAdmin(t)
+	h := f.h
 
 	if got := serve(t, h, http.MethodGet, "/admin/faults", ""); got.status != http.StatusOK || strings.TrimSpace(got.body) != `{"faults":[]}` {
 		t.Fatalf("GET before any fault: got %d %s, want 200 {\"faults\":[]}", got.status, got.body)
@@ -71,22 +95,22 @@ func TestHandlerSetsListsAndClearsFaults(t *testing.T) {
 	if got := put.header.Get("Content-Type"); !strings.HasPrefix(got, "application/json") {
 		t.Errorf("PUT: got Content-Type %q, want application/json", got)
 	}
-	set := mustDecode[faultJSON](t, put)
+	set := mustDecode[faultView](t, put)
 	if set.Name != "store_latency" || set.Rate != 0.5 || set.Delay != "200ms" || set.Duration != "5m0s" || set.Until == "" || set.Remaining == "" {
 		t.Errorf("PUT: got %+v, want store_latency at rate 0.5, delay 200ms, duration 5m0s, with until and remaining", set)
 	}
 
 	if got := serve(t, h, http.MethodPut, "/admin/faults/send_errors", `{}`); got.status != http.StatusOK {
 		t.Fatalf("PUT with defaults: got %d %s, want 200", got.status, got.body)
-	} else if fault := mustDecode[faultJSON](t, got); fault.Rate != 1 || fault.Duration != "" || fault.Until != "" {
+	} else if fault := mustDecode[faultView](t, got); fault.Rate != 1 || fault.Duration != "" || fault.Until != "" {
 		t.Errorf("PUT with defaults: got %+v, want rate 1 and no duration", fault)
 	}
 
-	list := mustDecode[listJSON](t, serve(t, h, http.MethodGet, "/admin/faults", ""))
+	list := mustDecode[listView](t, serve(t, h, http.MethodGet, "/admin/faults", ""))
 	if len(list.Faults) != 2 || list.Faults[0].Name != "send_errors" || list.Faults[1].Name != "store_latency" {
 		t.Errorf("GET: got %+v, want send_errors and store_latency", list.Faults)
 	}
-	if got := serve(t, h, http.MethodGet, "/admin/faults/store_latency", ""); got.status != http.StatusOK || mustDecode[faultJSON](t, got).Delay != "200ms" {
+	if got := serve(t, h, http.MethodGet, "/admin/faults/store_latency", ""); got.status != http.StatusOK || mustDecode[faultView](t, got).Delay != "200ms" {
 		t.Errorf("GET one: got %d %s, want 200 with the fault", got.status, got.body)
 	}
 
@@ -108,7 +132,8 @@ func TestHandlerSetsListsAndClearsFaults(t *testing.T) {
 	}
 }
 
-func TestHandlerRefusesBadInput(t *testing.T) {
+func TestFaultRoutesRefuseBadInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		method     string
@@ -138,8 +163,9 @@ func TestHandlerRefusesBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t)
-			got := serve(t, f.in.Handler(), tt.method, tt.path, tt.body)
+			t.Parallel()
+			f := newFaultsAdmin(t)
+			got := serve(t, f.h, tt.method, tt.path, tt.body)
 			if got.status != tt.wantStatus {
 				t.Fatalf("got status %d (%s), want %d", got.status, got.body, tt.wantStatus)
 			}
@@ -157,7 +183,8 @@ func TestHandlerRefusesBadInput(t *testing.T) {
 	}
 }
 
-func TestHandlerRefusesOtherMethodsWith405(t *testing.T) {
+func TestFaultRoutesRefuseOtherMethodsWith405(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		method, path, wantAllow string
 	}{
@@ -168,8 +195,9 @@ func TestHandlerRefusesOtherMethodsWith405(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
-			f := newFixture(t)
-			got := serve(t, f.in.Handler(), tt.method, tt.path, `{}`)
+			t.Parallel()
+			f := newFaultsAdmin(t)
+			got := serve(t, f.h, tt.method, tt.path, `{}`)
 			if got.status != http.StatusMethodNotAllowed {
 				t.Fatalf("got status %d (%s), want 405", got.status, got.body)
 			}
@@ -183,10 +211,11 @@ func TestHandlerRefusesOtherMethodsWith405(t *testing.T) {
 	}
 }
 
-func TestHandlerAfterCloseAnswersUnavailable(t *testing.T) {
-	f := newFixture(t)
+func TestFaultRoutesAfterCloseAnswerUnavailable(t *testing.T) {
+	t.Parallel()
+	f := newFaultsAdmin(t)
 	f.in.Close()
-	got := serve(t, f.in.Handler(), http.MethodPut, "/admin/faults/"+faults.SendErrors, `{}`)
+	got := serve(t, f.h, http.MethodPut, "/admin/faults/"+faults.SendErrors, `{}`)
 	if got.status != http.StatusServiceUnavailable || mustDecode[errorJSON](t, got).Error.Code != "unavailable" {
 		t.Errorf("got %d %s, want 503 unavailable", got.status, got.body)
 	}

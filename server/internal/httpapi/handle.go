@@ -1,0 +1,155 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/parleychat/parley/server/internal/chat"
+)
+
+// handle handles one frame and reports whether to read on. A panic is
+// recovered here: it ends this connection and no other.
+func (c *conn) handle(kind int, data []byte) (readOn bool) {
+	start := c.s.now()
+	ctx := c.ctx // the frame's span joins it once the frame is known
+	frameType := "invalid"
+	defer func() {
+		if v := recover(); v != nil {
+			c.s.metrics.panics.WithLabelValues("ws").Inc()
+			logPanic(c.s.log, ctx, "ws frame", v, debug.Stack())
+			c.s.tel.Reporter.CapturePanic(ctx, v, map[string]string{"frame": frameType})
+			trace.SpanFromContext(ctx).SetStatus(codes.Error, "panic")
+			if frameType == frameSend {
+				c.s.recordRefusal("ws", codeInternal)
+			}
+			c.closeWith(websocket.CloseInternalServerErr, "internal error")
+			readOn = false
+		}
+	}()
+	// Every frame counts against the connection's limit, bad ones too, so
+	// garbage cannot be sent faster than good frames.
+	allowed := c.limiter.AllowN(start, 1)
+	var f clientFrame
+	var ferr *frameError
+	if kind != websocket.TextMessage {
+		ferr = &frameError{codeBadRequest, "frames must be text frames holding JSON", ""}
+	} else {
+		f, ferr = decodeFrame(data)
+	}
+	if ferr != nil {
+		c.s.metrics.framesIn.WithLabelValues("invalid").Inc()
+	} else {
+		frameType = f.Type
+		c.s.metrics.framesIn.WithLabelValues(f.Type).Inc()
+		allowed = allowed && (f.Type != frameSend || c.s.users.allow(c.user.ID))
+	}
+	if !allowed {
+		c.s.metrics.rateLimited.Inc()
+		if f.Type == frameSend {
+			c.s.recordSend(ctx, "ws", start, errRateLimited)
+		}
+		c.sendError(codeRateLimited, "too many frames; slow down", refOf(f))
+		if c.flood.refused(start) {
+			c.closeWith(closeRateLimited, "rate limited too long")
+			return false
+		}
+		return true
+	}
+	if ferr != nil {
+		if f.Type == frameSend {
+			c.s.recordRefusal("ws", ferr.code)
+		}
+		c.sendError(ferr.code, ferr.msg, ferr.ref)
+		return true
+	}
+	c.frame = f.Type
+	ctx, span := c.startFrame(f)
+	defer span.End()
+	defer func() {
+		c.s.log.LogAttrs(ctx, slog.LevelDebug, "frame handled", slog.String("type", f.Type),
+			slog.Int64("duration_us", c.s.now().Sub(start).Microseconds()))
+	}()
+	switch f.Type {
+	case frameJoin:
+		c.join(ctx, f)
+	case frameLeave:
+		c.leave(f)
+	case frameSend:
+		c.sendMessage(ctx, start, f)
+	case frameTyping:
+		if err := c.s.chat.Typing(f.Room, c, c.user); err != nil {
+			c.fail(ctx, err, refOf(f))
+		}
+	}
+	return true
+}
+
+func (c *conn) join(ctx context.Context, f clientFrame) {
+	err := c.s.chat.Join(ctx, f.Room, c, c.user, f.Since)
+	if f.Since != nil {
+		result := "ok"
+		if err != nil {
+			_, result, _ = classify(err)
+		}
+		c.s.metrics.resumes.WithLabelValues(result).Inc()
+	}
+	if err != nil {
+		c.fail(ctx, err, refOf(f))
+		if errors.Is(err, chat.ErrReplayFailed) {
+			// The client was told it joined but is not a member any more:
+			// only a reconnect (and a join with since) puts that right.
+			c.closeWith(websocket.CloseInternalServerErr, "resume failed; reconnect")
+		}
+		return
+	}
+	c.rooms[f.Room] = struct{}{}
+}
+
+func (c *conn) leave(f clientFrame) {
+	if !c.s.chat.Leave(f.Room, c) {
+		c.sendError(codeBadRequest, "not in this room", refOf(f))
+		return
+	}
+	delete(c.rooms, f.Room)
+	c.send("left", encode(leftFrame{Type: "left", Room: f.Room}))
+}
+
+func (c *conn) sendMessage(ctx context.Context, start time.Time, f clientFrame) {
+	msg, _, err := c.s.chat.Send(ctx, c.user, f.Room, f.ClientID, f.Body)
+	c.s.recordSend(ctx, "ws", start, err)
+	if err != nil {
+		c.fail(ctx, err, f.ClientID)
+		return
+	}
+	c.send("ack", encode(ackFrame{
+		Type: "ack", Room: msg.Room, ClientID: msg.ClientID, ID: msg.ID, Seq: msg.Seq, TS: formatTime(msg.TS),
+	}))
+}
+
+// fail answers a frame whose handling failed. Internal errors are logged
+// and reported here, once.
+func (c *conn) fail(ctx context.Context, err error, ref string) {
+	if errors.Is(err, errConnClosed) {
+		return
+	}
+	_, code, msg := classify(err)
+	if code == codeInternal {
+		c.s.log.ErrorContext(ctx, "frame failed", "ref", ref, "err", err)
+		c.s.tel.Reporter.Capture(ctx, err, map[string]string{"frame": c.frame})
+	}
+	if span := trace.SpanFromContext(ctx); code == codeInternal || code == codeUnavailable {
+		span.SetStatus(codes.Error, code)
+	}
+	c.sendError(code, msg, ref)
+}
+
+func (c *conn) sendError(code, msg, ref string) {
+	c.send("error", encode(errorFrame{Type: "error", Code: code, Message: msg, Ref: ref}))
+}
