@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // Where the shipped alerting and dashboard files live, seen from server/.
@@ -323,7 +325,7 @@ func TestMetricContract(t *testing.T) {
 	l.end() // the clients hang up, so disconnects are counted too
 	exposed := map[string]bool{}
 	for _, p := range c.live {
-		eventually(t, "the replica counts the disconnects", func() bool {
+		testenv.Eventually(t, "the replica counts the disconnects", func() bool {
 			return exposedNames(t, p.admin+"/metrics")["parley_ws_disconnects_total"]
 		})
 		for name := range exposedNames(t, p.admin+"/metrics") {

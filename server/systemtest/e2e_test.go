@@ -387,3 +387,5 @@ func TestBadFramesGetErrorFrames(t *testing.T) {
 		}
 	})
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // The load generator's smoke scenario against two replicas on PostgreSQL
@@ -24,7 +26,7 @@ import (
 // speaks only the public protocol, so this is also a contract test.
 func TestLoadtestSmokeScenario(t *testing.T) {
 	c := newCluster(t, 2)
-	bin := goBuild(t, "../../loadtest")
+	bin := testenv.GoBuild(t, "github.com/parleychat/parley/loadtest")
 	dir := t.TempDir()
 	result, page := filepath.Join(dir, "result.json"), filepath.Join(dir, "report.html")
 	cmd := exec.Command(bin,
@@ -85,7 +87,7 @@ drain: 2s
 func runLoadtest(t *testing.T, args ...string) (result map[string]any, out string, err error) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "result.json")
-	raw, err := exec.Command(goBuild(t, "../../loadtest"), append(args, "-json", file, "-quiet")...).CombinedOutput()
+	raw, err := exec.Command(testenv.GoBuild(t, "github.com/parleychat/parley/loadtest"), append(args, "-json", file, "-quiet")...).CombinedOutput()
 	body, readErr := os.ReadFile(file)
 	if readErr == nil {
 		if jerr := json.Unmarshal(body, &result); jerr != nil {

@@ -1,18 +1,15 @@
 package systemtest
 
 import (
-	"os"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // TestMain fails the package's tests if any goroutine outlives them, and
-// removes the server binary that process tests build.
+// removes the programs the tests built (testenv.GoBuild).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
-		if binary.dir != "" {
-			os.RemoveAll(binary.dir)
-		}
-	}))
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { testenv.RemoveBuilds() }))
 }

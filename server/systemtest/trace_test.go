@@ -116,7 +116,7 @@ func TestOneMessageMakesOneTraceAcrossReplicas(t *testing.T) {
 	onB.join(room.ID, nil)
 	carolOnB := b.dial(b.mustSignUp("carol").Token) // a second recipient: still one delivery span
 	carolOnB.join(room.ID, nil)
-	eventually(t, "replica B to subscribe", func() bool { return b.metric("parley_bus_subscribed_channels") >= 1 })
+	testenv.Eventually(t, "replica B to subscribe", func() bool { return b.metric("parley_bus_subscribed_channels") >= 1 })
 	onA := a.dial(alice.Token)
 	onA.join(room.ID, nil)
 
