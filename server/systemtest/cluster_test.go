@@ -18,6 +18,9 @@ import (
 // ledger (ledger_test.go) then checks that every member got every message
 // once and in order. Run them with -v to see each scenario's figures.
 
+// presenceInterval is how often the replicas send each other their rosters.
+const presenceInterval = 500 * time.Millisecond
+
 // cluster is a set of replicas sharing one database and one Redis, both
 // behind proxies that scenarios can cut.
 type cluster struct {
@@ -59,7 +62,7 @@ func newClusterWith(t *testing.T, replicas int, extra map[string]string) *cluste
 		"PARLEY_USER_RATE":         "1000",
 		"PARLEY_CONN_RATE":         "1000",
 		"PARLEY_CATCHUP_INTERVAL":  "1s",
-		"PARLEY_PRESENCE_INTERVAL": "500ms",
+		"PARLEY_PRESENCE_INTERVAL": presenceInterval.String(),
 		"PARLEY_DRAIN_TIMEOUT":     "10s",
 		"PARLEY_DRAIN_JITTER":      "500ms",
 		"LOG_LEVEL":                "info",
@@ -173,12 +176,58 @@ func (l *load) end() {
 	l.wg.Wait()
 }
 
+// carry lets the load run until its clients have had n more sends acked, so
+// that a step of a scenario carries the same traffic however busy the
+// machine is: a wait for traffic, not for a time.
+func (l *load) carry(t *testing.T, n int, during string) {
+	t.Helper()
+	target := l.acked() + n
+	testenv.EventuallyWithin(t, loadWait, fmt.Sprintf("%d more sends to be acked %s", n, during), func() bool { return l.acked() >= target })
+}
+
+// loadWait bounds each wait on the load: a cluster that acks none of a few
+// hundred sends in this time is broken, not slow.
+const loadWait = 30 * time.Second
+
+// acked counts the sends acked so far, over every client.
+func (l *load) acked() int {
+	n := 0
+	for _, cl := range l.clients {
+		n += cl.ackedCount()
+	}
+	return n
+}
+
+// refused counts the sends refused so far with the error code.
+func (l *load) refused(code string) int {
+	n := 0
+	for _, cl := range l.clients {
+		n += cl.refusedCount(code)
+	}
+	return n
+}
+
+// waitConnected waits until every client is connected and has joined every
+// room again.
+func (l *load) waitConnected(t *testing.T, after string) {
+	t.Helper()
+	testenv.EventuallyWithin(t, loadWait, "every client to be back in every room "+after, func() bool {
+		for _, cl := range l.clients {
+			if !cl.connected() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // finish stops new messages, waits until every send is acked and every
-// client has caught up with every room, then audits the ledger.
+// client has caught up with every room (or 20 s have passed: the audit then
+// reports what is missing), and audits the ledger.
 func (l *load) finish(c *cluster) ledgerReport {
 	c.t.Helper()
 	close(l.quiet)
-	testenv.Eventually(c.t, "every send to be acked", func() bool {
+	testenv.EventuallyWithin(c.t, loadWait, "every send to be acked", func() bool {
 		for _, cl := range l.clients {
 			if cl.unacked() > 0 {
 				return false
@@ -194,20 +243,25 @@ func (l *load) finish(c *cluster) ledgerReport {
 	for _, r := range rooms.Rooms {
 		final[r.ID] = r.LastSeq
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for _, cl := range l.clients {
-		for !cl.caughtUp(final) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+	testenv.Poll(20*time.Second, func() bool {
+		for _, cl := range l.clients {
+			if !cl.caughtUp(final) {
+				return false
+			}
 		}
-	}
+		return true
+	})
 	l.end()
 	return audit(l.clients, final)
 }
 
+// The scenarios below load 12 users in 3 rooms at 10 messages a second
+// each: 120 sends a second, so carrying 120 acks takes about a second.
+
 func TestClusterSteady(t *testing.T) {
 	c := newCluster(t, 3)
 	l := c.startLoad(12, 3, 10)
-	time.Sleep(4 * time.Second)
+	l.carry(t, 480, "in steady chat")
 	rep := l.finish(c)
 	t.Logf("steady: %s; %s", rep, c.busFigures())
 	wantClean(t, rep)
@@ -224,17 +278,17 @@ func TestClusterSteady(t *testing.T) {
 func TestClusterRedisOutage(t *testing.T) {
 	c := newCluster(t, 3)
 	l := c.startLoad(12, 3, 10)
-	time.Sleep(time.Second)
+	l.carry(t, 120, "before the fault")
 	// A slow broker first: events arrive late, after catch-ups may have
 	// read the same messages from the store, and must not be seen twice.
 	c.redis.SetLatency(300 * time.Millisecond)
-	time.Sleep(2 * time.Second)
+	l.carry(t, 240, "through a slow broker")
 	c.redis.SetLatency(0)
 	// Cutting every connection and refusing new ones is what a Redis
 	// restart looks like from the replicas: subscriptions and queued
 	// publishes are gone.
 	c.redis.Cut()
-	time.Sleep(3 * time.Second)
+	l.carry(t, 360, "while Redis is away")
 	// The audit runs while Redis is still away: members on other replicas
 	// than the sender's must have every message from the periodic catch-up
 	// with the store alone.
@@ -260,20 +314,24 @@ func TestClusterRedisOutage(t *testing.T) {
 func TestClusterPostgresOutage(t *testing.T) {
 	c := newCluster(t, 3)
 	l := c.startLoad(12, 3, 10)
-	time.Sleep(time.Second)
-	// A slow database first: acks wait, group commits grow.
+	l.carry(t, 120, "before the fault")
+	// A slow database first: acks wait, group commits grow. A replica takes
+	// a connection's sends one at a time, so each ack now waits out several
+	// round trips of latency: two dozen acks take seconds.
 	c.pg.SetLatency(100 * time.Millisecond)
-	time.Sleep(2 * time.Second)
+	l.carry(t, 24, "through a slow database")
 	c.pg.SetLatency(0)
 	c.pg.Cut()
 	srv := c.any()
 	testenv.Eventually(t, "/readyz to turn 503 without the database", func() bool { return srv.status("/readyz") == http.StatusServiceUnavailable })
-	time.Sleep(2 * time.Second)
+	// The outage lasts until the clients have felt it: sends refused as
+	// unavailable, which each client retries.
+	testenv.EventuallyWithin(t, loadWait, "sends refused as unavailable while the database is away", func() bool { return l.refused("unavailable") >= 120 })
 	c.pg.Restore()
 	for _, p := range c.live {
 		testenv.Eventually(t, "/readyz to turn 200 again", func() bool { return p.status("/readyz") == http.StatusOK })
 	}
-	time.Sleep(2 * time.Second)
+	l.carry(t, 240, "after the database came back")
 	rep := l.finish(c)
 	t.Logf("postgres outage: %s; %s", rep, c.busFigures())
 	wantClean(t, rep)
@@ -298,14 +356,17 @@ func TestClusterReplicaKilled(t *testing.T) {
 		return listed(joined.Members, "lurker") || sawPresence(watcher, "lurker", "online")
 	})
 
-	time.Sleep(1500 * time.Millisecond)
+	// That nothing happens can only be seen over time: three rounds of
+	// rosters, in which the lurker's replica must keep the lurker online.
+	time.Sleep(3 * presenceInterval)
 	if sawPresence(watcher, "lurker", "offline") {
 		t.Fatal("the watcher saw the lurker go offline while its replica was still up")
 	}
 	c.withdraw(0)
 	doomed.kill()
 	testenv.Eventually(t, "the watcher to see the lurker go offline", func() bool { return sawPresence(watcher, "lurker", "offline") })
-	time.Sleep(3 * time.Second)
+	l.waitConnected(t, "after the kill")
+	l.carry(t, 240, "after the kill")
 	rep := l.finish(c)
 	t.Logf("replica killed: %s; %s", rep, c.busFigures())
 	wantClean(t, rep)
@@ -317,12 +378,14 @@ func TestClusterReplicaKilled(t *testing.T) {
 func TestClusterRollingRestart(t *testing.T) {
 	c := newCluster(t, 3)
 	l := c.startLoad(12, 3, 10)
-	time.Sleep(time.Second)
-	for range 3 {
+	l.carry(t, 120, "before the restart")
+	for i := range 3 {
 		old := c.withdraw(0)
 		old.terminate(t)
 		c.start()
-		time.Sleep(time.Second)
+		step := fmt.Sprintf("after restart %d", i+1)
+		l.waitConnected(t, step)
+		l.carry(t, 120, step)
 	}
 	rep := l.finish(c)
 	t.Logf("rolling restart: %s; %s", rep, c.busFigures())

@@ -318,9 +318,9 @@ func TestMetricContract(t *testing.T) {
 
 	const token = "contract-test-admin-token"
 	c, l := startObservedCluster(t, token)
-	time.Sleep(2 * time.Second)
+	l.carry(t, 60, "before the fault") // two seconds of chat
 	c.setFault(token, "send_errors", `{"rate":0.5}`)
-	time.Sleep(time.Second)
+	testenv.EventuallyWithin(t, loadWait, "sends refused under the fault", func() bool { return l.refused("unavailable") >= 15 })
 	c.setFault(token, "send_errors", "")
 	l.end() // the clients hang up, so disconnects are counted too
 	exposed := map[string]bool{}

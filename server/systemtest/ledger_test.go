@@ -66,6 +66,11 @@ func newChatClient(name, token string, rooms []string, pick func() string) *chat
 	}
 }
 
+// redialDelay is how long a client waits before dialling again after a
+// refused dial, as a real client backs off instead of spinning while a
+// replica is down. It is the client's behaviour, not a wait for a condition.
+const redialDelay = 20 * time.Millisecond
+
 // run keeps the client connected until stop closes, reconnecting to a live
 // replica whenever a connection ends.
 func (c *chatClient) run(stop <-chan struct{}) {
@@ -77,7 +82,11 @@ func (c *chatClient) run(stop <-chan struct{}) {
 		}
 		conn, _, err := openWS(c.pick(), c.token, c.handle)
 		if err != nil {
-			time.Sleep(20 * time.Millisecond)
+			select {
+			case <-stop:
+				return
+			case <-time.After(redialDelay):
+			}
 			continue
 		}
 		c.serve(conn, stop)
@@ -189,6 +198,28 @@ func (c *chatClient) tick(fresh bool) {
 			return // the reader sees the connection end and marks it lost
 		}
 	}
+}
+
+// ackedCount counts the messages acked so far.
+func (c *chatClient) ackedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.acked)
+}
+
+// refusedCount counts the sends refused so far with the error code.
+func (c *chatClient) refusedCount(code string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused[code]
+}
+
+// connected reports whether the client has a connection on which it has
+// joined every room.
+func (c *chatClient) connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil && c.joined == len(c.rooms)
 }
 
 // unacked counts the messages still waiting for an ack.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -11,8 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -131,19 +132,41 @@ func TestLoadtestSLOAlertCheck(t *testing.T) {
 }
 
 // The autoscale check against a Prometheus whose targets the test changes,
-// as an autoscaler would add a replica: at first it scrapes one replica, a
-// few seconds into the load a second one, and the check must see the
-// count rise. No Kubernetes runs here; the check reads only Prometheus.
+// as an autoscaler would add a replica: at first it scrapes one replica,
+// and once the check has read that count a second one, which the check
+// must see as a rise. No Kubernetes runs here; the check reads only
+// Prometheus.
 func TestLoadtestAutoscaleCheck(t *testing.T) {
 	c := newCluster(t, 2)
 	st := startAlertingStack(t, c)
 	one := strings.TrimPrefix(c.live[0].admin, "http://")
 	writeTargets(t, filepath.Join(st.targets, "parley.yml"), one)
 	waitForQuery(t, st.prom, "one replica scraped", `count(up{job="parley"} == 1) == 1`)
-	scaled := make(chan struct{})
+
+	// The check's first query is the count it starts from: the replica is
+	// added once that has been answered, not a guessed time into the load.
+	prom, err := url.Parse(st.prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := make(chan struct{})
+	var firstQuery sync.Once
+	forward := httputil.NewSingleHostReverseProxy(prom)
+	transport := &http.Transport{}
+	forward.Transport = transport
+	watched := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forward.ServeHTTP(w, r)
+		firstQuery.Do(func() { close(asked) })
+	}))
+	t.Cleanup(func() { watched.Close(); transport.CloseIdleConnections() })
+	finished, scaled := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(scaled)
-		time.Sleep(8 * time.Second)
+		select {
+		case <-asked:
+		case <-finished: // the run ended without asking: its verdict says why
+			return
+		}
 		both := []string{one, strings.TrimPrefix(c.live[1].admin, "http://")}
 		raw, _ := yaml.Marshal([]map[string][]string{{"targets": both}})
 		// Written aside and renamed, so Prometheus never reads half a file.
@@ -154,7 +177,8 @@ func TestLoadtestAutoscaleCheck(t *testing.T) {
 	}()
 	result, out, err := runLoadtest(t,
 		"-target", c.live[0].base, "-scenario", checkScenario(t, "25s"),
-		"-check", "autoscale", "-prometheus", st.prom, "-check-timeout", "40s")
+		"-check", "autoscale", "-prometheus", watched.URL, "-check-timeout", "40s")
+	close(finished)
 	<-scaled
 	if err != nil {
 		t.Fatalf("loadtest: %v\n%s", err, out)

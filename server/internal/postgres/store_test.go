@@ -131,7 +131,9 @@ func TestCloseAnswersEveryQueuedAppend(t *testing.T) {
 	for range senders {
 		<-started
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Close once the writers are at work, with most appends still queued
+	// behind the batch in hand.
+	testenv.Eventually(t, "a first batch of appends", func() bool { return s.Stats().Batches > 0 })
 	s.Close()
 	s.Close() // a second Close is a no-op
 
