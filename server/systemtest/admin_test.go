@@ -9,6 +9,7 @@ import (
 )
 
 func TestAdminEndpointsNeedTheToken(t *testing.T) {
+	t.Parallel()
 	const token = "admin-token-for-tests"
 	tests := []struct {
 		name        string
@@ -40,6 +41,7 @@ func TestAdminEndpointsNeedTheToken(t *testing.T) {
 // A fault switched on through the admin API breaks sends as it says, shows
 // in the metrics, and switching it off restores service.
 func TestInjectedSendErrorsRefuseSendsUntilCleared(t *testing.T) {
+	t.Parallel()
 	const token = "admin-token-for-tests"
 	env := envFor(t, "memory")
 	env["PARLEY_ADMIN_TOKEN"], env["PARLEY_FAULTS"] = token, "on"
@@ -75,6 +77,7 @@ func TestInjectedSendErrorsRefuseSendsUntilCleared(t *testing.T) {
 // An injected slow fan-out, which makes the bus wait, ends when the server
 // shuts down instead of holding the shutdown up for its whole delay.
 func TestShutdownIsNotHeldUpByASlowFanout(t *testing.T) {
+	t.Parallel()
 	const token = "admin-token-for-tests"
 	env := envFor(t, "postgres")
 	env["REDIS_URL"] = testenv.RedisURL(t)

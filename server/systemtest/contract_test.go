@@ -313,6 +313,7 @@ func (c *cluster) setFault(token, name, body string) {
 // and reconnects). A renamed metric breaks this test rather than a
 // dashboard nobody looks at until the night it is needed.
 func TestMetricContract(t *testing.T) {
+	t.Parallel()
 	rules, recorded := ruleQueries(t)
 	queries := append(rules, dashboardQueries(t)...)
 
@@ -356,6 +357,7 @@ func TestMetricContract(t *testing.T) {
 // The contract test is only as good as its reading of the dashboards: it
 // must find queries on every board, inside collapsed rows too.
 func TestDashboardQueriesAreFound(t *testing.T) {
+	t.Parallel()
 	perBoard := map[string]int{}
 	for _, q := range dashboardQueries(t) {
 		file, _, _ := strings.Cut(q.where, ":")
@@ -373,6 +375,7 @@ func TestDashboardQueriesAreFound(t *testing.T) {
 
 // Every dashboard that an alert links to (its dashboard_url) is shipped.
 func TestAlertsLinkShippedDashboards(t *testing.T) {
+	t.Parallel()
 	uids := map[string]bool{}
 	for _, d := range dashboards(t) {
 		uids[d.UID] = true

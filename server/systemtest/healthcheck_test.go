@@ -13,6 +13,7 @@ import (
 // `parley healthcheck` is what the compose file's health checks run: it
 // passes against a ready server and fails against a missing or unready one.
 func TestHealthcheckCommand(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, envFor(t, "memory"))
 	addr := strings.TrimPrefix(s.base, "http://")
 	check := func(addr string) error {

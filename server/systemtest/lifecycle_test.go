@@ -19,6 +19,7 @@ import (
 
 // Upgrades need valid credentials and an allowed origin; a ticket works once.
 func TestUpgradeRefusals(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		env["PARLEY_ALLOWED_ORIGINS"] = "https://chat.example.com"
 		srv := startServer(t, env)
@@ -58,6 +59,7 @@ func TestUpgradeRefusals(t *testing.T) {
 
 // A connection whose token expires is closed with 1008.
 func TestExpiredTokenClosesTheSocket(t *testing.T) {
+	t.Parallel()
 	env := envFor(t, "memory")
 	env["PARLEY_TOKEN_TTL"] = "2s"
 	srv := startServer(t, env)
@@ -70,6 +72,7 @@ func TestExpiredTokenClosesTheSocket(t *testing.T) {
 // A connection that keeps sending over its limit gets rate_limited errors
 // and then close 4029.
 func TestFloodingIsRefusedThenClosed(t *testing.T) {
+	t.Parallel()
 	env := envFor(t, "memory")
 	env["PARLEY_CONN_RATE"] = "5"
 	srv := startServer(t, env)
@@ -204,6 +207,7 @@ func TestSlowConsumerIsDisconnectedNotSkipped(t *testing.T) {
 // On shutdown the server turns unready, refuses upgrades, closes every
 // socket with 1001, and loses nothing it acked.
 func TestGracefulDrain(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		env["PARLEY_DRAIN_JITTER"] = "1500ms"
 		env["PARLEY_USER_RATE"] = "100000"
@@ -291,6 +295,7 @@ func TestGracefulDrain(t *testing.T) {
 // While PostgreSQL is unreachable the server says so: /readyz turns 503 and
 // sends are refused as unavailable, not acked. It recovers by itself.
 func TestStoreOutageMakesTheServerUnready(t *testing.T) {
+	t.Parallel()
 	env := envFor(t, "postgres")
 	dbURL, err := url.Parse(env["DATABASE_URL"])
 	if err != nil {

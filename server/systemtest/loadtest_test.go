@@ -26,6 +26,7 @@ import (
 // JSON and HTML reports are written. The generator is a black box that
 // speaks only the public protocol, so this is also a contract test.
 func TestLoadtestSmokeScenario(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	bin := testenv.GoBuild(t, "github.com/parleychat/parley/loadtest")
 	dir := t.TempDir()
@@ -103,6 +104,7 @@ func runLoadtest(t *testing.T, args ...string) (result map[string]any, out strin
 // send_errors on at both replicas, sees the page in Alertmanager and in
 // Slack, switches it off and sees both resolve.
 func TestLoadtestSLOAlertCheck(t *testing.T) {
+	t.Parallel()
 	const token = "loadtest-check-admin-token"
 	c := newClusterWith(t, 2, map[string]string{"PARLEY_FAULTS": "on", "PARLEY_ADMIN_TOKEN": token})
 	st := startAlertingStack(t, c)
@@ -137,6 +139,7 @@ func TestLoadtestSLOAlertCheck(t *testing.T) {
 // must see as a rise. No Kubernetes runs here; the check reads only
 // Prometheus.
 func TestLoadtestAutoscaleCheck(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	st := startAlertingStack(t, c)
 	one := strings.TrimPrefix(c.live[0].admin, "http://")
@@ -194,6 +197,7 @@ func TestLoadtestAutoscaleCheck(t *testing.T) {
 // resending what was unanswered: still nothing lost, duplicated or
 // reordered, through two replicas.
 func TestLoadtestReconnectStorm(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	path := filepath.Join(t.TempDir(), "storm.yaml")
 	writeFile(t, path, `
@@ -224,6 +228,7 @@ thresholds: ["lost == 0", "duplicates == 0", "reordered == 0", "unanswered == 0"
 // generator refuses the certificate; with it the run passes, WebSockets
 // included.
 func TestLoadtestStagingOverTLS(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	backend, err := url.Parse(c.live[0].base)
 	if err != nil {

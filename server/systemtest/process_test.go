@@ -103,6 +103,7 @@ func (p *process) stopped(t *testing.T) {
 // The built binary turns SIGTERM into a drain: sockets get 1001, and the
 // process exits 0 once it has stopped.
 func TestSIGTERMDrainsTheProcess(t *testing.T) {
+	t.Parallel()
 	p := startProcess(t, map[string]string{
 		"PARLEY_ADDR": "127.0.0.1:0", "PARLEY_ADMIN_ADDR": "127.0.0.1:0", "PARLEY_PASSWORD_COST": "4",
 		"PARLEY_DRAIN_JITTER": "100ms", "DATABASE_URL": "", "LOG_LEVEL": "info",

@@ -13,6 +13,7 @@ import (
 // A replica whose Redis is away at start still serves its own members, and
 // /readyz does not take it out of service for that.
 func TestAReplicaStartsAndServesWhileRedisIsAway(t *testing.T) {
+	t.Parallel()
 	env := envFor(t, "postgres")
 	rd, err := url.Parse(testenv.RedisURL(t))
 	if err != nil {
@@ -39,6 +40,7 @@ func TestAReplicaStartsAndServesWhileRedisIsAway(t *testing.T) {
 // Presence and typing cross replicas: alice on one sees bob on the other
 // come online, type, and leave.
 func TestPresenceAndTypingCrossReplicas(t *testing.T) {
+	t.Parallel()
 	env := envFor(t, "postgres")
 	env["REDIS_URL"] = testenv.RedisURL(t)
 	a, b := startServer(t, env), startServer(t, env)

@@ -38,6 +38,7 @@ const timeScale = 60
 // dashboard and runbook links; switching them off must resolve the page.
 // Afterwards every dashboard query must return data from this Prometheus.
 func TestAlertsReachSlack(t *testing.T) {
+	t.Parallel()
 	const token = "stack-test-admin-token"
 	c, l := startObservedCluster(t, token)
 	st := startAlertingStack(t, c)

@@ -101,6 +101,7 @@ func spanID(s *tracepb.Span) string { return hex.EncodeToString(s.GetSpanId()) }
 // its store.append on A, chat.publish, and chat.deliver on B, a child of the
 // publish linked to it. The frame's log record on A carries the trace id.
 func TestOneMessageMakesOneTraceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	col := startCollector(t)
 	env := envFor(t, "postgres")
 	env["REDIS_URL"] = testenv.RedisURL(t)

@@ -312,6 +312,7 @@ func TestWebClientLoadsOlderHistory(t *testing.T) {
 // Every response carries the security headers, the page's and the API's;
 // the page loads only its own script and style.
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, envFor(t, "memory"))
 	for _, tc := range []struct {
 		path        string

@@ -107,7 +107,8 @@ func (c *wsConn) close() {
 	<-c.closed
 }
 
-// code is the close code that ended the connection, once closed is closed.
+// code waits for the connection to end and returns the close code that
+// ended it.
 func (c *wsConn) code() int {
 	<-c.closed
 	return c.closeCode
