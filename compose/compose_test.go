@@ -50,6 +50,7 @@ func service(t *testing.T, p *types.Project, name string) types.ServiceConfig {
 
 // The services the issue asks for are all there.
 func TestStackHasEveryComponent(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	for _, name := range []string{
 		"postgres", "redis", "parley-1", "parley-2", "lb", "prometheus", "alertmanager", "slackrecv",
@@ -65,6 +66,7 @@ func TestStackHasEveryComponent(t *testing.T) {
 // Images from elsewhere are pinned to a version; ours are built from the
 // Dockerfile's targets.
 func TestImagesArePinnedOrBuilt(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	dockerfile, err := os.ReadFile("../Dockerfile")
 	if err != nil {
@@ -118,6 +120,7 @@ var noHealthcheck = map[string]string{
 var oneShot = map[string]bool{"glitchtip-setup": true, "tempo-init": true}
 
 func TestHealthchecksGateStartUp(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	for name, s := range p.Services {
 		_, exempt := noHealthcheck[name]
@@ -157,6 +160,7 @@ func TestHealthchecksGateStartUp(t *testing.T) {
 }
 
 func TestEveryServiceHasAMemoryLimit(t *testing.T) {
+	t.Parallel()
 	for name, s := range load(t).Services {
 		if s.Deploy == nil || s.Deploy.Resources.Limits == nil || s.Deploy.Resources.Limits.MemoryBytes <= 0 {
 			t.Errorf("%s has no memory limit", name)
@@ -168,6 +172,7 @@ func TestEveryServiceHasAMemoryLimit(t *testing.T) {
 // services keep their data in named volumes, and every named volume used
 // is declared.
 func TestMountsExistAndDataIsInNamedVolumes(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	dataDirs := map[string]string{
 		"postgres": "/var/lib/postgresql/data", "redis": "/data", "prometheus": "/prometheus",
@@ -203,6 +208,7 @@ func TestMountsExistAndDataIsInNamedVolumes(t *testing.T) {
 }
 
 func TestPublishedPorts(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	for name, port := range map[string]string{
 		"lb": "8080", "grafana": "3000", "prometheus": "9090", "alertmanager": "9093",
@@ -233,6 +239,7 @@ func hostOf(t *testing.T, service, variable, raw string) *url.URL {
 // The replicas' environment points at the services of this file, and is
 // what the server accepts (lengths the server checks at start-up).
 func TestServerEnvironmentPointsAtTheStack(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	bootstrap, err := os.ReadFile("glitchtip/bootstrap.py")
 	if err != nil {
@@ -284,6 +291,7 @@ func TestServerEnvironmentPointsAtTheStack(t *testing.T) {
 // and targets where that configuration looks for them, and the targets
 // name the services and ports of this file.
 func TestPrometheusRunsTheSharedConfiguration(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	prom := service(t, p, "prometheus")
 	mounts := map[string]string{}
@@ -391,6 +399,7 @@ func flagPort(t *testing.T, cmd types.ShellCommand, flag string) string {
 // it reads it: the local Slack receiver by default, SLACK_WEBHOOK_URL when
 // set.
 func TestAlertmanagerWebhook(t *testing.T) {
+	t.Parallel()
 	var am struct {
 		Global struct {
 			SlackAPIURLFile string `yaml:"slack_api_url_file"`
@@ -436,6 +445,7 @@ func TestAlertmanagerWebhook(t *testing.T) {
 // dashboard provider looks, and data sources that name services of this
 // file.
 func TestGrafanaProvisioning(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	g := service(t, p, "grafana")
 	var provider struct {
@@ -473,6 +483,7 @@ func TestGrafanaProvisioning(t *testing.T) {
 
 // The load balancer sends to every replica.
 func TestLoadBalancerNamesEveryReplica(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	conf, err := os.ReadFile("nginx/nginx.conf")
 	if err != nil {
@@ -507,6 +518,7 @@ func TestLoadBalancerNamesEveryReplica(t *testing.T) {
 // Alloy labels each replica's log streams with the instance Prometheus
 // gives it (its admin address), which the dashboards' $instance selects.
 func TestLogStreamsCarryThePrometheusInstance(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	conf, err := os.ReadFile("alloy/config.alloy")
 	if err != nil {

@@ -97,6 +97,7 @@ func checkTargetsTheServer(t *testing.T, j *batchv1.Job, args []string) {
 // The smoke test runs as a Job in staging: the shipped smoke scenario
 // against the in-cluster Service, failing at once on a broken threshold.
 func TestStagingRunsTheSmokeScenarioAsAJob(t *testing.T) {
+	t.Parallel()
 	m := rendered(t, staging)
 	jobs := all[*batchv1.Job](m)
 	if len(jobs) != 1 {
@@ -146,6 +147,7 @@ func TestStagingRunsTheSmokeScenarioAsAJob(t *testing.T) {
 // grants that one read, and drives enough connections to make staging's
 // HPA scale out.
 func TestAutoscaleCheckCanSeeAndScaleTheStagingDeployment(t *testing.T) {
+	t.Parallel()
 	m := rendered(t, autoscale)
 	jobs := all[*batchv1.Job](m)
 	if len(jobs) != 1 {
@@ -278,6 +280,7 @@ type adapterConfig struct {
 // Every Pods metric of the HPAs is one the prometheus-adapter rule serves,
 // tied to the pod and namespace its series came from.
 func TestPrometheusAdapterServesTheHPAsConnectionMetric(t *testing.T) {
+	t.Parallel()
 	m := rendered(t, adapter)
 	data, ok := named[*corev1.ConfigMap](t, m, "parley-prometheus-adapter").Data["config.yaml"]
 	if !ok {

@@ -21,6 +21,7 @@ import (
 // standalone kustomize CLI stands in (.ci/run installs it when kubectl is
 // missing); with neither the test skips, or fails under CI=true.
 func TestKubectlKustomizeRendersTheSameObjects(t *testing.T) {
+	t.Parallel()
 	render := func(dir string) *exec.Cmd { return exec.Command("kubectl", "kustomize", dir) }
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		kustomize := testenv.FindGo(t, "kustomize", "sigs.k8s.io/kustomize/kustomize/v5@v5.8.1")

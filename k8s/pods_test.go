@@ -12,6 +12,7 @@ import (
 
 // Every kustomization's objects sit in the namespace it deploys to.
 func TestObjectsLiveInTheirNamespace(t *testing.T) {
+	t.Parallel()
 	want := map[string]string{
 		base:       "parley",
 		staging:    "parley-staging",
@@ -39,6 +40,7 @@ func TestObjectsLiveInTheirNamespace(t *testing.T) {
 // The namespace refuses at admission any pod that breaks the restricted
 // Pod Security Standard, and every pod here is written to pass it.
 func TestPodsMeetTheRestrictedPodSecurityStandard(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		ns := all[*corev1.Namespace](rendered(t, dir))
 		if len(ns) != 1 || ns[0].Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
@@ -131,6 +133,7 @@ func checkRestricted(t *testing.T, spec corev1.PodSpec) {
 }
 
 func TestContainersRequestAndLimitCPUAndMemory(t *testing.T) {
+	t.Parallel()
 	for _, dir := range kustomizations {
 		m := rendered(t, dir)
 		check := func(owner, name string, r corev1.ResourceRequirements) {
@@ -170,6 +173,7 @@ func pinned(image string) bool {
 }
 
 func TestPinnedRecognisesVersionsAndDigests(t *testing.T) {
+	t.Parallel()
 	for image, want := range map[string]bool{
 		"ghcr.io/parleychat/parley:0.1.0":          true,
 		"postgres:16.4-alpine":                     true,
@@ -188,6 +192,7 @@ func TestPinnedRecognisesVersionsAndDigests(t *testing.T) {
 }
 
 func TestEveryImageIsPinnedToAVersion(t *testing.T) {
+	t.Parallel()
 	for _, dir := range deployables {
 		m := rendered(t, dir)
 		for _, p := range podTemplates(m) {
@@ -208,6 +213,7 @@ func TestEveryImageIsPinnedToAVersion(t *testing.T) {
 // The load generator comes from the same commit as the server it tests:
 // its wire types are the protocol of that commit.
 func TestLoadGeneratorImagesMatchTheServersTag(t *testing.T) {
+	t.Parallel()
 	tag := func(image string) string {
 		_, t, _ := strings.Cut(image[strings.LastIndex(image, "/")+1:], ":")
 		return t
@@ -227,6 +233,7 @@ func TestLoadGeneratorImagesMatchTheServersTag(t *testing.T) {
 // A pod gets a Kubernetes API token only if its service account is granted
 // something: the server never talks to the API.
 func TestOnlyPodsThatUseTheAPIMountAToken(t *testing.T) {
+	t.Parallel()
 	for _, dir := range kustomizations {
 		m := rendered(t, dir)
 		bound := map[string]bool{}

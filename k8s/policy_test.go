@@ -195,6 +195,7 @@ type connection struct {
 
 // Who may talk to whom, in each environment.
 func TestNetworkPoliciesAdmitOnlyWhatTheServerNeeds(t *testing.T) {
+	t.Parallel()
 	ingressController := map[string]string{"app.kubernetes.io/name": "ingress-nginx"}
 	prometheus := map[string]string{"app.kubernetes.io/name": "prometheus"}
 	collector := map[string]string{"app.kubernetes.io/name": "otel-collector"}

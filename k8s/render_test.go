@@ -250,6 +250,7 @@ func containers(spec corev1.PodSpec) []corev1.Container {
 // silently drop or reject: a misspelt field, a field in the wrong case, and
 // a kind neither client-go nor the prometheus-operator knows.
 func TestStrictDecodingRefusesWhatTheAPIWouldNotTake(t *testing.T) {
+	t.Parallel()
 	dec, err := strictDecoder()
 	if err != nil {
 		t.Fatal(err)

@@ -165,6 +165,7 @@ func duration(t *testing.T, env map[string]string, name string, def time.Duratio
 }
 
 func TestServerProbesHitHealthzAndReadyzOnTheHTTPPort(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		t.Run(dir, func(t *testing.T) {
 			c := serverContainer(t, serverDeployment(t, rendered(t, dir)))
@@ -200,6 +201,7 @@ func TestServerProbesHitHealthzAndReadyzOnTheHTTPPort(t *testing.T) {
 // The kubelet sends SIGTERM after preStop and SIGKILL at the end of the
 // grace period: the server's whole drain must fit between them.
 func TestServerDrainFitsTheGracePeriod(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		t.Run(dir, func(t *testing.T) {
 			m := rendered(t, dir)
@@ -233,6 +235,7 @@ func TestServerDrainFitsTheGracePeriod(t *testing.T) {
 }
 
 func TestServerHasResourcesAndSpreadsOverZonesAndNodes(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		t.Run(dir, func(t *testing.T) {
 			d := serverDeployment(t, rendered(t, dir))
@@ -265,6 +268,7 @@ func TestServerHasResourcesAndSpreadsOverZonesAndNodes(t *testing.T) {
 }
 
 func TestProductionNeverStacksReplicasInOneZone(t *testing.T) {
+	t.Parallel()
 	d := serverDeployment(t, rendered(t, production))
 	for _, tsc := range d.Spec.Template.Spec.TopologySpreadConstraints {
 		if tsc.TopologyKey == "topology.kubernetes.io/zone" && tsc.WhenUnsatisfiable != corev1.DoNotSchedule {
@@ -277,6 +281,7 @@ func TestProductionNeverStacksReplicasInOneZone(t *testing.T) {
 // every reference resolves, and the Secret's values pass the server's own
 // validation (server/config.go) so that the pods start.
 func TestServerEnvironmentResolvesAndValidates(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		t.Run(dir, func(t *testing.T) {
 			m := rendered(t, dir)
@@ -343,6 +348,7 @@ func checkSecretSources(t *testing.T, c corev1.Container) {
 }
 
 func TestFaultInjectionIsOnInStagingAlone(t *testing.T) {
+	t.Parallel()
 	for dir, want := range map[string]string{staging: "on", production: "off"} {
 		m := rendered(t, dir)
 		env := environment(t, m, serverContainer(t, serverDeployment(t, m)))
@@ -358,6 +364,7 @@ func TestFaultInjectionIsOnInStagingAlone(t *testing.T) {
 // Staging runs its own PostgreSQL and Redis: the server's URLs must lead to
 // them, with the password PostgreSQL was given.
 func TestStagingServerReachesItsDatabaseAndBroker(t *testing.T) {
+	t.Parallel()
 	m := rendered(t, staging)
 	env := environment(t, m, serverContainer(t, serverDeployment(t, m)))
 
@@ -405,6 +412,7 @@ func checkServiceReaches(t *testing.T, m *manifest, u *url.URL, podLabels map[st
 }
 
 func TestServiceLeadsToTheServersPorts(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		t.Run(dir, func(t *testing.T) {
 			m := rendered(t, dir)
@@ -426,6 +434,7 @@ func TestServiceLeadsToTheServersPorts(t *testing.T) {
 }
 
 func TestIngressKeepsWebSocketsOpenOverTLS(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		t.Run(dir, func(t *testing.T) {
 			m := rendered(t, dir)
@@ -490,6 +499,7 @@ func servicePortTarget(t *testing.T, svc *corev1.Service, c corev1.Container, po
 }
 
 func TestHPAScalesOnCPUAndConnectionsUpFastDownSlowly(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		t.Run(dir, func(t *testing.T) {
 			m := rendered(t, dir)
@@ -541,6 +551,7 @@ func TestHPAScalesOnCPUAndConnectionsUpFastDownSlowly(t *testing.T) {
 }
 
 func TestPodDisruptionBudgetLetsDrainsThroughOneAtATime(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		t.Run(dir, func(t *testing.T) {
 			m := rendered(t, dir)
@@ -575,6 +586,7 @@ func TestPodDisruptionBudgetLetsDrainsThroughOneAtATime(t *testing.T) {
 // The alerts and dashboards select job="parley", and the prometheus-adapter
 // rule needs the pod and namespace labels Prometheus gives each target.
 func TestServiceMonitorScrapesTheAdminPortAsJobParley(t *testing.T) {
+	t.Parallel()
 	for _, dir := range withServer {
 		t.Run(dir, func(t *testing.T) {
 			m := rendered(t, dir)

@@ -45,6 +45,7 @@ func ruleFiles(t *testing.T) []string {
 // Prometheus's own parser: every name, expression, duration, label and
 // annotation as written.
 func TestPrometheusRuleHoldsTheRuleFilesGroups(t *testing.T) {
+	t.Parallel()
 	var want []rulefmt.RuleGroup
 	for _, f := range ruleFiles(t) {
 		raw, err := os.ReadFile(f)
@@ -140,6 +141,7 @@ func durationOf(t *testing.T, d *monitoringv1.Duration) model.Duration {
 // Each dashboard is one ConfigMap for the Grafana sidecar, holding the file
 // unchanged.
 func TestDashboardConfigMapsHoldTheDashboardsByteForByte(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob(filepath.Join(dashboardsDir, "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no dashboards (%v)", err)
@@ -187,6 +189,7 @@ func TestDashboardConfigMapsHoldTheDashboardsByteForByte(t *testing.T) {
 // template, and reads the webhook from the Secret slack-webhook (key url)
 // that the overlays generate.
 func TestAlertmanagerRunsTheSharedConfiguration(t *testing.T) {
+	t.Parallel()
 	original, err := os.ReadFile(filepath.Join(alertsDir, "alertmanager.yml"))
 	if err != nil {
 		t.Fatal(err)
@@ -286,6 +289,7 @@ func secretData(s *corev1.Secret) map[string]string {
 // The overlays read their secrets from gitignored files, and each has an
 // example beside it (which the tests render with).
 func TestOverlaySecretsStayOutOfGit(t *testing.T) {
+	t.Parallel()
 	ignore, err := os.ReadFile(".gitignore")
 	if err != nil {
 		t.Fatal(err)

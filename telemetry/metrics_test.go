@@ -13,6 +13,7 @@ import (
 )
 
 func TestBuildInfoIsExposed(t *testing.T) {
+	t.Parallel()
 	tel := mustSetup(t, telemetry.Config{Version: "1.2.3"})
 
 	families, err := tel.Registry.Gather()

@@ -87,6 +87,7 @@ func startFakeSentry(t *testing.T) (*fakeSentry, string) {
 }
 
 func TestSentryEventsCarryTraceReleaseAndEnvironment(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		capture func(ctx context.Context, r *telemetry.Reporter)
@@ -151,6 +152,7 @@ func TestSentryEventsCarryTraceReleaseAndEnvironment(t *testing.T) {
 }
 
 func TestSentryWithoutDSNDoesNothing(t *testing.T) {
+	t.Parallel()
 	tel := mustSetup(t, telemetry.Config{})
 	if tel.Sentry != nil {
 		t.Fatalf("got %v, want a nil Reporter", tel.Sentry)
@@ -211,6 +213,7 @@ func closedPort(t *testing.T) string {
 }
 
 func TestDeadSentryNeverBlocksTheCaller(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		addr func(*testing.T) string

@@ -77,6 +77,7 @@ func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 }
 
 func TestSpansReachTheExporterAndTheirIDsReachTheLogs(t *testing.T) {
+	t.Parallel()
 	exp := tracetest.NewInMemoryExporter()
 	var logs bytes.Buffer
 	tel := mustSetup(t, telemetry.Config{Stdout: &logs, SpanExporter: exp})
@@ -110,6 +111,7 @@ func TestSpansReachTheExporterAndTheirIDsReachTheLogs(t *testing.T) {
 }
 
 func TestResourceNamesTheService(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		getenv      func(string) string
@@ -154,6 +156,7 @@ func TestResourceNamesTheService(t *testing.T) {
 }
 
 func TestConfigErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		getenv   func(string) string
@@ -192,6 +195,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestConfigErrorsAreReportedTogether(t *testing.T) {
+	t.Parallel()
 	_, err := telemetry.Setup(context.Background(), telemetry.Config{
 		Stdout: io.Discard,
 		Getenv: env("OTEL_TRACES_SAMPLER", "sometimes", "SENTRY_DSN", "nope"),
@@ -204,6 +208,7 @@ func TestConfigErrorsAreReportedTogether(t *testing.T) {
 }
 
 func TestTracingModes(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name        string
 		getenv      func(string) string
@@ -228,6 +233,7 @@ func TestTracingModes(t *testing.T) {
 }
 
 func TestSamplers(t *testing.T) {
+	t.Parallel()
 	const (
 		sampledParent   = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 		unsampledParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"
@@ -353,6 +359,7 @@ func startGRPCCollector(t *testing.T) (*collector, string) {
 }
 
 func TestSpansAreExportedOverOTLP(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		start    func(*testing.T) (*collector, string)
@@ -410,6 +417,7 @@ func TestSpansAreExportedOverOTLP(t *testing.T) {
 }
 
 func TestShutdownIsIdempotent(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
 	tel, err := telemetry.Setup(context.Background(), telemetry.Config{
@@ -432,6 +440,7 @@ func TestShutdownIsIdempotent(t *testing.T) {
 }
 
 func TestSetupRefusesNilStdout(t *testing.T) {
+	t.Parallel()
 	if _, err := telemetry.Setup(context.Background(), telemetry.Config{}); err == nil {
 		t.Fatal("got no error, want one for the nil Stdout")
 	}

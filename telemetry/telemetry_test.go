@@ -14,6 +14,7 @@ import (
 )
 
 func TestLoggerWritesJSONAtItsLevel(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	log := telemetry.NewLogger(&buf, slog.LevelWarn)
 	log.Info("hidden")
@@ -28,6 +29,7 @@ func TestLoggerWritesJSONAtItsLevel(t *testing.T) {
 }
 
 func TestMetricsHandlerServesRuntimeMetricsInBothFormats(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(telemetry.MetricsHandler(telemetry.NewRegistry()))
 	defer srv.Close()
 	tests := []struct {

@@ -56,6 +56,7 @@ func parse(t *testing.T, path string) []*stage {
 }
 
 func TestDockerfile(t *testing.T) {
+	t.Parallel()
 	stages := parse(t, "../../Dockerfile")
 	byName := map[string]*stage{}
 	for _, s := range stages {

@@ -39,3 +39,12 @@ func run(get func(testing.TB) string) *recorder {
 	<-done
 	return rec
 }
+
+// env is a getenv that reads the given name, value pairs and nothing else.
+func env(pairs ...string) func(string) string {
+	m := make(map[string]string)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return func(name string) string { return m[name] }
+}

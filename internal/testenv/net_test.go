@@ -9,6 +9,7 @@ import (
 )
 
 func TestClosedAddrRefusesConnections(t *testing.T) {
+	t.Parallel()
 	c, err := net.DialTimeout("tcp", ClosedAddr(t), 5*time.Second)
 	if err == nil {
 		c.Close()
@@ -17,6 +18,7 @@ func TestClosedAddrRefusesConnections(t *testing.T) {
 }
 
 func TestBlackHoleAcceptsAndNeverAnswers(t *testing.T) {
+	t.Parallel()
 	c, err := net.DialTimeout("tcp", StartBlackHole(t), 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial: %v", err)

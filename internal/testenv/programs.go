@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"os"
 	"os/exec"
 	"testing"
 )
@@ -10,22 +11,26 @@ import (
 // naming debianPackage.
 func Find(t testing.TB, command, debianPackage string) string {
 	t.Helper()
-	return find(t, command, "Debian's "+debianPackage+" package")
+	return find(t, os.Getenv, command, fromDebian(debianPackage))
 }
 
 // FindGo is Find for a program built with go install: the skip names the
 // package path and version to install.
 func FindGo(t testing.TB, command, packageAtVersion string) string {
 	t.Helper()
-	return find(t, command, "go install "+packageAtVersion)
+	return find(t, os.Getenv, command, goInstall(packageAtVersion))
 }
 
-func find(t testing.TB, command, install string) string {
+// fromDebian and goInstall say how to install a missing program.
+func fromDebian(pkg string) string             { return "Debian's " + pkg + " package" }
+func goInstall(packageAtVersion string) string { return "go install " + packageAtVersion }
+
+func find(t testing.TB, getenv func(string) string, command, install string) string {
 	t.Helper()
 	path, err := exec.LookPath(command)
 	if err == nil {
 		return path
 	}
-	missing(t, command+" not found", "install it: "+install)
+	missing(t, getenv, command+" not found", "install it: "+install)
 	return ""
 }

@@ -12,6 +12,7 @@ import (
 )
 
 func TestProxyLatencyDelaysBothWaysOnOpenAndNewConnections(t *testing.T) {
+	t.Parallel()
 	const d = 50 * time.Millisecond
 	p := StartProxy(t, startEcho(t))
 	open := dialProxy(t, p)
@@ -54,6 +55,7 @@ func TestProxyLatencyDelaysBothWaysOnOpenAndNewConnections(t *testing.T) {
 }
 
 func TestProxyLatencyOfZeroRemovesIt(t *testing.T) {
+	t.Parallel()
 	p := StartProxy(t, startEcho(t))
 	open := dialProxy(t, p)
 	roundTrip(t, open)
@@ -69,6 +71,7 @@ func TestProxyLatencyOfZeroRemovesIt(t *testing.T) {
 }
 
 func TestProxyCutDropsConnectionsUntilRestore(t *testing.T) {
+	t.Parallel()
 	p := StartProxy(t, startEcho(t))
 	open := dialProxy(t, p)
 	roundTrip(t, open)
@@ -84,6 +87,7 @@ func TestProxyCutDropsConnectionsUntilRestore(t *testing.T) {
 }
 
 func TestProxyCutDropsConnectionsHeldBackByLatency(t *testing.T) {
+	t.Parallel()
 	p := StartProxy(t, startEcho(t))
 	c := dialProxy(t, p)
 	p.SetLatency(time.Hour)

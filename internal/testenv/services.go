@@ -1,9 +1,10 @@
 // Package testenv is the one place tests get what they need from outside
 // their package: real PostgreSQL and Redis (TEST_DATABASE_URL,
-// TEST_REDIS_URL), the programs they run (promtool, Alertmanager, Chromium),
-// network stand-ins (a closed address, a black hole, a proxy that can be cut
-// or slowed), and waits. What is missing skips the test with the reason, and
-// fails it under CI=true.
+// TEST_REDIS_URL), the programs they run (promtool, Alertmanager, Chromium)
+// or build from this module (GoBuild), network stand-ins (a closed address,
+// a black hole, a proxy that can be cut or slowed), and the one way to wait
+// for a condition (Eventually). What is missing skips the test with the
+// reason, and fails it under CI=true.
 package testenv
 
 import (
@@ -30,7 +31,12 @@ const adminTimeout = 30 * time.Second
 // dropped, with any connections still open to it, when the test ends.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	base := requireEnv(t, "TEST_DATABASE_URL", "PostgreSQL")
+	return postgresURL(t, os.Getenv)
+}
+
+func postgresURL(t testing.TB, getenv func(string) string) string {
+	t.Helper()
+	base := requireEnv(t, getenv, "TEST_DATABASE_URL", "PostgreSQL")
 
 	name := "parley_test_" + randomHex(8)
 	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
@@ -59,17 +65,22 @@ func PostgresURL(t testing.TB) string {
 // between them.
 func RedisURL(t testing.TB) string {
 	t.Helper()
-	return requireEnv(t, "TEST_REDIS_URL", "Redis")
+	return redisURL(t, os.Getenv)
+}
+
+func redisURL(t testing.TB, getenv func(string) string) string {
+	t.Helper()
+	return requireEnv(t, getenv, "TEST_REDIS_URL", "Redis")
 }
 
 // requireEnv returns the variable's value, or skips the test (fails it under
 // CI=true) when the variable is unset.
-func requireEnv(t testing.TB, name, service string) string {
+func requireEnv(t testing.TB, getenv func(string) string, name, service string) string {
 	t.Helper()
-	if v := os.Getenv(name); v != "" {
+	if v := getenv(name); v != "" {
 		return v
 	}
-	missing(t, name+" not set", "point it at "+service)
+	missing(t, getenv, name+" not set", "point it at "+service)
 	return ""
 }
 

@@ -10,6 +10,7 @@ import (
 )
 
 func TestPostgresURLGivesAFreshDatabaseDroppedAtTheEnd(t *testing.T) {
+	t.Parallel()
 	base := PostgresURL(t) // skips here without TEST_DATABASE_URL
 
 	var name string
@@ -58,6 +59,7 @@ func TestPostgresURLGivesAFreshDatabaseDroppedAtTheEnd(t *testing.T) {
 }
 
 func TestWithDatabaseKeepsEverythingButTheName(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, base, want string
 	}{
@@ -79,25 +81,24 @@ func TestWithDatabaseKeepsEverythingButTheName(t *testing.T) {
 }
 
 func TestMissingServiceSkipsOrFailsUnderCI(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		ci       string
-		get      func(testing.TB) string
+		get      func(testing.TB, func(string) string) string
 		wantSkip bool
 		wantFail bool
 	}{
-		{"postgres skips on a laptop", "", PostgresURL, true, false},
-		{"postgres fails in CI", "true", PostgresURL, false, true},
-		{"redis skips on a laptop", "false", RedisURL, true, false},
-		{"redis fails in CI", "true", RedisURL, false, true},
+		{"postgres skips on a laptop", "", postgresURL, true, false},
+		{"postgres fails in CI", "true", postgresURL, false, true},
+		{"redis skips on a laptop", "false", redisURL, true, false},
+		{"redis fails in CI", "true", redisURL, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("TEST_DATABASE_URL", "")
-			t.Setenv("TEST_REDIS_URL", "")
-			t.Setenv("CI", tt.ci)
-
-			rec := run(tt.get)
+			t.Parallel()
+			// Neither TEST_DATABASE_URL nor TEST_REDIS_URL is set.
+			rec := run(func(tb testing.TB) string { return tt.get(tb, env("CI", tt.ci)) })
 			if rec.skipped != tt.wantSkip || rec.failed != tt.wantFail {
 				t.Errorf("got skipped=%v failed=%v, want skipped=%v failed=%v", rec.skipped, rec.failed, tt.wantSkip, tt.wantFail)
 			}
@@ -109,8 +110,8 @@ func TestMissingServiceSkipsOrFailsUnderCI(t *testing.T) {
 }
 
 func TestRedisURLReturnsTheVariable(t *testing.T) {
-	t.Setenv("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-	if got, want := RedisURL(t), "redis://127.0.0.1:6379/0"; got != want {
+	t.Parallel()
+	if got, want := redisURL(t, env("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")), "redis://127.0.0.1:6379/0"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -30,6 +30,7 @@ var (
 )
 
 func TestActionlintAcceptsTheWorkflows(t *testing.T) {
+	t.Parallel()
 	actionlint := findActionlint(t)
 	files := workflowFiles(t)
 	rel := make([]string, len(files))
@@ -47,6 +48,7 @@ func TestActionlintAcceptsTheWorkflows(t *testing.T) {
 }
 
 func TestActionsArePinnedToACommit(t *testing.T) {
+	t.Parallel()
 	for _, w := range loadWorkflows(t) {
 		for _, ref := range w.actionRefs() {
 			t.Run(w.name+"/"+ref.where, func(t *testing.T) {
@@ -59,6 +61,7 @@ func TestActionsArePinnedToACommit(t *testing.T) {
 }
 
 func TestPinProblem(t *testing.T) {
+	t.Parallel()
 	const sha = "08c6903cd8c0fde910a37f88322edcfb5dd907a8"
 	tests := []struct {
 		uses, comment string
@@ -89,6 +92,7 @@ func TestPinProblem(t *testing.T) {
 }
 
 func TestPermissionsAreLeast(t *testing.T) {
+	t.Parallel()
 	for _, w := range loadWorkflows(t) {
 		t.Run(w.name, func(t *testing.T) {
 			// Without a top-level block every job gets the repository's
@@ -109,6 +113,7 @@ func TestPermissionsAreLeast(t *testing.T) {
 }
 
 func TestJobsHaveATimeout(t *testing.T) {
+	t.Parallel()
 	for _, w := range loadWorkflows(t) {
 		for _, id := range w.jobIDs() {
 			j := w.Jobs[id]
@@ -125,6 +130,7 @@ func TestJobsHaveATimeout(t *testing.T) {
 }
 
 func TestScriptsParse(t *testing.T) {
+	t.Parallel()
 	scripts, err := filepath.Glob(filepath.Join(root, ".github", "scripts", "*.sh"))
 	if err != nil {
 		t.Fatal(err)

@@ -8,16 +8,8 @@ import (
 	"github.com/parleychat/parley/internal/testenv"
 )
 
-func (s *testServer) adminCall(method, path, token, body string) int {
-	s.t.Helper()
-	var payload any
-	if body != "" {
-		payload = body
-	}
-	return s.callAt(s.admin, method, path, token, payload, nil)
-}
-
 func TestAdminEndpointsNeedTheToken(t *testing.T) {
+	t.Parallel()
 	const token = "admin-token-for-tests"
 	tests := []struct {
 		name        string
@@ -49,6 +41,7 @@ func TestAdminEndpointsNeedTheToken(t *testing.T) {
 // A fault switched on through the admin API breaks sends as it says, shows
 // in the metrics, and switching it off restores service.
 func TestInjectedSendErrorsRefuseSendsUntilCleared(t *testing.T) {
+	t.Parallel()
 	const token = "admin-token-for-tests"
 	env := envFor(t, "memory")
 	env["PARLEY_ADMIN_TOKEN"], env["PARLEY_FAULTS"] = token, "on"
@@ -84,6 +77,7 @@ func TestInjectedSendErrorsRefuseSendsUntilCleared(t *testing.T) {
 // An injected slow fan-out, which makes the bus wait, ends when the server
 // shuts down instead of holding the shutdown up for its whole delay.
 func TestShutdownIsNotHeldUpByASlowFanout(t *testing.T) {
+	t.Parallel()
 	const token = "admin-token-for-tests"
 	env := envFor(t, "postgres")
 	env["REDIS_URL"] = testenv.RedisURL(t)
@@ -93,14 +87,14 @@ func TestShutdownIsNotHeldUpByASlowFanout(t *testing.T) {
 	room := a.mustCreateRoom(alice.Token, "lobby")
 	onB := b.dial(bob.Token)
 	onB.join(room.ID, nil)
-	eventually(t, "replica B to subscribe", func() bool { return b.metric("parley_bus_subscribed_channels") >= 1 })
+	testenv.Eventually(t, "replica B to subscribe", func() bool { return b.metric("parley_bus_subscribed_channels") >= 1 })
 	if got := b.adminCall("PUT", "/admin/faults/slow_fanout", token, `{"delay":"60s"}`); got != http.StatusOK {
 		t.Fatalf("switching the fault on: got status %d, want 200", got)
 	}
 	if code := a.call("POST", "/api/v1/rooms/"+room.ID+"/messages", alice.Token, map[string]string{"client_id": "c1", "body": "hi"}, nil); code != http.StatusCreated {
 		t.Fatalf("send: got status %d, want 201", code)
 	}
-	eventually(t, "B's bus to be held in the delay", func() bool {
+	testenv.Eventually(t, "B's bus to be held in the delay", func() bool {
 		return b.metricLabelled("parley_fault_injections_total", `fault="slow_fanout"`) >= 1
 	})
 	stopped := make(chan error, 1)

@@ -1,16 +1,12 @@
 package systemtest
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/parleychat/parley/internal/testenv"
 )
@@ -67,41 +63,28 @@ func benchEndToEnd(b *testing.B, rooms, members int, extra map[string]string) {
 	owner := srv.mustSignUp("owner")
 
 	perRoom := max(1, b.N/rooms)
-	type member struct {
-		conn      *websocket.Conn
-		latencies []time.Duration
-		acks      chan struct{}
-	}
-	all := make([][]*member, rooms)
+	all := make([][]*benchMember, rooms)
 	roomIDs := make([]string, rooms)
+	var joined sync.WaitGroup
 	for r := range rooms {
 		room := srv.mustCreateRoom(owner.Token, fmt.Sprint("room", r))
 		roomIDs[r] = room.ID
-		for m := range members {
-			conn := joinedMember(b, srv, fmt.Sprintf("u%d-%d", r, m), room.ID)
-			all[r] = append(all[r], &member{conn: conn, acks: make(chan struct{}, window)})
-		}
-	}
-
-	// Readers: each member reads until it has every message of its room.
-	var readers, joined sync.WaitGroup
-	for r := range rooms {
-		for _, m := range all[r] {
+		for i := range members {
+			m := &benchMember{acks: make(chan struct{}, window), latencies: make([]time.Duration, 0, perRoom)}
 			joined.Add(1)
-			readers.Go(func() {
-				m.latencies = make([]time.Duration, 0, perRoom)
-				readBench(b, m.conn, func(typ string, latency time.Duration) bool {
-					switch typ {
-					case "joined":
-						joined.Done()
-					case "message":
-						m.latencies = append(m.latencies, latency)
-					case "ack":
-						m.acks <- struct{}{}
-					}
-					return len(m.latencies) == perRoom
-				})
+			// Each member reads until it has every message of its room.
+			m.start(b, srv, fmt.Sprintf("u%d-%d", r, i), room.ID, func(typ string, latency time.Duration) bool {
+				switch typ {
+				case "joined":
+					joined.Done()
+				case "message":
+					m.latencies = append(m.latencies, latency)
+				case "ack":
+					m.acks <- struct{}{}
+				}
+				return len(m.latencies) == perRoom
 			})
+			all[r] = append(all[r], m)
 		}
 	}
 	joined.Wait()
@@ -118,7 +101,7 @@ func benchEndToEnd(b *testing.B, rooms, members int, extra map[string]string) {
 					inFlight--
 				}
 				body := strconv.FormatInt(time.Now().UnixNano(), 10)
-				if err := sender.conn.WriteJSON(map[string]any{"type": "send", "room": roomIDs[r], "client_id": strconv.Itoa(i), "body": body}); err != nil {
+				if err := sender.conn.write(map[string]any{"type": "send", "room": roomIDs[r], "client_id": strconv.Itoa(i), "body": body}); err != nil {
 					b.Errorf("send: %v", err)
 					return
 				}
@@ -127,7 +110,11 @@ func benchEndToEnd(b *testing.B, rooms, members int, extra map[string]string) {
 		})
 	}
 	senders.Wait()
-	readers.Wait()
+	for r := range rooms {
+		for _, m := range all[r] {
+			m.wait(b)
+		}
+	}
 	b.StopTimer()
 
 	var lat []time.Duration
@@ -161,55 +148,49 @@ func BenchmarkCrossReplica(b *testing.B) {
 	room := replicas[0].mustCreateRoom(owner.Token, "bench").ID
 
 	const perReplica = 5
-	type member struct {
-		conn      *websocket.Conn
-		latencies []time.Duration
-	}
-	var members [2][]*member
+	var members [2][]*benchMember
+	acks := make(chan struct{}, 1)
+	var joined sync.WaitGroup
 	for r, srv := range replicas {
 		for i := range perReplica {
-			conn := joinedMember(b, srv, fmt.Sprintf("u%d-%d", r, i), room)
-			members[r] = append(members[r], &member{conn: conn})
+			m := &benchMember{}
+			sender := r == 0 && i == 0
+			acked := 0
+			joined.Add(1)
+			m.start(b, srv, fmt.Sprintf("u%d-%d", r, i), room, func(typ string, latency time.Duration) bool {
+				switch typ {
+				case "joined":
+					joined.Done()
+				case "message":
+					m.latencies = append(m.latencies, latency)
+				case "ack":
+					acked++
+					acks <- struct{}{}
+				}
+				return len(m.latencies) == b.N && (!sender || acked == b.N)
+			})
+			members[r] = append(members[r], m)
 		}
 	}
 	sender := members[0][0]
-	acks := make(chan struct{}, 1)
-
-	var readers, joined sync.WaitGroup
-	for r := range replicas {
-		for _, m := range members[r] {
-			joined.Add(1)
-			readers.Go(func() {
-				acked := 0
-				readBench(b, m.conn, func(typ string, latency time.Duration) bool {
-					switch typ {
-					case "joined":
-						joined.Done()
-					case "message":
-						m.latencies = append(m.latencies, latency)
-					case "ack":
-						acked++
-						acks <- struct{}{}
-					}
-					return len(m.latencies) == b.N && (m != sender || acked == b.N)
-				})
-			})
-		}
-	}
 	joined.Wait()
 	// Replica B subscribes to the room in the background once its first
 	// member joins; a message in the meantime would come by catch-up.
-	eventually(b, "replica B to subscribe", func() bool { return replicas[1].metric("parley_bus_subscribed_channels") >= 1 })
+	testenv.Eventually(b, "replica B to subscribe", func() bool { return replicas[1].metric("parley_bus_subscribed_channels") >= 1 })
 
 	b.ResetTimer()
 	for i := range b.N {
 		body := strconv.FormatInt(time.Now().UnixNano(), 10)
-		if err := sender.conn.WriteJSON(map[string]any{"type": "send", "room": room, "client_id": strconv.Itoa(i), "body": body}); err != nil {
+		if err := sender.conn.write(map[string]any{"type": "send", "room": room, "client_id": strconv.Itoa(i), "body": body}); err != nil {
 			b.Fatalf("send: %v", err)
 		}
 		<-acks
 	}
-	readers.Wait()
+	for r := range replicas {
+		for _, m := range members[r] {
+			m.wait(b)
+		}
+	}
 	b.StopTimer()
 
 	pct := func(r int, p int) time.Duration {
@@ -231,21 +212,31 @@ func BenchmarkCrossReplica(b *testing.B) {
 	b.ReportMetric(ms(pct(1, 99)-pct(0, 99)), "added_p99_ms")
 }
 
-// readBench reads a benchmark member's frames and hands each one's type to
+// benchMember is one socket of a benchmark: the test's WebSocket client,
+// whose frames go to the benchmark's handler as they arrive.
+type benchMember struct {
+	conn      *wsConn
+	latencies []time.Duration
+	acks      chan struct{}
+	done      chan struct{} // closed once the handler is done with the member
+}
+
+// start signs up a user, connects it (closed when the benchmark ends) and
+// joins room, the joined frame left to handle. Each frame's type goes to
 // handle, with the latency of a message whose body is the send time in
-// nanoseconds, until handle reports that the member is done. An error frame
-// or a failed read ends it with a benchmark error.
-func readBench(b *testing.B, conn *websocket.Conn, handle func(typ string, latency time.Duration) (done bool)) {
-	for {
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			b.Errorf("member read: %v", err)
+// nanoseconds, until handle reports that the member is done; an error frame
+// ends it with a benchmark error.
+func (m *benchMember) start(b *testing.B, srv *testServer, name, room string, handle func(typ string, latency time.Duration) (done bool)) {
+	m.done = make(chan struct{})
+	finished := false // read and written by the connection's reader alone
+	conn, _, err := openWS(srv.wsURL(), srv.mustSignUp(name).Token, func(f frame) {
+		if finished {
 			return
 		}
-		var f struct{ Type, Body string }
-		json.Unmarshal(data, &f)
 		if f.Type == "error" {
-			b.Errorf("server error frame: %s", data)
+			b.Errorf("server error frame: %+v", f)
+			finished = true
+			close(m.done)
 			return
 		}
 		var latency time.Duration
@@ -254,22 +245,30 @@ func readBench(b *testing.B, conn *websocket.Conn, handle func(typ string, laten
 			latency = time.Duration(time.Now().UnixNano() - sent)
 		}
 		if handle(f.Type, latency) {
-			return
+			finished = true
+			close(m.done)
 		}
-	}
-}
-
-// joinedMember signs up a user, opens its socket (closed when the benchmark
-// ends) and sends a join of room; the joined frame is left to the reader.
-func joinedMember(b *testing.B, srv *testServer, name, room string) *websocket.Conn {
-	token := srv.mustSignUp(name).Token
-	conn, _, err := websocket.DefaultDialer.Dial(srv.wsURL(), http.Header{"Authorization": {"Bearer " + token}})
+	})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { conn.Close() })
-	if err := conn.WriteJSON(map[string]any{"type": "join", "room": room}); err != nil {
+	m.conn = conn
+	b.Cleanup(conn.close)
+	if err := conn.write(map[string]any{"type": "join", "room": room}); err != nil {
 		b.Fatal(err)
 	}
-	return conn
+}
+
+// wait waits until the member is done, and fails the benchmark if its
+// connection ends first.
+func (m *benchMember) wait(b *testing.B) {
+	select {
+	case <-m.done:
+	case <-m.conn.closed:
+		select {
+		case <-m.done:
+		default:
+			b.Errorf("member read: %v", m.conn.readErr)
+		}
+	}
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // Where the shipped alerting and dashboard files live, seen from server/.
@@ -311,19 +313,20 @@ func (c *cluster) setFault(token, name, body string) {
 // and reconnects). A renamed metric breaks this test rather than a
 // dashboard nobody looks at until the night it is needed.
 func TestMetricContract(t *testing.T) {
+	t.Parallel()
 	rules, recorded := ruleQueries(t)
 	queries := append(rules, dashboardQueries(t)...)
 
 	const token = "contract-test-admin-token"
 	c, l := startObservedCluster(t, token)
-	time.Sleep(2 * time.Second)
+	l.carry(t, 60, "before the fault") // two seconds of chat
 	c.setFault(token, "send_errors", `{"rate":0.5}`)
-	time.Sleep(time.Second)
+	testenv.EventuallyWithin(t, loadWait, "sends refused under the fault", func() bool { return l.refused("unavailable") >= 15 })
 	c.setFault(token, "send_errors", "")
 	l.end() // the clients hang up, so disconnects are counted too
 	exposed := map[string]bool{}
 	for _, p := range c.live {
-		eventually(t, "the replica counts the disconnects", func() bool {
+		testenv.Eventually(t, "the replica counts the disconnects", func() bool {
 			return exposedNames(t, p.admin+"/metrics")["parley_ws_disconnects_total"]
 		})
 		for name := range exposedNames(t, p.admin+"/metrics") {
@@ -354,6 +357,7 @@ func TestMetricContract(t *testing.T) {
 // The contract test is only as good as its reading of the dashboards: it
 // must find queries on every board, inside collapsed rows too.
 func TestDashboardQueriesAreFound(t *testing.T) {
+	t.Parallel()
 	perBoard := map[string]int{}
 	for _, q := range dashboardQueries(t) {
 		file, _, _ := strings.Cut(q.where, ":")
@@ -371,6 +375,7 @@ func TestDashboardQueriesAreFound(t *testing.T) {
 
 // Every dashboard that an alert links to (its dashboard_url) is shipped.
 func TestAlertsLinkShippedDashboards(t *testing.T) {
+	t.Parallel()
 	uids := map[string]bool{}
 	for _, d := range dashboards(t) {
 		uids[d.UID] = true

@@ -15,6 +15,7 @@ import (
 // Every member of a room sees every message once, in seq order, while
 // several members send at the same time; every send is acked with its seq.
 func TestMembersSeeEveryMessageOnceInOrder(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		env["PARLEY_USER_RATE"] = "1000"
 		env["PARLEY_CONN_RATE"] = "1000"
@@ -66,6 +67,7 @@ func TestMembersSeeEveryMessageOnceInOrder(t *testing.T) {
 // A repeated client_id is acked with the original id and seq and delivered
 // once, over WebSocket and REST alike.
 func TestRepeatedClientIDIsAckedAgainButDeliveredOnce(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		srv := startServer(t, env)
 		alice := srv.mustSignUp("alice")
@@ -101,6 +103,7 @@ func TestRepeatedClientIDIsAckedAgainButDeliveredOnce(t *testing.T) {
 // A client that reconnects and joins with since = the last seq it saw gets
 // exactly the messages it missed, then live ones.
 func TestResumeWithSinceGetsExactlyTheMissedMessages(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		srv := startServer(t, env)
 		alice, bob := srv.mustSignUp("alice"), srv.mustSignUp("bob")
@@ -155,6 +158,7 @@ func sendN(t *testing.T, c *wsClient, room, prefix string, n int) []frame {
 // Acked messages are durable: a new server on the same database has them,
 // and a client resuming from seq 0 receives them.
 func TestAckedMessagesSurviveARestart(t *testing.T) {
+	t.Parallel()
 	env := envFor(t, "postgres")
 	env["PARLEY_USER_RATE"] = "1000"
 	srv := startServer(t, env)
@@ -187,6 +191,7 @@ func TestAckedMessagesSurviveARestart(t *testing.T) {
 
 // Presence follows joins and leaves; typing reaches the others.
 func TestPresenceAndTyping(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		srv := startServer(t, env)
 		alice, bob := srv.mustSignUp("alice"), srv.mustSignUp("bob")
@@ -226,6 +231,7 @@ func TestPresenceAndTyping(t *testing.T) {
 
 // History pages forward and backward, always ascending.
 func TestHistoryPaging(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		srv := startServer(t, env)
 		alice := srv.mustSignUp("alice")
@@ -269,6 +275,7 @@ func TestHistoryPaging(t *testing.T) {
 // Every bad request of the contract gets its status and error code, and
 // changes nothing.
 func TestBadRequestsGetClearErrors(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		srv := startServer(t, env)
 		alice := srv.mustSignUp("alice")
@@ -326,6 +333,7 @@ func TestBadRequestsGetClearErrors(t *testing.T) {
 // Bad frames get error frames echoing their ref, and the connection stays
 // open; a frame over the read limit closes it with 1009.
 func TestBadFramesGetErrorFrames(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		srv := startServer(t, env)
 		alice := srv.mustSignUp("alice")
@@ -387,3 +395,5 @@ func TestBadFramesGetErrorFrames(t *testing.T) {
 		}
 	})
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -13,7 +13,8 @@ import (
 // `parley healthcheck` is what the compose file's health checks run: it
 // passes against a ready server and fails against a missing or unready one.
 func TestHealthcheckCommand(t *testing.T) {
-	s := startServer(t, nil)
+	t.Parallel()
+	s := startServer(t, envFor(t, "memory"))
 	addr := strings.TrimPrefix(s.base, "http://")
 	check := func(addr string) error {
 		return app.Run(t.Context(), "test", []string{"healthcheck"}, func(k string) string { return map[string]string{"PARLEY_ADDR": addr}[k] }, nil, nil)

@@ -1,17 +1,12 @@
 package systemtest
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"sort"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // This file holds the client side of the cluster tests: chat clients that
@@ -45,9 +40,8 @@ type chatClient struct {
 	rooms []string
 	pick  func() string // the WebSocket URL of a live replica
 
-	wmu  sync.Mutex // one writer on the connection at a time
 	mu   sync.Mutex
-	conn *websocket.Conn
+	conn *wsConn
 	// joined counts the rooms joined on the current connection; sends wait
 	// until every room is joined, as a client resuming a session would.
 	joined   int
@@ -72,20 +66,27 @@ func newChatClient(name, token string, rooms []string, pick func() string) *chat
 	}
 }
 
+// redialDelay is how long a client waits before dialling again after a
+// refused dial, as a real client backs off instead of spinning while a
+// replica is down. It is the client's behaviour, not a wait for a condition.
+const redialDelay = 20 * time.Millisecond
+
 // run keeps the client connected until stop closes, reconnecting to a live
 // replica whenever a connection ends.
 func (c *chatClient) run(stop <-chan struct{}) {
-	dialer := websocket.Dialer{HandshakeTimeout: 3 * time.Second}
-	header := http.Header{"Authorization": {"Bearer " + c.token}}
 	for {
 		select {
 		case <-stop:
 			return
 		default:
 		}
-		conn, _, err := dialer.Dial(c.pick(), header)
+		conn, _, err := openWS(c.pick(), c.token, c.handle)
 		if err != nil {
-			time.Sleep(20 * time.Millisecond)
+			select {
+			case <-stop:
+				return
+			case <-time.After(redialDelay):
+			}
 			continue
 		}
 		c.serve(conn, stop)
@@ -93,18 +94,9 @@ func (c *chatClient) run(stop <-chan struct{}) {
 }
 
 // serve joins every room, with since once the client has seen messages, and
-// reads frames until the connection ends or stop closes.
-func (c *chatClient) serve(conn *websocket.Conn, stop <-chan struct{}) {
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-stop:
-		case <-done:
-		}
-		conn.Close()
-	}()
-
+// returns when the connection ends or stop closes. The connection's reader
+// hands every frame to handle meanwhile.
+func (c *chatClient) serve(conn *wsConn, stop <-chan struct{}) {
 	c.mu.Lock()
 	c.conn, c.joined = conn, 0
 	joins := make([]map[string]any, 0, len(c.rooms))
@@ -113,25 +105,15 @@ func (c *chatClient) serve(conn *websocket.Conn, stop <-chan struct{}) {
 	}
 	c.mu.Unlock()
 	for _, j := range joins {
-		if c.write(conn, j) != nil {
+		if conn.write(j) != nil {
 			break
 		}
 	}
-	for {
-		_, data, err := conn.ReadMessage()
-		if err != nil {
-			select {
-			case <-stop: // the test closed it: not an outage to report
-			default:
-				c.lost(conn, err)
-			}
-			return
-		}
-		var f frame
-		if err := json.Unmarshal(data, &f); err != nil {
-			continue // counted as lost below if it was a message
-		}
-		c.handle(f)
+	select {
+	case <-stop: // the test ends it: not an outage to report
+		conn.close()
+	case <-conn.closed:
+		c.lost(conn)
 	}
 }
 
@@ -167,31 +149,21 @@ func (c *chatClient) handle(f frame) {
 }
 
 // lost records the end of a connection: whatever was in flight is sent again
-// on the next one.
-func (c *chatClient) lost(conn *websocket.Conn, err error) {
+// on the next one. A frame that was not JSON is not counted here: if it was
+// a message, the audit finds it missing.
+func (c *chatClient) lost(conn *wsConn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn == conn {
 		c.conn = nil
 	}
-	code := -1
-	if ce, ok := errors.AsType[*websocket.CloseError](err); ok {
-		code = ce.Code
-	}
-	c.closedBy[code]++
+	c.closedBy[conn.code()]++
 	if c.downAt.IsZero() {
 		c.downAt = time.Now()
 	}
 	for _, p := range c.pending {
 		p.inFlight = false
 	}
-}
-
-func (c *chatClient) write(conn *websocket.Conn, v any) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-	return conn.WriteJSON(v)
 }
 
 // tick sends one new message (when fresh is true) and everything that is
@@ -222,10 +194,32 @@ func (c *chatClient) tick(fresh bool) {
 	}
 	c.mu.Unlock()
 	for _, s := range sends {
-		if c.write(conn, map[string]any{"type": "send", "room": s.room, "client_id": s.id, "body": "ledger " + s.id}) != nil {
+		if conn.write(map[string]any{"type": "send", "room": s.room, "client_id": s.id, "body": "ledger " + s.id}) != nil {
 			return // the reader sees the connection end and marks it lost
 		}
 	}
+}
+
+// ackedCount counts the messages acked so far.
+func (c *chatClient) ackedCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.acked)
+}
+
+// refusedCount counts the sends refused so far with the error code.
+func (c *chatClient) refusedCount(code string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused[code]
+}
+
+// connected reports whether the client has a connection on which it has
+// joined every room.
+func (c *chatClient) connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil && c.joined == len(c.rooms)
 }
 
 // unacked counts the messages still waiting for an ack.

@@ -17,33 +17,9 @@ import (
 	"github.com/parleychat/parley/internal/testenv"
 )
 
-// dialWith tries an upgrade with the given header and query and returns the
-// HTTP status it got (101 for a socket, which it then closes).
-func (s *testServer) dialWith(h http.Header, query string) int {
-	s.t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(s.wsURL()+query, h)
-	if err == nil {
-		conn.Close()
-		return http.StatusSwitchingProtocols
-	}
-	if resp == nil {
-		s.t.Fatalf("dial: %v", err)
-		return 0
-	}
-	return resp.StatusCode
-}
-
-func (s *testServer) mustTicket(token string) string {
-	s.t.Helper()
-	var out struct{ Ticket string }
-	if code := s.call("POST", "/api/v1/ws-tickets", token, nil, &out); code != http.StatusCreated || out.Ticket == "" {
-		s.t.Fatalf("ticket: got %d %+v, want 201 with a ticket", code, out)
-	}
-	return out.Ticket
-}
-
 // Upgrades need valid credentials and an allowed origin; a ticket works once.
 func TestUpgradeRefusals(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		env["PARLEY_ALLOWED_ORIGINS"] = "https://chat.example.com"
 		srv := startServer(t, env)
@@ -83,6 +59,7 @@ func TestUpgradeRefusals(t *testing.T) {
 
 // A connection whose token expires is closed with 1008.
 func TestExpiredTokenClosesTheSocket(t *testing.T) {
+	t.Parallel()
 	env := envFor(t, "memory")
 	env["PARLEY_TOKEN_TTL"] = "2s"
 	srv := startServer(t, env)
@@ -95,6 +72,7 @@ func TestExpiredTokenClosesTheSocket(t *testing.T) {
 // A connection that keeps sending over its limit gets rate_limited errors
 // and then close 4029.
 func TestFloodingIsRefusedThenClosed(t *testing.T) {
+	t.Parallel()
 	env := envFor(t, "memory")
 	env["PARLEY_CONN_RATE"] = "5"
 	srv := startServer(t, env)
@@ -110,7 +88,7 @@ func TestFloodingIsRefusedThenClosed(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(20 * time.Millisecond):
-				if c.conn.WriteJSON(map[string]any{"type": "typing", "room": room.ID}) != nil {
+				if c.write(map[string]any{"type": "typing", "room": room.ID}) != nil {
 					return
 				}
 			}
@@ -194,7 +172,7 @@ func TestSlowConsumerIsDisconnectedNotSkipped(t *testing.T) {
 			})
 			wg.Go(func() {
 				for i := s; i < n; i += senders {
-					if sender.conn.WriteJSON(map[string]any{"type": "send", "room": room.ID, "client_id": fmt.Sprint(i), "body": body}) != nil {
+					if sender.write(map[string]any{"type": "send", "room": room.ID, "client_id": fmt.Sprint(i), "body": body}) != nil {
 						return
 					}
 				}
@@ -203,7 +181,7 @@ func TestSlowConsumerIsDisconnectedNotSkipped(t *testing.T) {
 		// Read bob's socket as soon as the server gives up on him: his close
 		// frame waits behind what fills his socket buffers, and a write that
 		// stays blocked for the whole write timeout drops him without one.
-		eventually(t, "the slow-consumer close", func() bool {
+		testenv.Eventually(t, "the slow-consumer close", func() bool {
 			return srv.metric("parley_ws_slow_consumer_closes_total") == 1
 		})
 		stalledClient := newWSClient(t, stalled)
@@ -222,13 +200,14 @@ func TestSlowConsumerIsDisconnectedNotSkipped(t *testing.T) {
 		if len(got) > 0 {
 			wantRun(t, "the stalled member's prefix", got, 1, int64(len(got)))
 		}
-		eventually(t, "every send acked", func() bool { return acked.Load() == n })
+		testenv.Eventually(t, "every send acked", func() bool { return acked.Load() == n })
 	})
 }
 
 // On shutdown the server turns unready, refuses upgrades, closes every
 // socket with 1001, and loses nothing it acked.
 func TestGracefulDrain(t *testing.T) {
+	t.Parallel()
 	forEachStore(t, func(t *testing.T, env map[string]string) {
 		env["PARLEY_DRAIN_JITTER"] = "1500ms"
 		env["PARLEY_USER_RATE"] = "100000"
@@ -249,7 +228,7 @@ func TestGracefulDrain(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() {
 			for i := 0; ; i++ {
-				if sender.conn.WriteJSON(map[string]any{"type": "send", "room": room.ID, "client_id": fmt.Sprint(i), "body": "x"}) != nil {
+				if sender.write(map[string]any{"type": "send", "room": room.ID, "client_id": fmt.Sprint(i), "body": "x"}) != nil {
 					return
 				}
 				select {
@@ -263,11 +242,11 @@ func TestGracefulDrain(t *testing.T) {
 				}
 			}
 		})
-		eventually(t, "some acks", func() bool { return acked.Load() > 20 })
+		testenv.Eventually(t, "some acks", func() bool { return acked.Load() > 20 })
 
 		stopped := make(chan error, 1)
 		go func() { stopped <- srv.stop() }()
-		eventually(t, "readyz 503", func() bool { return srv.status("/readyz") == http.StatusServiceUnavailable })
+		testenv.Eventually(t, "readyz 503", func() bool { return srv.status("/readyz") == http.StatusServiceUnavailable })
 		if got := srv.dialWith(http.Header{"Authorization": {"Bearer " + bob.Token}}, ""); got != http.StatusServiceUnavailable && got != 0 {
 			t.Errorf("upgrade while draining: got %d, want 503", got)
 		}
@@ -316,6 +295,7 @@ func TestGracefulDrain(t *testing.T) {
 // While PostgreSQL is unreachable the server says so: /readyz turns 503 and
 // sends are refused as unavailable, not acked. It recovers by itself.
 func TestStoreOutageMakesTheServerUnready(t *testing.T) {
+	t.Parallel()
 	env := envFor(t, "postgres")
 	dbURL, err := url.Parse(env["DATABASE_URL"])
 	if err != nil {
@@ -331,7 +311,7 @@ func TestStoreOutageMakesTheServerUnready(t *testing.T) {
 	c.join(room.ID, nil)
 
 	proxy.Cut()
-	eventually(t, "readyz 503", func() bool { return srv.status("/readyz") == http.StatusServiceUnavailable })
+	testenv.Eventually(t, "readyz 503", func() bool { return srv.status("/readyz") == http.StatusServiceUnavailable })
 	if got := srv.metric("parley_ready"); got != 0 {
 		t.Fatalf("got parley_ready %v while the store is away, want 0", got)
 	}
@@ -345,7 +325,7 @@ func TestStoreOutageMakesTheServerUnready(t *testing.T) {
 	}
 
 	proxy.Restore()
-	eventually(t, "readyz 200", func() bool { return srv.status("/readyz") == http.StatusOK })
+	testenv.Eventually(t, "readyz 200", func() bool { return srv.status("/readyz") == http.StatusOK })
 	if got := srv.metric("parley_ready"); got != 1 {
 		t.Fatalf("got parley_ready %v after the store returned, want 1", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
@@ -11,10 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/parleychat/parley/internal/testenv"
 )
 
 // The load generator's smoke scenario against two replicas on PostgreSQL
@@ -23,8 +26,9 @@ import (
 // JSON and HTML reports are written. The generator is a black box that
 // speaks only the public protocol, so this is also a contract test.
 func TestLoadtestSmokeScenario(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
-	bin := goBuild(t, "../../loadtest")
+	bin := testenv.GoBuild(t, "github.com/parleychat/parley/loadtest")
 	dir := t.TempDir()
 	result, page := filepath.Join(dir, "result.json"), filepath.Join(dir, "report.html")
 	cmd := exec.Command(bin,
@@ -85,7 +89,7 @@ drain: 2s
 func runLoadtest(t *testing.T, args ...string) (result map[string]any, out string, err error) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "result.json")
-	raw, err := exec.Command(goBuild(t, "../../loadtest"), append(args, "-json", file, "-quiet")...).CombinedOutput()
+	raw, err := exec.Command(testenv.GoBuild(t, "github.com/parleychat/parley/loadtest"), append(args, "-json", file, "-quiet")...).CombinedOutput()
 	body, readErr := os.ReadFile(file)
 	if readErr == nil {
 		if jerr := json.Unmarshal(body, &result); jerr != nil {
@@ -100,6 +104,7 @@ func runLoadtest(t *testing.T, args ...string) (result map[string]any, out strin
 // send_errors on at both replicas, sees the page in Alertmanager and in
 // Slack, switches it off and sees both resolve.
 func TestLoadtestSLOAlertCheck(t *testing.T) {
+	t.Parallel()
 	const token = "loadtest-check-admin-token"
 	c := newClusterWith(t, 2, map[string]string{"PARLEY_FAULTS": "on", "PARLEY_ADMIN_TOKEN": token})
 	st := startAlertingStack(t, c)
@@ -129,19 +134,42 @@ func TestLoadtestSLOAlertCheck(t *testing.T) {
 }
 
 // The autoscale check against a Prometheus whose targets the test changes,
-// as an autoscaler would add a replica: at first it scrapes one replica, a
-// few seconds into the load a second one, and the check must see the
-// count rise. No Kubernetes runs here; the check reads only Prometheus.
+// as an autoscaler would add a replica: at first it scrapes one replica,
+// and once the check has read that count a second one, which the check
+// must see as a rise. No Kubernetes runs here; the check reads only
+// Prometheus.
 func TestLoadtestAutoscaleCheck(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	st := startAlertingStack(t, c)
 	one := strings.TrimPrefix(c.live[0].admin, "http://")
 	writeTargets(t, filepath.Join(st.targets, "parley.yml"), one)
 	waitForQuery(t, st.prom, "one replica scraped", `count(up{job="parley"} == 1) == 1`)
-	scaled := make(chan struct{})
+
+	// The check's first query is the count it starts from: the replica is
+	// added once that has been answered, not a guessed time into the load.
+	prom, err := url.Parse(st.prom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := make(chan struct{})
+	var firstQuery sync.Once
+	forward := httputil.NewSingleHostReverseProxy(prom)
+	transport := &http.Transport{}
+	forward.Transport = transport
+	watched := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forward.ServeHTTP(w, r)
+		firstQuery.Do(func() { close(asked) })
+	}))
+	t.Cleanup(func() { watched.Close(); transport.CloseIdleConnections() })
+	finished, scaled := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(scaled)
-		time.Sleep(8 * time.Second)
+		select {
+		case <-asked:
+		case <-finished: // the run ended without asking: its verdict says why
+			return
+		}
 		both := []string{one, strings.TrimPrefix(c.live[1].admin, "http://")}
 		raw, _ := yaml.Marshal([]map[string][]string{{"targets": both}})
 		// Written aside and renamed, so Prometheus never reads half a file.
@@ -152,7 +180,8 @@ func TestLoadtestAutoscaleCheck(t *testing.T) {
 	}()
 	result, out, err := runLoadtest(t,
 		"-target", c.live[0].base, "-scenario", checkScenario(t, "25s"),
-		"-check", "autoscale", "-prometheus", st.prom, "-check-timeout", "40s")
+		"-check", "autoscale", "-prometheus", watched.URL, "-check-timeout", "40s")
+	close(finished)
 	<-scaled
 	if err != nil {
 		t.Fatalf("loadtest: %v\n%s", err, out)
@@ -168,6 +197,7 @@ func TestLoadtestAutoscaleCheck(t *testing.T) {
 // resending what was unanswered: still nothing lost, duplicated or
 // reordered, through two replicas.
 func TestLoadtestReconnectStorm(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 2)
 	path := filepath.Join(t.TempDir(), "storm.yaml")
 	writeFile(t, path, `
@@ -198,6 +228,7 @@ thresholds: ["lost == 0", "duplicates == 0", "reordered == 0", "unanswered == 0"
 // generator refuses the certificate; with it the run passes, WebSockets
 // included.
 func TestLoadtestStagingOverTLS(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1)
 	backend, err := url.Parse(c.live[0].base)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 // labelled family appear. promtool comes from Debian's prometheus package,
 // which .ci/run installs.
 func TestMetricsPassPromtoolCheck(t *testing.T) {
+	t.Parallel()
 	promtool := testenv.Find(t, "promtool", "prometheus")
 	env := envFor(t, "postgres")
 	env["REDIS_URL"] = testenv.RedisURL(t)

@@ -38,6 +38,7 @@ const timeScale = 60
 // dashboard and runbook links; switching them off must resolve the page.
 // Afterwards every dashboard query must return data from this Prometheus.
 func TestAlertsReachSlack(t *testing.T) {
+	t.Parallel()
 	const token = "stack-test-admin-token"
 	c, l := startObservedCluster(t, token)
 	st := startAlertingStack(t, c)
@@ -123,7 +124,7 @@ func startAlertingStack(t *testing.T, c *cluster) alertingStack {
 	prometheus := testenv.Find(t, "prometheus", "prometheus")
 	alertmanager := alertmanagerBinary(t)
 	var st alertingStack
-	st.slack = "http://" + startDaemon(t, "slackrecv", exec.Command(goBuild(t, "../../alerts/slackrecv"), "-addr", "127.0.0.1:0"), slackrecvListening)
+	st.slack = "http://" + startDaemon(t, "slackrecv", exec.Command(testenv.GoBuild(t, "github.com/parleychat/parley/alerts/slackrecv"), "-addr", "127.0.0.1:0"), slackrecvListening)
 	st.am = "http://" + startAlertmanager(t, alertmanager, st.slack+"/hooks/parley-test")
 	var replicas []string
 	for _, p := range c.live {
@@ -142,16 +143,6 @@ func alertmanagerBinary(t *testing.T) string {
 		return path
 	}
 	return testenv.Find(t, "prometheus-alertmanager", "prometheus-alertmanager")
-}
-
-// goBuild builds the command in dir and returns the binary's path.
-func goBuild(t *testing.T, dir string) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(dir))
-	if msg, err := exec.Command("go", "build", "-o", out, dir).CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", dir, err, msg)
-	}
-	return out
 }
 
 // What the programs log once they listen, with the address they got.
@@ -295,19 +286,19 @@ func startPrometheus(t *testing.T, bin string, replicas []string, am string) (ad
 	), promListening)
 	writeTargets(t, filepath.Join(dir, "targets", "prometheus.yml"), addr)
 	// It answers 503 until its storage is open.
-	deadline := time.Now().Add(stackWait)
-	for {
-		resp, err := stackHTTP.Get("http://" + addr + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+	var answer any
+	ready := testenv.Poll(stackWait, func() bool {
+		resp, err := stackGet("http://" + addr + "/-/ready")
+		if err != nil {
+			answer = err
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready in %v: %v", stackWait, err)
-		}
-		time.Sleep(100 * time.Millisecond)
+		resp.Body.Close()
+		answer = resp.Status
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ready {
+		t.Fatalf("prometheus not ready in %v: %v", stackWait, answer)
 	}
 	return addr, filepath.Join(dir, "targets")
 }
@@ -433,17 +424,20 @@ func (m slackMessage) title() string {
 // every step takes seconds.
 const stackWait = 90 * time.Second
 
-// stackHTTP asks Prometheus and the Slack receiver, each request bounded.
-var stackHTTP = &http.Client{Timeout: 10 * time.Second}
+// stackGet asks Prometheus or the Slack receiver, each request bounded.
+func stackGet(url string) (*http.Response, error) {
+	client := http.Client{Timeout: 10 * time.Second}
+	return client.Get(url)
+}
 
 // waitForSlack polls the Slack receiver until a message matches.
 func waitForSlack(t *testing.T, slack, what string, match func(slackMessage) bool) slackMessage {
 	t.Helper()
-	deadline := time.Now().Add(stackWait)
 	var seen []slackMessage
-	for time.Now().Before(deadline) {
+	var found slackMessage
+	arrived := testenv.Poll(stackWait, func() bool {
 		var inbox struct{ Messages []slackMessage }
-		resp, err := stackHTTP.Get(slack + "/messages")
+		resp, err := stackGet(slack + "/messages")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -453,12 +447,14 @@ func waitForSlack(t *testing.T, slack, what string, match func(slackMessage) boo
 			t.Fatalf("slackrecv /messages: %v", err)
 		}
 		seen = inbox.Messages
-		for _, m := range seen {
-			if match(m) {
-				return m
-			}
+		i := slices.IndexFunc(seen, match)
+		if i >= 0 {
+			found = seen[i]
 		}
-		time.Sleep(250 * time.Millisecond)
+		return i >= 0
+	})
+	if arrived {
+		return found
 	}
 	var titles []string
 	for _, m := range seen {
@@ -471,7 +467,7 @@ func waitForSlack(t *testing.T, slack, what string, match func(slackMessage) boo
 // promAPI GETs a Prometheus API path and decodes its data into out.
 func promAPI(t *testing.T, prom, path string, out any) {
 	t.Helper()
-	resp, err := stackHTTP.Get(prom + path)
+	resp, err := stackGet(prom + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -548,8 +544,8 @@ func waitForQuery(t *testing.T, prom, what, expr string) {
 // events, a quantile of an empty histogram) is no data.
 func waitForData(t *testing.T, prom string, queries []promQuery) {
 	t.Helper()
-	deadline := time.Now().Add(stackWait)
-	for len(queries) > 0 {
+	// Each round asks again only what has not answered yet.
+	answered := testenv.Poll(stackWait, func() bool {
 		var empty []promQuery
 		for _, q := range queries {
 			var data struct{ Result []promSample }
@@ -559,12 +555,12 @@ func waitForData(t *testing.T, prom string, queries []promQuery) {
 			}
 		}
 		queries = empty
-		if len(queries) > 0 && time.Now().After(deadline) {
-			for _, q := range queries {
-				t.Errorf("%s: no data in %v from %s", q.where, stackWait, q.expr)
-			}
-			t.FailNow()
+		return len(queries) == 0
+	})
+	if !answered {
+		for _, q := range queries {
+			t.Errorf("%s: no data in %v from %s", q.where, stackWait, q.expr)
 		}
-		time.Sleep(250 * time.Millisecond)
+		t.FailNow()
 	}
 }

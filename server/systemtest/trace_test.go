@@ -101,6 +101,7 @@ func spanID(s *tracepb.Span) string { return hex.EncodeToString(s.GetSpanId()) }
 // its store.append on A, chat.publish, and chat.deliver on B, a child of the
 // publish linked to it. The frame's log record on A carries the trace id.
 func TestOneMessageMakesOneTraceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	col := startCollector(t)
 	env := envFor(t, "postgres")
 	env["REDIS_URL"] = testenv.RedisURL(t)
@@ -116,7 +117,7 @@ func TestOneMessageMakesOneTraceAcrossReplicas(t *testing.T) {
 	onB.join(room.ID, nil)
 	carolOnB := b.dial(b.mustSignUp("carol").Token) // a second recipient: still one delivery span
 	carolOnB.join(room.ID, nil)
-	eventually(t, "replica B to subscribe", func() bool { return b.metric("parley_bus_subscribed_channels") >= 1 })
+	testenv.Eventually(t, "replica B to subscribe", func() bool { return b.metric("parley_bus_subscribed_channels") >= 1 })
 	onA := a.dial(alice.Token)
 	onA.join(room.ID, nil)
 

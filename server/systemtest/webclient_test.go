@@ -128,7 +128,7 @@ func jsString(s string) string {
 // a phone's width; a cut connection comes back without losing or repeating
 // a message, and what was typed meanwhile is sent once.
 func TestWebClient(t *testing.T) {
-	s := startServer(t, nil)
+	s := startServer(t, envFor(t, "memory"))
 	proxy := testenv.StartProxy(t, strings.TrimPrefix(s.base, "http://"))
 	alice, bob := newBrowser(t), newBrowser(t)
 
@@ -258,7 +258,9 @@ func TestWebClient(t *testing.T) {
 // logging in again works from the keyboard alone, and logging out forgets
 // the token.
 func TestWebClientSession(t *testing.T) {
-	s := startServer(t, map[string]string{"PARLEY_TOKEN_TTL": "4s"})
+	env := envFor(t, "memory")
+	env["PARLEY_TOKEN_TTL"] = "4s"
+	s := startServer(t, env)
 	p := newBrowser(t)
 	p.signUp(s.base, "carol")
 	p.waitFor("the log-in form with a message", `!document.querySelector('#auth').hidden && document.querySelector('#auth-message').textContent.includes('expired')`)
@@ -279,7 +281,9 @@ func TestWebClientSession(t *testing.T) {
 // Older history arrives when the user scrolls up (before_seq), in order
 // and once each.
 func TestWebClientLoadsOlderHistory(t *testing.T) {
-	s := startServer(t, map[string]string{"PARLEY_USER_RATE": "1000"})
+	env := envFor(t, "memory")
+	env["PARLEY_USER_RATE"] = "1000"
+	s := startServer(t, env)
 	dave := s.mustSignUp("dave")
 	room := s.mustCreateRoom(dave.Token, "archive")
 	var want []string
@@ -308,7 +312,8 @@ func TestWebClientLoadsOlderHistory(t *testing.T) {
 // Every response carries the security headers, the page's and the API's;
 // the page loads only its own script and style.
 func TestSecurityHeadersOnEveryResponse(t *testing.T) {
-	s := startServer(t, nil)
+	t.Parallel()
+	s := startServer(t, envFor(t, "memory"))
 	for _, tc := range []struct {
 		path        string
 		status      int

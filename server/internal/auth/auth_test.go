@@ -18,6 +18,7 @@ import (
 var testSecret = []byte("test-secret-test-secret-test-sec")
 
 func TestRegisterThenLogin(t *testing.T) {
+	t.Parallel()
 	svc, _, _ := newService(t)
 	ctx := t.Context()
 
@@ -49,6 +50,7 @@ func TestRegisterThenLogin(t *testing.T) {
 }
 
 func TestSessionExpiresAfterTokenTTL(t *testing.T) {
+	t.Parallel()
 	svc, _, clock := newService(t)
 	s := mustRegister(t, svc, "alice", "correct horse")
 	if want := clock.Now().Add(time.Hour); !s.ExpiresAt.Equal(want) {
@@ -57,6 +59,7 @@ func TestSessionExpiresAfterTokenTTL(t *testing.T) {
 }
 
 func TestRegisterTakenUsernameIsConflict(t *testing.T) {
+	t.Parallel()
 	svc, _, _ := newService(t)
 	mustRegister(t, svc, "alice", "correct horse")
 	_, err := svc.Register(t.Context(), "Alice", "another password")
@@ -66,6 +69,7 @@ func TestRegisterTakenUsernameIsConflict(t *testing.T) {
 }
 
 func TestRegisterValidatesInput(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		username string
@@ -110,6 +114,7 @@ func TestRegisterValidatesInput(t *testing.T) {
 }
 
 func TestLongPasswordsDifferingOnlyPast72BytesAreDistinct(t *testing.T) {
+	t.Parallel()
 	svc, _, _ := newService(t)
 	prefix := strings.Repeat("x", 100)
 	mustRegister(t, svc, "alice", prefix+"-one")
@@ -123,6 +128,7 @@ func TestLongPasswordsDifferingOnlyPast72BytesAreDistinct(t *testing.T) {
 }
 
 func TestLoginRefusesWrongCredentials(t *testing.T) {
+	t.Parallel()
 	svc, _, _ := newService(t)
 	mustRegister(t, svc, "alice", "correct horse")
 	tests := []struct{ name, username, password string }{
@@ -144,6 +150,7 @@ func TestLoginRefusesWrongCredentials(t *testing.T) {
 }
 
 func TestStoreUnavailablePassesThrough(t *testing.T) {
+	t.Parallel()
 	svc, store, _ := newService(t)
 	s := mustRegister(t, svc, "alice", "correct horse")
 	claims, err := svc.Verify(s.Token)
@@ -175,6 +182,7 @@ func TestStoreUnavailablePassesThrough(t *testing.T) {
 }
 
 func TestVerifyRefusesBadTokens(t *testing.T) {
+	t.Parallel()
 	svc, _, clock := newService(t)
 	s := mustRegister(t, svc, "alice", "correct horse")
 	now := clock.Now()
@@ -221,6 +229,7 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 }
 
 func TestTokenExpires(t *testing.T) {
+	t.Parallel()
 	svc, _, clock := newService(t)
 	s := mustRegister(t, svc, "alice", "correct horse")
 
@@ -235,6 +244,7 @@ func TestTokenExpires(t *testing.T) {
 }
 
 func TestTicketIsSingleUse(t *testing.T) {
+	t.Parallel()
 	svc, store, clock := newService(t)
 	claims := mustLogin(t, svc)
 
@@ -262,6 +272,7 @@ func TestTicketIsSingleUse(t *testing.T) {
 }
 
 func TestUnknownTicketIsUnauthorized(t *testing.T) {
+	t.Parallel()
 	svc, _, _ := newService(t)
 	for _, ticket := range []string{"", "no-such-ticket"} {
 		if _, err := svc.RedeemTicket(t.Context(), ticket); !errors.Is(err, auth.ErrUnauthorized) {
@@ -271,6 +282,7 @@ func TestUnknownTicketIsUnauthorized(t *testing.T) {
 }
 
 func TestTicketExpires(t *testing.T) {
+	t.Parallel()
 	svc, _, clock := newService(t)
 	claims := mustLogin(t, svc)
 	ticket, _, err := svc.IssueTicket(t.Context(), claims)
@@ -284,6 +296,7 @@ func TestTicketExpires(t *testing.T) {
 }
 
 func TestTicketNeverOutlivesSession(t *testing.T) {
+	t.Parallel()
 	svc, _, clock := newService(t)
 	claims := mustLogin(t, svc)
 
@@ -306,6 +319,7 @@ func TestTicketNeverOutlivesSession(t *testing.T) {
 }
 
 func TestRandomSecretIsFresh(t *testing.T) {
+	t.Parallel()
 	a, b := auth.RandomSecret(), auth.RandomSecret()
 	if len(a) != 32 || string(a) == string(b) {
 		t.Fatalf("RandomSecret gave %x and %x, want two different 32-byte secrets", a, b)

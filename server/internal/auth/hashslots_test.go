@@ -12,6 +12,7 @@ import (
 // With every hashing slot taken, a request waits, and gives up when its
 // context is cancelled instead of queueing on.
 func TestHashingWaitsForASlotAndHonoursCancellation(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		svc := New(nil, Config{Secret: []byte("secret"), PasswordCost: bcrypt.MinCost})
 		for range cap(svc.hashSlots) {

@@ -14,6 +14,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(t *testing.T) chat.Store {
 		s := memstore.New(memstore.Options{})
 		t.Cleanup(s.Close)
@@ -22,6 +23,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestHistoryLimitEvictsOldest(t *testing.T) {
+	t.Parallel()
 	// A room that keeps 5 messages after 8 were sent keeps seqs 4..8.
 	s, room, alice := mustOpenRoom(t, memstore.Options{HistoryLimit: 5})
 	for i := range 8 {
@@ -72,6 +74,7 @@ func TestHistoryLimitEvictsOldest(t *testing.T) {
 // client id comes back as a new message with a new seq, while a kept one is
 // still recognised.
 func TestIdempotencyAfterEviction(t *testing.T) {
+	t.Parallel()
 	s, room, alice := mustOpenRoom(t, memstore.Options{HistoryLimit: 2})
 	for _, id := range []string{"a", "b", "c"} { // "a" is evicted by "c"
 		mustSend(t, s, room, alice, id)
@@ -102,6 +105,7 @@ func TestIdempotencyAfterEviction(t *testing.T) {
 // evicting as they go, for the race detector; then it checks that no append
 // was lost.
 func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
 	const rooms, writers, perWriter, keep = 8, 4, 200, 100
 	s := memstore.New(memstore.Options{HistoryLimit: keep})
 	ctx := t.Context()
@@ -175,6 +179,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestRoomsListsInCreationOrder(t *testing.T) {
+	t.Parallel()
 	s := memstore.New(memstore.Options{})
 	names := []string{"zeta", "alpha", "mu"}
 	start := time.Now()

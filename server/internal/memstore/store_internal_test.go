@@ -11,6 +11,7 @@ import (
 // The idempotency index must shrink with the history, or a long-lived room
 // would grow without bound however small its history limit.
 func TestIdempotencyIndexIsBoundedByHistoryLimit(t *testing.T) {
+	t.Parallel()
 	const limit = 10
 	s := New(Options{HistoryLimit: limit})
 	room, err := s.CreateRoom(t.Context(), chat.Room{ID: "r", Name: "general"})
@@ -34,6 +35,7 @@ func TestIdempotencyIndexIsBoundedByHistoryLimit(t *testing.T) {
 }
 
 func TestSavingDropsExpiredTickets(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := New(Options{Now: func() time.Time { return now }})
 	save := func(prefix string, n int) {

@@ -16,6 +16,7 @@ import (
 // TestTwoReplicasWritingTheSameRoomsGetEverySeqOnce has the writers of two
 // stores, as two replicas would, lock and advance the same room rows at once.
 func TestTwoReplicasWritingTheSameRoomsGetEverySeqOnce(t *testing.T) {
+	t.Parallel()
 	const sendersPerReplica, perSender = 8, 50
 	url := testenv.PostgresURL(t)
 	replicas := []*Store{mustOpen(t, url, Options{}), mustOpen(t, url, Options{})}
@@ -116,6 +117,7 @@ func TestTwoReplicasWritingTheSameRoomsGetEverySeqOnce(t *testing.T) {
 // times through each of two stores at once, as a client that retries on
 // another replica would.
 func TestRepeatsThroughTwoReplicasAreStoredOnce(t *testing.T) {
+	t.Parallel()
 	const users, perUser, attemptsPerReplica = 4, 25, 2
 	url := testenv.PostgresURL(t)
 	replicas := []*Store{mustOpen(t, url, Options{}), mustOpen(t, url, Options{})}
@@ -190,6 +192,7 @@ func TestRepeatsThroughTwoReplicasAreStoredOnce(t *testing.T) {
 }
 
 func TestAppendIsIdempotent(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	alice, bob := mustCreateUser(t, s, "alice"), mustCreateUser(t, s, "bob")
 	general, random := mustCreateRoom(t, s, "general"), mustCreateRoom(t, s, "random")
@@ -262,6 +265,7 @@ func TestAppendIsIdempotent(t *testing.T) {
 // TestCommitSortsOutABatch hands commit a batch directly, as group commit
 // would when these drafts queue up together.
 func TestCommitSortsOutABatch(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	alice := mustCreateUser(t, s, "alice")
 	a, b := mustCreateRoom(t, s, "a"), mustCreateRoom(t, s, "b")
@@ -321,6 +325,7 @@ func TestCommitSortsOutABatch(t *testing.T) {
 }
 
 func TestABadDraftFailsOnlyItself(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	alice := mustCreateUser(t, s, "alice")
 	room := mustCreateRoom(t, s, "general")
@@ -355,6 +360,7 @@ func TestABadDraftFailsOnlyItself(t *testing.T) {
 }
 
 func TestAppendWhoseCallerLeftIsNotStored(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	alice := mustCreateUser(t, s, "alice")
 	room := mustCreateRoom(t, s, "general")
@@ -373,6 +379,7 @@ func TestAppendWhoseCallerLeftIsNotStored(t *testing.T) {
 }
 
 func TestAppendToAnUnknownRoomIsNotFound(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	alice := mustCreateUser(t, s, "alice")
 

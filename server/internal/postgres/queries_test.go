@@ -17,6 +17,7 @@ import (
 )
 
 func TestHistoryPages(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	room, sent := mustFillRoom(t, s, "general", 10)
 	empty := mustCreateRoom(t, s, "empty")
@@ -67,6 +68,7 @@ func TestHistoryPages(t *testing.T) {
 }
 
 func TestNamesAreTakenInAnyCase(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	mustCreateUser(t, s, "Alice")
 	mustCreateRoom(t, s, "General")
@@ -86,6 +88,7 @@ func TestNamesAreTakenInAnyCase(t *testing.T) {
 }
 
 func TestRoomsAreListedOldestFirst(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	base := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
 	// Created out of order, and two at the same instant, ordered by id.
@@ -116,6 +119,7 @@ func TestRoomsAreListedOldestFirst(t *testing.T) {
 }
 
 func TestSaveTicketSweepsExpiredTickets(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	u := mustCreateUser(t, s, "alice")
 	now := time.Now()
@@ -144,6 +148,7 @@ func TestSaveTicketSweepsExpiredTickets(t *testing.T) {
 }
 
 func TestIsUnavailable(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		err  error
@@ -170,6 +175,7 @@ func TestIsUnavailable(t *testing.T) {
 }
 
 func TestUnavailableKeepsKindAndCause(t *testing.T) {
+	t.Parallel()
 	cause := io.ErrUnexpectedEOF
 	err := classify("history", cause)
 	if !errors.Is(err, chat.ErrUnavailable) || !errors.Is(err, cause) {

@@ -13,6 +13,7 @@ import (
 )
 
 func TestOpenMigratesAnEmptyDatabase(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 
 	for _, table := range []string{"users", "rooms", "messages", "ws_tickets"} {
@@ -26,6 +27,7 @@ func TestOpenMigratesAnEmptyDatabase(t *testing.T) {
 }
 
 func TestOpenTwiceOnTheSameDatabaseKeepsItsData(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	first := mustOpen(t, url, Options{})
 	room := mustCreateRoom(t, first, "general")
@@ -42,6 +44,7 @@ func TestOpenTwiceOnTheSameDatabaseKeepsItsData(t *testing.T) {
 }
 
 func TestOpenConcurrentlyOnAFreshDatabase(t *testing.T) {
+	t.Parallel()
 	const replicas = 4
 	url := testenv.PostgresURL(t)
 
@@ -74,6 +77,7 @@ func schemaVersion(t *testing.T, s *Store) int {
 }
 
 func TestRestartKeepsHistory(t *testing.T) {
+	t.Parallel()
 	url := testenv.PostgresURL(t)
 	s := mustOpen(t, url, Options{})
 	room, sent := mustFillRoom(t, s, "general", 5)
@@ -103,6 +107,7 @@ func TestRestartKeepsHistory(t *testing.T) {
 }
 
 func TestCloseAnswersEveryQueuedAppend(t *testing.T) {
+	t.Parallel()
 	const senders, perSender = 50, 20
 	url := testenv.PostgresURL(t)
 	s := mustOpen(t, url, Options{MaxBatch: 8}) // small batches leave work queued at Close
@@ -131,7 +136,9 @@ func TestCloseAnswersEveryQueuedAppend(t *testing.T) {
 	for range senders {
 		<-started
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Close once the writers are at work, with most appends still queued
+	// behind the batch in hand.
+	testenv.Eventually(t, "a first batch of appends", func() bool { return s.Stats().Batches > 0 })
 	s.Close()
 	s.Close() // a second Close is a no-op
 
@@ -166,6 +173,7 @@ func TestCloseAnswersEveryQueuedAppend(t *testing.T) {
 }
 
 func TestAfterCloseEverythingIsUnavailable(t *testing.T) {
+	t.Parallel()
 	s := mustOpenStore(t)
 	room := mustCreateRoom(t, s, "general")
 	u := mustCreateUser(t, s, "alice")
@@ -193,6 +201,7 @@ func TestAfterCloseEverythingIsUnavailable(t *testing.T) {
 }
 
 func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
+	t.Parallel()
 	dbURL := testenv.PostgresURL(t)
 
 	t.Run("refused at open", func(t *testing.T) {

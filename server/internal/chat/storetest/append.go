@@ -13,6 +13,7 @@ import (
 
 func testAppend(t *testing.T, open opener) {
 	t.Run("seqs count up from one", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")
 		room := f.mustCreateRoom("general")
@@ -23,6 +24,7 @@ func testAppend(t *testing.T, open opener) {
 	})
 
 	t.Run("each room counts its own seqs", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")
 		a, b := f.mustCreateRoom("a"), f.mustCreateRoom("b")
@@ -34,6 +36,7 @@ func testAppend(t *testing.T, open opener) {
 	})
 
 	t.Run("a message keeps every field it was given", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")
 		room := f.mustCreateRoom("general")
@@ -56,6 +59,7 @@ func testAppend(t *testing.T, open opener) {
 	})
 
 	t.Run("appending to an unknown room is not found", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")
 		f.mustCreateRoom("general")
@@ -70,6 +74,7 @@ func testAppend(t *testing.T, open opener) {
 
 func testIdempotency(t *testing.T, open opener) {
 	t.Run("a repeated client id returns the original message", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")
 		room := f.mustCreateRoom("general")
@@ -93,6 +98,7 @@ func testIdempotency(t *testing.T, open opener) {
 	})
 
 	t.Run("the same client id from another user is a new message", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice, bob := f.mustCreateUser("alice"), f.mustCreateUser("bob")
 		room := f.mustCreateRoom("general")
@@ -102,6 +108,7 @@ func testIdempotency(t *testing.T, open opener) {
 	})
 
 	t.Run("the same client id in another room is a new message", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")
 		a, b := f.mustCreateRoom("a"), f.mustCreateRoom("b")
@@ -111,6 +118,7 @@ func testIdempotency(t *testing.T, open opener) {
 	})
 
 	t.Run("concurrent repeats of a client id store it once", func(t *testing.T) {
+		t.Parallel()
 		const senders = 10
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")

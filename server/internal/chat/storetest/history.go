@@ -13,6 +13,7 @@ import (
 func testHistory(t *testing.T, open opener) {
 	// The paging cases only read, so they share one room of ten messages.
 	t.Run("pages of ten messages", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		room, sent := f.mustFillRoom("general", 10)
 
@@ -55,6 +56,7 @@ func testHistory(t *testing.T, open opener) {
 	})
 
 	t.Run("paging either way visits every message once", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		room, sent := f.mustFillRoom("general", 10)
 
@@ -86,6 +88,7 @@ func testHistory(t *testing.T, open opener) {
 	})
 
 	t.Run("an empty room has no history either way", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		room := f.mustCreateRoom("general")
 
@@ -98,6 +101,7 @@ func testHistory(t *testing.T, open opener) {
 	})
 
 	t.Run("history of an unknown room is not found", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		f.mustFillRoom("general", 1)
 

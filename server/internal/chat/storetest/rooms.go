@@ -10,6 +10,7 @@ import (
 
 func testRooms(t *testing.T, open opener) {
 	t.Run("a created room is returned as stored and found by id", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		want := chat.Room{ID: chat.NewID(f.clock), Name: "General café ☕", CreatedAt: f.tick()}
 
@@ -26,6 +27,7 @@ func testRooms(t *testing.T, open opener) {
 	})
 
 	t.Run("an unknown room is not found", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		f.mustCreateRoom("general")
 
@@ -42,6 +44,7 @@ func testRooms(t *testing.T, open opener) {
 		{"a room name taken in another letter case conflicts", "General", "gENERAL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := openFixture(t, open)
 			first := f.mustCreateRoom(tc.first)
 
@@ -54,16 +57,19 @@ func testRooms(t *testing.T, open opener) {
 	}
 
 	t.Run("an empty store lists no rooms", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		f.wantRooms()
 	})
 
 	t.Run("rooms lists every room", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		f.wantRooms(f.mustCreateRoom("general"), f.mustCreateRoom("random"), f.mustCreateRoom("dev"))
 	})
 
 	t.Run("last seq moves with appends", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")
 		busy, quiet := f.mustCreateRoom("busy"), f.mustCreateRoom("quiet")
@@ -84,6 +90,7 @@ func testRooms(t *testing.T, open opener) {
 	})
 
 	t.Run("last seqs", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")
 		busy, quiet, empty := f.mustCreateRoom("busy"), f.mustCreateRoom("quiet"), f.mustCreateRoom("empty")

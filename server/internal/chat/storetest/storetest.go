@@ -19,21 +19,33 @@ import (
 //
 // open returns a fresh, empty store and arranges with t.Cleanup for whatever
 // the store needs released. Every subtest that writes opens a store of its
-// own; subtests run one after another, never in parallel, so open may hand
-// out one database that it empties each time.
+// own, and such subtests run in parallel, as many at a time as -parallel
+// allows: open must not hand a store to one while another still uses it. A
+// pool of databases, each emptied before it is handed out again, will do.
 //
 // The suite creates users before it sends or issues tickets as them, and
 // gives drafts and rooms times in UTC truncated to microseconds, the
 // precision of a SQL timestamp.
 func Run(t *testing.T, open func(t *testing.T) chat.Store) {
-	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
-	t.Run("Rooms", func(t *testing.T) { testRooms(t, open) })
-	t.Run("Append", func(t *testing.T) { testAppend(t, open) })
-	t.Run("Idempotency", func(t *testing.T) { testIdempotency(t, open) })
-	t.Run("ConcurrentAppend", func(t *testing.T) { testConcurrentAppend(t, open) })
-	t.Run("History", func(t *testing.T) { testHistory(t, open) })
-	t.Run("Tickets", func(t *testing.T) { testTickets(t, open) })
+	for _, group := range []struct {
+		name string
+		test func(*testing.T, opener)
+	}{
+		{"Users", testUsers},
+		{"Rooms", testRooms},
+		{"Append", testAppend},
+		{"Idempotency", testIdempotency},
+		{"ConcurrentAppend", testConcurrentAppend},
+		{"History", testHistory},
+		{"Tickets", testTickets},
+	} {
+		t.Run(group.name, func(t *testing.T) {
+			t.Parallel()
+			group.test(t, open)
+		})
+	}
 	t.Run("Ping", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		if err := f.store.Ping(f.ctx); err != nil {
 			t.Fatalf("Ping: got %v, want nil", err)

@@ -11,6 +11,7 @@ import (
 
 func testTickets(t *testing.T, open opener) {
 	t.Run("a saved ticket is taken with every field", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		want := f.mustSaveTicket(f.mustCreateUser("alice"))
 
@@ -21,6 +22,7 @@ func testTickets(t *testing.T, open opener) {
 	})
 
 	t.Run("a ticket is taken only once", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		ticket := f.mustSaveTicket(f.mustCreateUser("alice"))
 		now := ticket.Expires.Add(-time.Second)
@@ -30,6 +32,7 @@ func testTickets(t *testing.T, open opener) {
 	})
 
 	t.Run("tickets are taken independently", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("alice")
 		first, second := f.mustSaveTicket(alice), f.mustSaveTicket(alice)
@@ -49,6 +52,7 @@ func testTickets(t *testing.T, open opener) {
 		{"a ticket taken the instant it expires is not found", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := openFixture(t, open)
 			ticket := f.mustSaveTicket(f.mustCreateUser("alice"))
 
@@ -58,6 +62,7 @@ func testTickets(t *testing.T, open opener) {
 	}
 
 	t.Run("an unknown ticket is not found", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		ticket := f.mustSaveTicket(f.mustCreateUser("alice"))
 

@@ -9,6 +9,7 @@ import (
 
 func testUsers(t *testing.T, open opener) {
 	t.Run("credentials return the user and its password hash", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("Alice")
 		f.mustCreateUser("bob")
@@ -17,6 +18,7 @@ func testUsers(t *testing.T, open opener) {
 	})
 
 	t.Run("credentials match the username in any letter case", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		alice := f.mustCreateUser("Alice")
 
@@ -26,6 +28,7 @@ func testUsers(t *testing.T, open opener) {
 	})
 
 	t.Run("credentials of an unknown user are not found", func(t *testing.T) {
+		t.Parallel()
 		f := openFixture(t, open)
 		f.mustCreateUser("alice")
 
@@ -43,6 +46,7 @@ func testUsers(t *testing.T, open opener) {
 		{"a username taken in mixed case conflicts", "Alice.B-c_1", "aLICE.b-C_1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			f := openFixture(t, open)
 			first := f.mustCreateUser(tc.first)
 

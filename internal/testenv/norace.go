@@ -1,5 +1,5 @@
 //go:build !race
 
-package systemtest
+package testenv
 
 const raceEnabled = false
