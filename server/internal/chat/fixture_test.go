@@ -214,9 +214,11 @@ func advance(d time.Duration) {
 	synctest.Wait()
 }
 
-// eventually waits until cond holds, letting time pass in the bubble a
-// millisecond at a time, and fails the test after five seconds of it.
-func eventually(t *testing.T, what string, cond func() bool) {
+// stepUntil waits until cond holds, letting time pass in the bubble a
+// millisecond at a time, and fails the test after five seconds of it. It is
+// testenv.Eventually's counterpart on the fake clock: its fine steps let a
+// test see the state between two of the hub's timers.
+func stepUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	synctest.Wait()

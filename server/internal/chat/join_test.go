@@ -248,7 +248,7 @@ func TestHubLongReplayWithLiveTrafficDoesNotDropAReadingMember(t *testing.T) {
 		sub := newBoundedSub(t, 16, 20*time.Microsecond)
 		joined := make(chan error, 1)
 		go func() { joined <- f.svc.Join(context.Background(), f.room.ID, sub, bob, ptr(int64(0))) }()
-		eventually(t, "the joined frame", func() bool { return len(sub.rec.got()) > 0 })
+		stepUntil(t, "the joined frame", func() bool { return len(sub.rec.got()) > 0 })
 		// Bounded live traffic, all of it during the replay: time stands
 		// still, and with it the consumer, while this goroutine runs.
 		for i := range 100 {
@@ -258,7 +258,7 @@ func TestHubLongReplayWithLiveTrafficDoesNotDropAReadingMember(t *testing.T) {
 		if err := <-joined; err != nil {
 			t.Fatalf("join: %v", err)
 		}
-		eventually(t, "every message", func() bool {
+		stepUntil(t, "every message", func() bool {
 			if sub.rec.isSlow() {
 				t.Fatal("got the member dropped as slow, want it kept")
 			}

@@ -46,7 +46,7 @@ func TestHubBackfillsAGapFromTheStore(t *testing.T) {
 		if got := r.seqs(); len(got) != 0 {
 			t.Fatalf("got seqs %v before GapWait, want none while 1..4 may still arrive live", got)
 		}
-		eventually(t, "backfill", func() bool { return len(r.seqs()) == 5 })
+		stepUntil(t, "backfill", func() bool { return len(r.seqs()) == 5 })
 		wantSeqs(t, r.seqs(), 1, 5)
 	})
 }

@@ -158,7 +158,7 @@ func TestTypingSpansReplicas(t *testing.T) {
 		if err := c.replicas[1].svc.Typing(c.room.ID, &b, bob); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "alice to see bob typing", has(&a, "typing bob"))
+		stepUntil(t, "alice to see bob typing", has(&a, "typing bob"))
 		if slices.Contains(b.got(), "typing bob") {
 			t.Fatalf("bob was told he is typing: %q", b.got())
 		}

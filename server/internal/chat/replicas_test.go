@@ -231,7 +231,7 @@ func TestReplicasDeliverEveryMessageToEveryMemberInOrderOnce(t *testing.T) {
 
 		const total = perReplica * 3
 		for i, s := range subs {
-			eventually(t, fmt.Sprintf("member on replica %d to get %d messages", i, total), func() bool { return len(s.seqs()) >= total })
+			stepUntil(t, fmt.Sprintf("member on replica %d to get %d messages", i, total), func() bool { return len(s.seqs()) >= total })
 			wantSeqs(t, s.seqs(), 1, total)
 		}
 	})
@@ -248,7 +248,7 @@ func TestAReplicaCatchesUpOnMessagesTheBrokerLost(t *testing.T) {
 		for n := range 5 {
 			c.mustSend(t, 0, alice, fmt.Sprintf("lost-%d", n))
 		}
-		eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 5 })
+		stepUntil(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 5 })
 		wantSeqs(t, subs[1].seqs(), 1, 5)
 		wantSeqs(t, subs[0].seqs(), 1, 5)
 		if st := c.replicas[1].hub.Stats(); st.Backfills == 0 || st.Backfilled < 5 {
@@ -273,12 +273,12 @@ func TestAReplicaResyncsWhenTheBrokerReturns(t *testing.T) {
 		}
 		// No later message reveals the gap: the resync alone must find it.
 		c.sb.restore()
-		eventually(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 3 })
+		stepUntil(t, "the member on the other replica to catch up", func() bool { return len(subs[1].seqs()) >= 3 })
 		wantSeqs(t, subs[1].seqs(), 1, 3)
 
 		c.mustSend(t, 1, alice, "after")
 		for i, s := range subs {
-			eventually(t, fmt.Sprintf("member on replica %d to get the next message", i), func() bool { return len(s.seqs()) >= 4 })
+			stepUntil(t, fmt.Sprintf("member on replica %d to get the next message", i), func() bool { return len(s.seqs()) >= 4 })
 			wantSeqs(t, s.seqs(), 1, 4)
 		}
 	})
@@ -292,7 +292,7 @@ func TestABadBrokerEventDoesNotSilenceARoom(t *testing.T) {
 		c := newCluster(t, 2, chat.HubOptions{})
 		subs := c.joinEverywhere(t)
 		c.mustSend(t, 0, alice, "first")
-		eventually(t, "the first message everywhere", func() bool { return len(subs[1].seqs()) == 1 })
+		stepUntil(t, "the first message everywhere", func() bool { return len(subs[1].seqs()) == 1 })
 
 		hub := c.replicas[1].hub
 		hub.Receive(context.Background(), chat.Event{Kind: chat.EventMessage, Room: c.room.ID, Origin: "evil",
@@ -302,7 +302,7 @@ func TestABadBrokerEventDoesNotSilenceARoom(t *testing.T) {
 		for n := range 5 {
 			c.mustSend(t, 0, alice, fmt.Sprintf("after-%d", n))
 		}
-		eventually(t, "every real message on the other replica", func() bool { return len(subs[1].seqs()) >= 6 })
+		stepUntil(t, "every real message on the other replica", func() bool { return len(subs[1].seqs()) >= 6 })
 		wantSeqs(t, subs[1].seqs(), 1, 6)
 	})
 }
@@ -366,7 +366,7 @@ func TestRostersOfManyRoomsAreSpreadOut(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, "two rounds of rosters", func() bool { return bus.rosters.Load() >= 2*rooms })
+		stepUntil(t, "two rounds of rosters", func() bool { return bus.rosters.Load() >= 2*rooms })
 		if n := bus.dropped.Load(); n != 0 {
 			t.Fatalf("the bus dropped %d events, want none", n)
 		}

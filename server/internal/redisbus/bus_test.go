@@ -54,7 +54,7 @@ func TestEveryKindReachesOtherReplicasIntact(t *testing.T) {
 	}
 	// The counter follows Redis's reply, which may come after b has the event.
 	sent := uint64(len(everyKind("", "")))
-	eventually(t, "a counts every event published", func() bool { return a.Stats().Published == sent })
+	testenv.EventuallyWithin(t, waitTimeout, "a counts every event published", func() bool { return a.Stats().Published == sent })
 }
 
 func TestOnlyWatchedRoomsDeliver(t *testing.T) {
@@ -118,7 +118,7 @@ func TestResubscribesAfterConnectionLoss(t *testing.T) {
 	for range 100 {
 		b.Publish(context.Background(), typing("r", "lost")) // must return though Redis is gone
 	}
-	eventually(t, "b counts its publishes as failed or dropped", func() bool {
+	testenv.EventuallyWithin(t, waitTimeout, "b counts its publishes as failed or dropped", func() bool {
 		s := b.Stats()
 		return s.PublishErrors+s.Dropped > 0
 	})
@@ -128,7 +128,7 @@ func TestResubscribesAfterConnectionLoss(t *testing.T) {
 	if got := b.Stats().Reconnects; got == 0 {
 		t.Errorf("got %d reconnects, want at least 1", got)
 	}
-	eventually(t, "b is subscribed to one channel again", func() bool { return b.Stats().Subscribed == 1 })
+	testenv.EventuallyWithin(t, waitTimeout, "b is subscribed to one channel again", func() bool { return b.Stats().Subscribed == 1 })
 
 	a.Publish(context.Background(), typing("r", "from a"))
 	if got := bRec.next(t); got.User.ID != "from a" {
@@ -155,7 +155,7 @@ func TestReplacesAConnectionThatFallsSilent(t *testing.T) {
 	// Nothing errors on a connection into the hole; only unanswered pings
 	// can tell.
 	hole.frozen.Store(true)
-	eventually(t, "b gives up on the silent connection", func() bool { return b.Stats().Subscribed == 0 })
+	testenv.EventuallyWithin(t, waitTimeout, "b gives up on the silent connection", func() bool { return b.Stats().Subscribed == 0 })
 	hole.frozen.Store(false)
 
 	bRec.waitResync(t, "r")
@@ -258,7 +258,7 @@ func TestWatchChurnWhileRedisIsGoneKeepsNoState(t *testing.T) {
 		b.Watch(room)
 		b.Unwatch(room)
 	}
-	eventually(t, "the noted changes to be dropped", func() bool {
+	testenv.EventuallyWithin(t, waitTimeout, "the noted changes to be dropped", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		return len(b.dirty) == 0 && len(b.wanted) == 0
@@ -444,21 +444,6 @@ func randomPrefix() string { return "parley-test:" + rand.Text() + ":" }
 
 func typing(room, userID string) chat.Event {
 	return chat.Event{Kind: chat.EventTyping, Room: room, User: chat.User{ID: userID, Username: userID}}
-}
-
-// eventually polls cond until it holds, failing the test after waitTimeout.
-// What these tests wait for happens over real sockets, to and from Redis or
-// a proxy in front of it, which a testing/synctest bubble cannot hold: they
-// wait on the wall clock, with a deadline.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, waitTimeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // blackhole forwards TCP connections to a target until frozen; frozen, it

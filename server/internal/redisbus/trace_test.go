@@ -2,6 +2,7 @@ package redisbus
 
 import (
 	"context"
+	"github.com/parleychat/parley/internal/testenv"
 	"testing"
 	"time"
 
@@ -63,7 +64,7 @@ func TestAMessageCarriesItsTraceAcrossReplicas(t *testing.T) {
 	if sc.TraceID() != send.SpanContext().TraceID() {
 		t.Fatalf("delivered in trace %s, want the sender's %s", sc.TraceID(), send.SpanContext().TraceID())
 	}
-	eventually(t, "both spans to end", func() bool { return len(spans.GetSpans()) >= 3 })
+	testenv.EventuallyWithin(t, waitTimeout, "both spans to end", func() bool { return len(spans.GetSpans()) >= 3 })
 	var publish, deliver tracetest.SpanStub
 	for _, s := range spans.GetSpans() {
 		switch s.Name {
