@@ -27,7 +27,7 @@ const (
 	adminPort     = 9091
 )
 
-// The server's defaults for the drain (server/config.go), for a ConfigMap
+// The server's defaults for the drain (server/internal/app/config.go), for a ConfigMap
 // that leaves them out.
 const (
 	defaultDrainTimeout = 25 * time.Second
@@ -279,7 +279,7 @@ func TestProductionNeverStacksReplicasInOneZone(t *testing.T) {
 
 // The server's settings come from the overlay's ConfigMap and Secret,
 // every reference resolves, and the Secret's values pass the server's own
-// validation (server/config.go) so that the pods start.
+// validation (server/internal/app/config.go) so that the pods start.
 func TestServerEnvironmentResolvesAndValidates(t *testing.T) {
 	t.Parallel()
 	for _, dir := range withServer {

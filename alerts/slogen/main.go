@@ -5,7 +5,7 @@
 //
 // With -scale N it writes only the rules, every window and hold divided by
 // N, for an end-to-end test that must see alerts fire and resolve in
-// seconds (server/stack_test.go uses 60: an hour's window becomes a
+// seconds (server/systemtest/stack_test.go uses 60: an hour's window becomes a
 // minute). Such a copy goes to a directory of its own, never to
 // alerts/generated.
 package main
