@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/telemetry"
 )
 
@@ -164,62 +164,14 @@ func TestSentryWithoutDSNDoesNothing(t *testing.T) {
 	}
 }
 
-// hangingListener accepts connections and never answers on them.
-func hangingListener(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-		done  = make(chan struct{})
-	)
-	go func() {
-		defer close(done)
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		lis.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return lis.Addr().String()
-}
-
-// closedPort returns an address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return addr
-}
-
 func TestDeadSentryNeverBlocksTheCaller(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		addr func(*testing.T) string
+		addr func(testing.TB) string
 	}{
-		{"endpoint that never answers", hangingListener},
-		{"closed port", closedPort},
+		{"endpoint that never answers", testenv.StartBlackHole},
+		{"closed port", testenv.ClosedAddr},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
