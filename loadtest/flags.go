@@ -97,9 +97,9 @@ func checkFlags(fs *flag.FlagSet, c *check.Config, l *lists, getenv func(string)
 func truthFlags(fs *flag.FlagSet, c *truth.Config, l *lists) {
 	fs.StringVar(&l.sliMetrics, "sli-check", "", "compare what the users saw with what the servers' SLIs counted: every target's admin /metrics URL, comma-separated (the targets must serve only this run)")
 	fs.Float64Var(&c.CountTolerance, "sli-count-tolerance", 0.01, "sli-check: how many more acks and deliveries the servers may count than the users read, as a share of the users' count (frames written to connections that broke); fewer always fails")
-	fs.Float64Var(&c.ShareTolerance, "sli-share-tolerance", 0.01, "sli-check: how much higher the users' share of deliveries under a bound may be than the servers' (0.01 is one percentage point), at every bound; a user's latency contains the server's, so more is a server reporting deliveries slower than they were")
-	fs.Float64Var(&c.ClockTolerance, "sli-clock-tolerance", 0.01, "sli-check: how much higher the servers' share under each -sli-bounds may be than the users': the wait the servers' clock does not see (the generator's lag, the network, across hosts the replicas' clock difference)")
-	fs.StringVar(&l.sliBounds, "sli-bounds", "0.25,1", "sli-check: bucket bounds of the servers' delivery histogram, in seconds, where -sli-clock-tolerance is checked (the delivery SLO's 0.25 at least)")
+	fs.Float64Var(&c.ShareTolerance, "sli-share-tolerance", 0.01, "sli-check: how far apart the users' and the servers' shares of deliveries under a bound may be beyond what the clocks explain (0.01 is one percentage point): the users' share above the servers' at any bound, the servers' above the users' under the bound plus -sli-clock-allowance at -sli-bounds")
+	fs.DurationVar(&c.ClockAllowance, "sli-clock-allowance", 50*time.Millisecond, "sli-check: the longest wait of a user's that the servers' delivery SLI may leave out (the generator's lag, the network both ways, across hosts the replicas' clock difference)")
+	fs.StringVar(&l.sliBounds, "sli-bounds", "0.25,1", "sli-check: bucket bounds of the servers' delivery histogram, in seconds, where the servers' share is held against the users' share under the bound plus -sli-clock-allowance (the delivery SLO's 0.25 at least)")
 	fs.DurationVar(&c.Quiesce, "sli-quiesce", 10*time.Second, "sli-check: how long the servers' counts may take to stop changing after the load")
 }
 
@@ -200,10 +200,13 @@ func readTruthFlags(c *truth.Config, l lists) []error {
 		}
 		c.Metrics = append(c.Metrics, raw)
 	}
-	for name, v := range map[string]float64{"-sli-count-tolerance": c.CountTolerance, "-sli-share-tolerance": c.ShareTolerance, "-sli-clock-tolerance": c.ClockTolerance} {
+	for name, v := range map[string]float64{"-sli-count-tolerance": c.CountTolerance, "-sli-share-tolerance": c.ShareTolerance} {
 		if !(v >= 0 && v < 1) {
 			errs = append(errs, fmt.Errorf("%s must be at least 0 and below 1, got %v", name, v))
 		}
+	}
+	if c.ClockAllowance < 0 {
+		errs = append(errs, fmt.Errorf("-sli-clock-allowance must not be negative, got %v", c.ClockAllowance))
 	}
 	for _, raw := range splitList(l.sliBounds) {
 		b, err := strconv.ParseFloat(raw, 64)

@@ -65,15 +65,21 @@ func Compare(cfg Config, iv Interval, seen Seen) Comparison {
 		return c
 	}
 	bounds := servers.bounds()
-	under := usersUnder(seen.Latency, bounds)
+	allowance := cfg.ClockAllowance.Seconds()
+	late := make([]float64, len(bounds))
+	for i, b := range bounds {
+		late[i] = b + allowance
+	}
+	under, underLate := usersUnder(seen.Latency, bounds), usersUnder(seen.Latency, late)
 	for i, b := range bounds {
 		g, s := float64(under[i])/float64(users), servers.Buckets[i].Count/total
 		r := Row{What: "deliveries ≤ " + formatBound(b), Users: g, Servers: s, Share: true}
 		r.Pass = g <= s+cfg.ShareTolerance+epsilon
 		r.Allowed = "users ≤ servers +" + points(cfg.ShareTolerance)
 		if slices.Contains(cfg.Bounds, b) {
-			r.Pass = r.Pass && s <= g+cfg.ClockTolerance+epsilon
-			r.Allowed = "servers −" + points(cfg.ClockTolerance) + " ≤ users ≤ servers +" + points(cfg.ShareTolerance)
+			gl := float64(underLate[i]) / float64(users)
+			r.Pass = r.Pass && s <= gl+cfg.ShareTolerance+epsilon
+			r.Allowed += fmt.Sprintf(", servers ≤ users ≤ %s (%s) +%s", formatBound(late[i]), share(gl), points(cfg.ShareTolerance))
 		}
 		c.Rows = append(c.Rows, r)
 	}
@@ -202,9 +208,14 @@ func (r Row) servers() string { return r.format(r.Servers) }
 
 func (r Row) format(v float64) string {
 	if r.Share {
-		return strconv.FormatFloat(v*100, 'f', 2, 64) + "%"
+		return share(v)
 	}
 	return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+}
+
+// share shows a share as a percentage: 99.25%.
+func share(v float64) string {
+	return strconv.FormatFloat(v*100, 'f', 2, 64) + "%"
 }
 
 // points shows a share tolerance in percentage points: 0.01 is 1pp.

@@ -13,7 +13,7 @@ import (
 var serverBounds = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
 
 // defaults are the flags' default tolerances.
-var defaults = Config{CountTolerance: 0.01, ShareTolerance: 0.01, ClockTolerance: 0.01, Bounds: []float64{0.25, 1}}
+var defaults = Config{CountTolerance: 0.01, ShareTolerance: 0.01, ClockAllowance: 50 * time.Millisecond, Bounds: []float64{0.25, 1}}
 
 // deliveries is a set of delivery latencies, as a server's histogram
 // and as the generator's.
@@ -124,16 +124,30 @@ func TestCompareOneRunSideBySide(t *testing.T) {
 			failed: []string{"deliveries ≤ 1ms", "deliveries ≤ 2.5ms", "deliveries ≤ 5ms", "deliveries ≤ 10ms", "deliveries ≤ 25ms", "deliveries ≤ 50ms", "deliveries ≤ 100ms", "deliveries ≤ 250ms", "deliveries ≤ 500ms", "deliveries ≤ 1s", "deliveries ≤ 2.5s", "deliveries ≤ 5s", "deliveries ≤ 10s"},
 		},
 		{
-			// 2% of the deliveries took 300ms for the users and 30ms by
+			// 2% of the deliveries took 400ms for the users and 30ms by
 			// the servers' clock: the servers' SLI hides a blown SLO.
 			name: "the servers see deliveries fast that the users waited for",
-			iv:   twoTargets(100, healthy), seen: seen(100, append(healthy[:294:294], spread(6, 300*time.Millisecond)...)),
+			iv:   twoTargets(100, healthy), seen: seen(100, append(healthy[:294:294], spread(6, 400*time.Millisecond)...)),
 			cfg: defaults, failed: []string{"deliveries ≤ 250ms"},
 		},
 		{
-			name: "the same wait within the clock tolerance",
-			iv:   twoTargets(100, healthy), seen: seen(100, append(healthy[:294:294], spread(6, 300*time.Millisecond)...)),
-			cfg: Config{CountTolerance: 0.01, ShareTolerance: 0.01, ClockTolerance: 0.03, Bounds: []float64{0.25, 1}}, pass: true,
+			name: "the same wait within the clock allowance",
+			iv:   twoTargets(100, healthy), seen: seen(100, append(healthy[:294:294], spread(6, 400*time.Millisecond)...)),
+			cfg: Config{CountTolerance: 0.01, ShareTolerance: 0.01, ClockAllowance: 200 * time.Millisecond, Bounds: []float64{0.25, 1}}, pass: true,
+		},
+		{
+			name: "the same wait in fewer deliveries than the share tolerance",
+			iv:   twoTargets(100, healthy), seen: seen(100, append(healthy[:297:297], spread(3, 400*time.Millisecond)...)),
+			cfg: defaults, pass: true,
+		},
+		{
+			// Every delivery waited 40ms more than the servers timed, and
+			// under the allowance: the shares at 250ms are far apart, but
+			// the servers' share under 250ms is the users' under 300ms.
+			name: "a wait the servers do not see within the allowance",
+			iv:   twoTargets(100, spread(100, 200*time.Millisecond, 220*time.Millisecond, 240*time.Millisecond)),
+			seen: seen(100, spread(100, 240*time.Millisecond, 260*time.Millisecond, 280*time.Millisecond)),
+			cfg:  defaults, pass: true,
 		},
 		{
 			// At a bound of a few milliseconds the users' extra wait is
@@ -262,7 +276,7 @@ func TestVerdictSetsTheFiguresSideBySide(t *testing.T) {
 	if v.Pass || v.Name != Name {
 		t.Fatalf("got %+v, want a failed %s", v, Name)
 	}
-	want := "deliveries ≤ 250ms: users 100.00%, servers 66.67%, allowed servers −1pp ≤ users ≤ servers +1pp"
+	want := "deliveries ≤ 250ms: users 100.00%, servers 66.67%, allowed users ≤ servers +1pp, servers ≤ users ≤ 300ms (100.00%) +1pp"
 	if !strings.Contains(v.Detail, want) {
 		t.Errorf("detail %q lacks %q", v.Detail, want)
 	}
@@ -274,7 +288,7 @@ func TestVerdictSetsTheFiguresSideBySide(t *testing.T) {
 		{"sends acked", "100", "100", "users ≤ servers ≤ users +1%", "PASS"},
 		{"deliveries", "300", "300", "users ≤ servers ≤ users +1%", "PASS"},
 		{"deliveries ≤ 1ms", "33.33%", "0.00%", "users ≤ servers +1pp", "FAIL"},
-		{"deliveries ≤ 250ms", "100.00%", "66.67%", "servers −1pp ≤ users ≤ servers +1pp", "FAIL"},
+		{"deliveries ≤ 250ms", "100.00%", "66.67%", "users ≤ servers +1pp, servers ≤ users ≤ 300ms (100.00%) +1pp", "FAIL"},
 	} {
 		if !hasRow(v.Table, row) {
 			t.Errorf("table lacks %q:\n%v", row, v.Table)

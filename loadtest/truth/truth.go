@@ -9,19 +9,23 @@
 // The two clocks differ by design. A server times a delivery from the
 // message's arrival at the server that stored it to its write on the
 // recipient's socket; the generator from the message's intended send time
-// to its receipt. Each delivery's generator latency therefore contains
-// its server latency (on one machine's clock; across hosts, the replicas'
-// clock difference too), and the share of deliveries under a bound can
-// only be lower for the users than for the servers:
+// to its receipt. Each delivery's generator latency is therefore its
+// server latency plus a wait the server does not see (the generator's
+// lag, the network both ways, reading the frame; across hosts, the
+// replicas' clock difference too), and:
 //
-//   - users ahead of the servers, at any bound, is a server that reports
-//     deliveries slower than they were: allowed only ShareTolerance, for
-//     the generator's histogram resolution and the few deliveries one side
-//     counts and the other does not;
-//   - servers ahead of the users is the wait the servers do not see (the
-//     generator's lag, the network both ways, reading the frame): allowed
-//     ClockTolerance, at the bounds that matter (the SLO's), since at a
-//     bound of a millisecond or two that wait is most of the latency.
+//   - the users' share of deliveries under a bound can never be above
+//     the servers': more, at any bound, is a server that reports
+//     deliveries slower than they were;
+//   - the servers' share under a bound b can be above the users' share
+//     under b, but not above their share under b plus the longest wait
+//     the servers do not see. ClockAllowance is that wait, checked at the
+//     bounds that matter (the SLO's): a server whose SLI leaves out more
+//     of a user's wait fails.
+//
+// Both hold up to ShareTolerance, for the generator's histogram
+// resolution and the few deliveries one side counts and the other does
+// not (or that waited longer than the allowance).
 //
 // Counts differ the same one-sided way: a server counts an ack or a
 // delivery before the frame reaches the user, so it may count frames a
@@ -52,16 +56,15 @@ type Config struct {
 	// CountTolerance is how many more acks and deliveries the servers may
 	// count than the users read, as a share of the users' count.
 	CountTolerance float64
-	// ShareTolerance is how much higher the users' share of deliveries
-	// under a bound may be than the servers' (0.01 is one percentage
-	// point), at every bound of the servers' histogram.
+	// ShareTolerance is how far apart the shares may be beyond what the
+	// clocks explain (0.01 is one percentage point).
 	ShareTolerance float64
-	// ClockTolerance is how much higher the servers' share under a bound
-	// may be than the users', at Bounds.
-	ClockTolerance float64
+	// ClockAllowance is the longest wait of a user's that the servers'
+	// clock may leave out.
+	ClockAllowance time.Duration
 	// Bounds are bucket bounds of the servers' delivery histogram, in
-	// seconds, where ClockTolerance is checked: the SLO's threshold at
-	// least.
+	// seconds, where the servers' share is held against the users' share
+	// under the bound plus ClockAllowance: the SLO's threshold at least.
 	Bounds []float64
 	// Quiesce bounds the wait, after the load, for the servers' counts to
 	// stop changing.
