@@ -9,15 +9,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/parleychat/parley/loadtest/check"
 	"github.com/parleychat/parley/loadtest/driver"
 	"github.com/parleychat/parley/loadtest/kube"
+	"github.com/parleychat/parley/loadtest/truth"
 )
 
 // The guard rails: a scenario above these needs the flag raised on purpose,
@@ -31,6 +35,7 @@ const (
 // lists, files, and the Kubernetes API to reach.
 type lists struct {
 	targets, sources, caFile, checks, admins, deployment, kubeconfig string
+	sliMetrics, sliBounds                                            string
 }
 
 // parseFlags reads the command line into a run's configuration, and
@@ -43,10 +48,12 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (dr
 	fs.SetOutput(stderr)
 	runFlags(fs, &c, &l, getenv)
 	checkFlags(fs, &c.Checks, &l, getenv)
+	truthFlags(fs, &c.Truth, &l)
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	errs := append(readRunFlags(&c, l), readCheckFlags(&c.Checks, l, getenv)...)
+	errs = append(errs, readTruthFlags(&c.Truth, l)...)
 	return c, errors.Join(errs...)
 }
 
@@ -85,6 +92,15 @@ func checkFlags(fs *flag.FlagSet, c *check.Config, l *lists, getenv func(string)
 	fs.StringVar(&l.deployment, "deployment", "", "autoscale: read the ready replicas of this Deployment (namespace/name, or a name in the pod's or -kubeconfig's namespace) from the Kubernetes API instead of from Prometheus, as the pod's service account when run in one")
 	fs.StringVar(&l.kubeconfig, "kubeconfig", "", "autoscale: reach the Kubernetes API for -deployment as this kubeconfig's current context, instead of as the pod's service account")
 	fs.StringVar(&c.Pages, "pages-query", `count(ALERTS{alertstate="firing",severity="critical",service="parley"})`, "autoscale: PromQL giving the pages firing")
+}
+
+func truthFlags(fs *flag.FlagSet, c *truth.Config, l *lists) {
+	fs.StringVar(&l.sliMetrics, "sli-check", "", "compare what the users saw with what the servers' SLIs counted: every target's admin /metrics URL, comma-separated (the targets must serve only this run)")
+	fs.Float64Var(&c.CountTolerance, "sli-count-tolerance", 0.01, "sli-check: how many more acks and deliveries the servers may count than the users read, as a share of the users' count (frames written to connections that broke); fewer always fails")
+	fs.Float64Var(&c.ShareTolerance, "sli-share-tolerance", 0.01, "sli-check: how far apart the users' and the servers' shares of deliveries under a bound may be beyond what the clocks explain (0.01 is one percentage point): the users' share above the servers' at any bound, the servers' above the users' under the bound plus -sli-clock-allowance at -sli-bounds")
+	fs.DurationVar(&c.ClockAllowance, "sli-clock-allowance", 50*time.Millisecond, "sli-check: the longest wait of a user's that the servers' delivery SLI may leave out (the generator's lag, the network both ways, across hosts the replicas' clock difference)")
+	fs.StringVar(&l.sliBounds, "sli-bounds", "0.25,1", "sli-check: bucket bounds of the servers' delivery histogram, in seconds, where the servers' share is held against the users' share under the bound plus -sli-clock-allowance (the delivery SLO's 0.25 at least)")
+	fs.DurationVar(&c.Quiesce, "sli-quiesce", 10*time.Second, "sli-check: how long the servers' counts may take to stop changing after the load")
 }
 
 var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,12}$`)
@@ -169,6 +185,39 @@ func readCheckFlags(c *check.Config, l lists, getenv func(string) string) []erro
 	}
 	if c.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("-check-timeout must be positive, got %v", c.Timeout))
+	}
+	return errs
+}
+
+// readTruthFlags reads and checks what the SLI truth check's flags say.
+func readTruthFlags(c *truth.Config, l lists) []error {
+	var errs []error
+	for _, raw := range splitList(l.sliMetrics) {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("-sli-check: %q is not an http(s) URL (a target's admin /metrics, e.g. http://127.0.0.1:9091/metrics)", raw))
+			continue
+		}
+		c.Metrics = append(c.Metrics, raw)
+	}
+	for name, v := range map[string]float64{"-sli-count-tolerance": c.CountTolerance, "-sli-share-tolerance": c.ShareTolerance} {
+		if !(v >= 0 && v < 1) {
+			errs = append(errs, fmt.Errorf("%s must be at least 0 and below 1, got %v", name, v))
+		}
+	}
+	if c.ClockAllowance < 0 {
+		errs = append(errs, fmt.Errorf("-sli-clock-allowance must not be negative, got %v", c.ClockAllowance))
+	}
+	for _, raw := range splitList(l.sliBounds) {
+		b, err := strconv.ParseFloat(raw, 64)
+		if err != nil || !(b > 0) || math.IsInf(b, 0) {
+			errs = append(errs, fmt.Errorf("-sli-bounds: %q is not a positive number of seconds", raw))
+			continue
+		}
+		c.Bounds = append(c.Bounds, b)
+	}
+	if c.Quiesce <= 0 {
+		errs = append(errs, fmt.Errorf("-sli-quiesce must be positive, got %v", c.Quiesce))
 	}
 	return errs
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,6 +39,14 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 		{"slo-alert without Alertmanager", []string{"-target", "http://x", "-scenario", "s", "-check", "slo-alert", "-admin", "http://a", "-admin-token", "t"}, "-check slo-alert needs -admin, -admin-token"},
 		{"a missing kubeconfig", []string{"-target", "http://x", "-scenario", "s", "-check", "autoscale", "-deployment", "ns/parley", "-kubeconfig", "/nonexistent/kubeconfig"}, "-kubeconfig: open /nonexistent/kubeconfig"},
 		{"a CA file without certificates", []string{"-target", "https://x", "-scenario", "s", "-ca-file", "flags_test.go"}, "-ca-file: flags_test.go holds no PEM certificate"},
+		{"an SLI check without a scheme", []string{"-target", "http://x", "-scenario", "s", "-sli-check", "127.0.0.1:9091/metrics"}, `-sli-check: "127.0.0.1:9091/metrics" is not an http(s) URL`},
+		{"a negative count tolerance", []string{"-target", "http://x", "-scenario", "s", "-sli-count-tolerance", "-0.1"}, "-sli-count-tolerance must be at least 0 and below 1"},
+		{"a share tolerance of a whole", []string{"-target", "http://x", "-scenario", "s", "-sli-share-tolerance", "1"}, "-sli-share-tolerance must be at least 0 and below 1"},
+		{"a share tolerance that is not a number", []string{"-target", "http://x", "-scenario", "s", "-sli-share-tolerance", "NaN"}, "-sli-share-tolerance must be"},
+		{"a negative clock allowance", []string{"-target", "http://x", "-scenario", "s", "-sli-clock-allowance", "-1ms"}, "-sli-clock-allowance must not be negative"},
+		{"a bound in milliseconds", []string{"-target", "http://x", "-scenario", "s", "-sli-bounds", "0.25,250ms"}, `-sli-bounds: "250ms" is not a positive number of seconds`},
+		{"a zero bound", []string{"-target", "http://x", "-scenario", "s", "-sli-bounds", "0"}, `-sli-bounds: "0"`},
+		{"no time to settle", []string{"-target", "http://x", "-scenario", "s", "-sli-quiesce", "0s"}, "-sli-quiesce must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +60,13 @@ func TestFlagErrorsNameTheFlag(t *testing.T) {
 	c, err := parseFlags([]string{"-target", "http://a:1, http://b:2", "-scenario", "s"}, env(nil), io.Discard)
 	if err != nil || len(c.Targets) != 2 || c.Targets[1] != "http://b:2" || len(c.RunID) != 8 {
 		t.Fatalf("got %+v, %v; want two targets and a random run id", c, err)
+	}
+	if len(c.Truth.Metrics) != 0 || !slices.Equal(c.Truth.Bounds, []float64{0.25, 1}) {
+		t.Fatalf("got SLI check %+v, want none asked for, with the SLO's bounds", c.Truth)
+	}
+	c, err = parseFlags([]string{"-target", "http://a:1", "-scenario", "s", "-sli-check", "http://a:9091/metrics, http://b:9091/metrics"}, env(nil), io.Discard)
+	if err != nil || len(c.Truth.Metrics) != 2 || c.Truth.Metrics[1] != "http://b:9091/metrics" {
+		t.Fatalf("got SLI check %+v, %v; want both targets' metrics", c.Truth, err)
 	}
 }
 

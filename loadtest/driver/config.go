@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parleychat/parley/loadtest/check"
+	"github.com/parleychat/parley/loadtest/truth"
 )
 
 // Config is what a run needs: what the command line says, validated.
@@ -26,4 +27,5 @@ type Config struct {
 	Grafana          string        // Grafana's URL, to annotate each stage's start
 	GrafanaToken     string
 	Checks           check.Config
+	Truth            truth.Config // the SLI truth check, if Truth.Metrics lists targets
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/parleychat/parley/loadtest/scenario"
 	"github.com/parleychat/parley/loadtest/schedule"
 	"github.com/parleychat/parley/loadtest/stats"
+	"github.com/parleychat/parley/loadtest/truth"
 	"github.com/parleychat/parley/loadtest/wire"
 )
 
@@ -51,6 +52,10 @@ func Drive(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer r.http.CloseIdleConnections()
+	probe, err := r.beginTruth(ctx)
+	if err != nil {
+		return err
+	}
 	if err := r.setUp(ctx); err != nil {
 		return err
 	}
@@ -67,8 +72,27 @@ func Drive(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	defer crowd.stop()
 	load := r.load(ctx, crowd)
+	if probe != nil {
+		r.progress("%s: waiting for the servers' counts to settle", truth.Name)
+		iv := probe.End(ctx)
+		load.truth = &iv
+	}
 	crowd.stop()
 	return r.report(ctx, load, stdout)
+}
+
+// beginTruth reads the servers' series before anything is sent, when the
+// SLI truth check is asked for (nil otherwise), so that a target that
+// cannot be read stops the run before it starts.
+func (r *run) beginTruth(ctx context.Context) (*truth.Probe, error) {
+	if len(r.cfg.Truth.Metrics) == 0 {
+		return nil, nil
+	}
+	p, err := truth.Begin(ctx, r.cfg.Truth)
+	if err != nil {
+		return nil, fmt.Errorf("-sli-check: %w", err)
+	}
+	return p, nil
 }
 
 // progress tells the operator what the run is doing, unless it is quiet.

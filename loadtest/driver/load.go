@@ -9,6 +9,7 @@ import (
 	"github.com/parleychat/parley/loadtest/ledger"
 	"github.com/parleychat/parley/loadtest/report"
 	"github.com/parleychat/parley/loadtest/stats"
+	"github.com/parleychat/parley/loadtest/truth"
 	"github.com/parleychat/parley/loadtest/wait"
 )
 
@@ -17,6 +18,7 @@ type outcome struct {
 	marks     []report.StageMark
 	checks    []report.CheckVerdict
 	generator report.GeneratorStats
+	truth     *truth.Interval // the servers' series over the load, for the SLI truth check
 }
 
 // load runs the plan with the crowd connected: each stage begins on time,

@@ -11,14 +11,22 @@ import (
 	"github.com/parleychat/parley/loadtest/ledger"
 	"github.com/parleychat/parley/loadtest/report"
 	"github.com/parleychat/parley/loadtest/scenario"
+	"github.com/parleychat/parley/loadtest/truth"
 )
 
 // report judges the run, prints the table and writes the report files.
 func (r *run) report(ctx context.Context, o outcome, stdout io.Writer) error {
 	res := r.ledger.Finish(time.Now())
+	checks := o.checks
+	if o.truth != nil {
+		seen := truth.Seen{Acked: r.counters.AcksRead.Load(), Deliveries: r.counters.LiveMessagesRead.Load(), Latency: res.DeliveryHist}
+		v := truth.Compare(r.cfg.Truth, *o.truth, seen).Verdict()
+		r.progress("check %s: %s", v.Name, v.Detail)
+		checks = append(checks, v)
+	}
 	out := report.Run{
 		ID: r.cfg.RunID, Scenario: r.sc.Name, Target: strings.Join(r.cfg.Targets, ","), Started: r.started, Duration: time.Since(r.started),
-		Result: res, Stages: o.marks, Checks: o.checks, Generator: o.generator,
+		Result: res, Stages: o.marks, Checks: checks, Generator: o.generator,
 		Thresholds: thresholds(r.sc, res), Knee: knee(r.sc, res),
 	}
 	if err := writeReports(r.cfg, out, stdout); err != nil {

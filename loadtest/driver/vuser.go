@@ -213,8 +213,12 @@ func (u *vuser) handle(f wire.In, at time.Time, joins *int) {
 			u.lastSeq[f.Room] = f.Seq
 		}
 		u.mu.Unlock()
+		if !replayed {
+			u.counters.LiveMessagesRead.Add(1)
+		}
 		u.ledger.Delivered(u.idx, f.Room, f.ClientID, f.Seq, at, replayed)
 	case wire.TypeAck:
+		u.counters.AcksRead.Add(1)
 		u.answered(f.ClientID)
 		u.ledger.Acked(f.ClientID, at)
 	case wire.TypeError:

@@ -49,7 +49,10 @@ type card struct {
 
 type thresholdRow struct{ Verdict, Text, Got string }
 
-type checkRow struct{ Verdict, Name, Detail, Figures string }
+type checkRow struct {
+	Verdict, Name, Detail, Figures string
+	Table                          [][]string
+}
 
 type countRow struct{ Label, Value, Note string }
 
@@ -81,7 +84,7 @@ func newPage(r Run) page {
 		if !c.Pass {
 			p.Failed = append(p.Failed, c.Name)
 		}
-		p.Checks = append(p.Checks, checkRow{passFail(c.Pass), c.Name, c.Detail, figures(c.Figures)})
+		p.Checks = append(p.Checks, checkRow{passFail(c.Pass), c.Name, c.Detail, figures(c.Figures), c.Table})
 	}
 	if r.Generator.Saturated {
 		p.Warning = saturationWarning(r.Generator)

@@ -87,6 +87,7 @@ type (
 		Pass    bool              `json:"pass"`
 		Detail  string            `json:"detail"`
 		Figures map[string]string `json:"figures"`
+		Table   [][]string        `json:"table,omitempty"` // a header row, then a row per comparison
 	}
 	jsonStage struct {
 		Name     string `json:"name"`
@@ -198,7 +199,7 @@ func JSON(w io.Writer, r Run) error {
 		if figures == nil {
 			figures = map[string]string{}
 		}
-		out.Checks = append(out.Checks, jsonCheck{Name: c.Name, Pass: c.Pass, Detail: c.Detail, Figures: figures})
+		out.Checks = append(out.Checks, jsonCheck{Name: c.Name, Pass: c.Pass, Detail: c.Detail, Figures: figures, Table: c.Table})
 	}
 	for _, s := range r.Stages {
 		out.Stages = append(out.Stages, jsonStage{Name: s.Name, OffsetMS: millis(s.Offset)})

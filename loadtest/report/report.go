@@ -41,6 +41,10 @@ type CheckVerdict struct {
 	Pass    bool
 	Detail  string
 	Figures map[string]string
+	// Table, when set, sets figures side by side: a header row, then a
+	// row per comparison (say, what the users saw beside what the servers
+	// counted).
+	Table [][]string
 }
 
 // StageMark is where a stage of the scenario began, from the run's start.

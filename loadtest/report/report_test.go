@@ -397,3 +397,47 @@ func TestFormatting(t *testing.T) {
 		}
 	}
 }
+
+// A check's side-by-side table shows in every form of the report: aligned
+// in the terminal's, as rows in the JSON, and escaped in the HTML.
+func TestACheckTableShowsInEveryReport(t *testing.T) {
+	run := Run{Checks: []CheckVerdict{{
+		Name: "sli-truth", Pass: false, Detail: "disagree",
+		Table: [][]string{
+			{"", "users", "servers", ""},
+			{"deliveries", "300", "300", "PASS"},
+			{"deliveries ≤ 250ms <b>", "100.00%", "66.67%", "FAIL"},
+		},
+	}}}
+	var text bytes.Buffer
+	if err := Table(&text, run); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^sli-truth\n +users +servers *\n +deliveries +300 +300 +PASS\n +deliveries ≤ 250ms <b> +100\.00% +66\.67% +FAIL$`).MatchString(text.String()) {
+		t.Errorf("the table lacks the check's rows, aligned:\n%s", text.String())
+	}
+
+	var js bytes.Buffer
+	if err := JSON(&js, run); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Checks []struct{ Table [][]string }
+	}
+	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Checks) != 1 || len(doc.Checks[0].Table) != 3 || doc.Checks[0].Table[2][2] != "66.67%" {
+		t.Errorf("got JSON checks %+v, want the table's three rows", doc.Checks)
+	}
+
+	var page bytes.Buffer
+	if err := HTML(&page, run); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<h3>sli-truth</h3>", `<th class="text">servers</th>`, `<td class="text">deliveries ≤ 250ms &lt;b&gt;</td>`} {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("the HTML lacks %q", want)
+		}
+	}
+}

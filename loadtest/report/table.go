@@ -75,6 +75,18 @@ func Table(w io.Writer, r Run) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, c := range r.Checks {
+		if len(c.Table) == 0 {
+			continue
+		}
+		p("\n%s\n", c.Name)
+		for _, row := range c.Table {
+			p("  %s\n", strings.Join(row, "\t"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 
 	g := r.Generator
 	p("\nGenerator: CPU %.1fs, %.2f cores while loading · scheduling lag p99 %s, max %s · %d connections · %d goroutines\n",

@@ -15,4 +15,9 @@ type Counters struct {
 	// OutboxFull counts sends that found their connection's queue full:
 	// the generator, not the server, could not keep up.
 	OutboxFull atomic.Int64
+	// AcksRead and LiveMessagesRead count the ack frames and the live
+	// message frames (not history replayed after a reconnect) the users
+	// read, every copy: what the servers' own counts of acks and
+	// deliveries are held against (loadtest/truth).
+	AcksRead, LiveMessagesRead atomic.Int64
 }
