@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,7 +63,10 @@ func StartStandby(t testing.TB, dsn string) (applicationName string) {
 		hc.Conn.Close()
 		t.Fatalf("standby: START_REPLICATION: %v", err)
 	}
-	hc.Conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if err := hc.Conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		hc.Conn.Close()
+		t.Fatal(err)
+	}
 	msg, err := s.fe.Receive()
 	if _, ok := msg.(*pgproto3.CopyBothResponse); !ok {
 		hc.Conn.Close()
@@ -101,7 +105,9 @@ func (s *standby) stream(stop <-chan struct{}) error {
 	}
 	next := time.Now().Add(statusInterval)
 	for {
-		s.conn.SetReadDeadline(next)
+		if err := s.conn.SetReadDeadline(next); err != nil {
+			return err
+		}
 		msg, err := s.fe.Receive()
 		select {
 		case <-stop:
@@ -150,9 +156,11 @@ func (s *standby) report() error {
 
 // parseLSN reads a WAL position written as PostgreSQL does, X/Y in hex.
 func parseLSN(s string) (uint64, error) {
-	var hi, lo uint32
-	if _, err := fmt.Sscanf(s, "%X/%X", &hi, &lo); err != nil || !strings.Contains(s, "/") {
-		return 0, fmt.Errorf("LSN %q: %v", s, err)
+	hiText, loText, ok := strings.Cut(s, "/")
+	hi, hiErr := strconv.ParseUint(hiText, 16, 32)
+	lo, loErr := strconv.ParseUint(loText, 16, 32)
+	if !ok || hiErr != nil || loErr != nil {
+		return 0, fmt.Errorf("LSN %q is not X/Y in hexadecimal", s)
 	}
-	return uint64(hi)<<32 | uint64(lo), nil
+	return hi<<32 | lo, nil
 }
