@@ -60,36 +60,45 @@ func TestSlackTemplatesRender(t *testing.T) {
 	}
 }
 
-// The hand-written symptom alerts pass promtool and their unit tests, and
-// every alert in alerts/rules links to a runbook that exists.
+// Every hand-written rule file (the symptom alerts, the datastores')
+// passes promtool and the unit tests beside it (x.rules.yml has
+// x.test.yml), and every alert in it links to a runbook that exists.
 func TestSymptomRulesPassPromtoolAndHaveRunbooks(t *testing.T) {
 	promtool := testenv.Find(t, "promtool", "prometheus")
-	if out, err := exec.Command(promtool, "check", "rules", "rules/parley.rules.yml").CombinedOutput(); err != nil {
-		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	files, _ := filepath.Glob("rules/*.rules.yml")
+	if len(files) == 0 {
+		t.Fatal("found no rule files in rules/")
 	}
-	cmd := exec.Command(promtool, "test", "rules", "parley.test.yml")
-	cmd.Dir = "rules"
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("promtool test rules: %v\n%s", err, out)
-	}
-	raw, err := os.ReadFile("rules/parley.rules.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	alerts := 0
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if name, ok := strings.CutPrefix(strings.TrimSpace(line), "- alert: "); ok {
-			alerts++
-			if _, err := os.Stat("runbooks/" + name + ".md"); err != nil {
-				t.Errorf("alert %s has no runbook: %v", name, err)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			if out, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
+				t.Fatalf("promtool check rules: %v\n%s", err, out)
 			}
-			if !strings.Contains(string(raw), "runbooks/"+name+".md") {
-				t.Errorf("alert %s does not link its runbook", name)
+			cmd := exec.Command(promtool, "test", "rules", strings.TrimSuffix(filepath.Base(file), ".rules.yml")+".test.yml")
+			cmd.Dir = "rules"
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("promtool test rules: %v\n%s", err, out)
 			}
-		}
-	}
-	if alerts == 0 {
-		t.Fatal("found no alerts in rules/parley.rules.yml")
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			alerts := 0
+			for line := range strings.SplitSeq(string(raw), "\n") {
+				if name, ok := strings.CutPrefix(strings.TrimSpace(line), "- alert: "); ok {
+					alerts++
+					if _, err := os.Stat("runbooks/" + name + ".md"); err != nil {
+						t.Errorf("alert %s has no runbook: %v", name, err)
+					}
+					if !strings.Contains(string(raw), "runbooks/"+name+".md") {
+						t.Errorf("alert %s does not link its runbook", name)
+					}
+				}
+			}
+			if alerts == 0 {
+				t.Fatalf("found no alerts in %s", file)
+			}
+		})
 	}
 }
 

@@ -55,6 +55,7 @@ func TestStackHasEveryComponent(t *testing.T) {
 	for _, name := range []string{
 		"postgres", "redis", "parley-1", "parley-2", "lb", "prometheus", "alertmanager", "slackrecv",
 		"grafana", "loki", "alloy", "tempo", "glitchtip", "glitchtip-worker", "glitchtip-setup", "loadgen",
+		"postgres-exporter", "redis-exporter",
 	} {
 		service(t, p, name)
 	}
@@ -114,6 +115,9 @@ var noHealthcheck = map[string]string{
 	"glitchtip-setup":  "a one-shot job: waited for with service_completed_successfully",
 	"tempo-init":       "a one-shot job: waited for with service_completed_successfully",
 	"loadgen":          "the last to start; nothing depends on it",
+	// Prometheus's up{job} and the datastore alerts watch the exporters.
+	"postgres-exporter": "nothing depends on it; ParleyPostgresDown fires when it cannot be scraped",
+	"redis-exporter":    "scratch image; ParleyRedisDown fires when it cannot be scraped",
 }
 
 // oneShot are the jobs that run to completion before others start.
@@ -343,6 +347,8 @@ func TestPrometheusRunsTheSharedConfiguration(t *testing.T) {
 		"loadtest":     {"loadgen:" + flagPort(t, service(t, p, "loadgen").Command, "-metrics-addr")},
 		"alertmanager": {"alertmanager:9093"},
 		"prometheus":   {"localhost:9090"},
+		"postgres":     {"postgres-exporter:9187"},
+		"redis":        {"redis-exporter:9121"},
 	}
 	for _, sc := range cfg.ScrapeConfigs {
 		var got []string
@@ -363,6 +369,85 @@ func TestPrometheusRunsTheSharedConfiguration(t *testing.T) {
 			t.Errorf("job %s scrapes %v, want %v", sc.JobName, got, wantTargets[sc.JobName])
 		}
 	}
+}
+
+// The exporters run the image versions whose series names the metric
+// contract test proves (dashboards/README.md), and watch this file's
+// PostgreSQL, with the credentials it was given, and Redis.
+func TestExportersWatchTheStacksDatastores(t *testing.T) {
+	t.Parallel()
+	p := load(t)
+	for name, want := range map[string]string{
+		"postgres-exporter": "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
+		"redis-exporter":    "oliver006/redis_exporter:v1.45.0",
+	} {
+		if got := service(t, p, name).Image; got != want {
+			t.Errorf("%s runs %s, want %s, the version the metric contract is tested against", name, got, want)
+		}
+	}
+	pg := service(t, p, "postgres").Environment
+	dsn := service(t, p, "postgres-exporter").Environment["DATA_SOURCE_NAME"]
+	if dsn == nil {
+		t.Fatal("postgres-exporter: DATA_SOURCE_NAME is not set")
+	}
+	u := hostOf(t, "postgres-exporter", "DATA_SOURCE_NAME", *dsn)
+	password, _ := u.User.Password()
+	if u.Host != "postgres:5432" || u.User.Username() != *pg["POSTGRES_USER"] || password != *pg["POSTGRES_PASSWORD"] || u.Path != "/"+*pg["POSTGRES_DB"] {
+		t.Errorf("postgres-exporter connects as %s to %s%s, want the postgres service's user, password and database", u.User.Username(), u.Host, u.Path)
+	}
+	cmd := service(t, p, "redis-exporter").Command
+	if addr := flagValue(cmd, "-redis.addr"); addr != "redis://redis:6379" {
+		t.Errorf("redis-exporter scrapes %q, want redis://redis:6379", addr)
+	}
+}
+
+// Redis has a memory limit of its own, below the container's, so that
+// ParleyRedisMemoryNearMax has a maximum to measure against and Redis
+// refuses writes before the kernel kills it; and it never evicts, since
+// Parley keeps nothing there eviction could free (the comment in
+// compose.yaml says why).
+func TestRedisHasAMaxmemoryBelowItsLimit(t *testing.T) {
+	t.Parallel()
+	redis := service(t, load(t), "redis")
+	maxmemory := redisBytes(t, redisArg(redis.Command, "--maxmemory"))
+	limit := int64(redis.Deploy.Resources.Limits.MemoryBytes)
+	if maxmemory <= 0 || maxmemory > limit*8/10 {
+		t.Errorf("redis --maxmemory is %d bytes, want above 0 and at most 80%% of its memory limit %d (an AOF rewrite forks)", maxmemory, limit)
+	}
+	if got := redisArg(redis.Command, "--maxmemory-policy"); got != "noeviction" {
+		t.Errorf("redis --maxmemory-policy is %q, want noeviction", got)
+	}
+}
+
+// redisArg is the value after a redis-server option in its command line.
+func redisArg(cmd types.ShellCommand, option string) string {
+	if i := slices.Index(cmd, option); i >= 0 && i+1 < len(cmd) {
+		return cmd[i+1]
+	}
+	return ""
+}
+
+// redisBytes reads a memory size as redis.conf does: 1k is 1000 bytes,
+// 1kb 1024, and so on for m, mb, g and gb.
+func redisBytes(t *testing.T, s string) int64 {
+	t.Helper()
+	m := regexp.MustCompile(`^(\d+)([kmg]b?)?$`).FindStringSubmatch(strings.ToLower(s))
+	if m == nil {
+		t.Fatalf("redis memory size %q does not parse", s)
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	unit := map[string]int64{"": 1, "k": 1e3, "kb": 1 << 10, "m": 1e6, "mb": 1 << 20, "g": 1e9, "gb": 1 << 30}[m[2]]
+	return n * unit
+}
+
+// flagValue is the value of a -flag=value argument, or "".
+func flagValue(cmd types.ShellCommand, flag string) string {
+	for _, a := range cmd {
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // adminPort is the port of a replica's PARLEY_ADMIN_ADDR.

@@ -359,7 +359,7 @@ func storeRuntime() board {
 	return board{
 		uid:         "parley-store-runtime",
 		title:       "Parley / Store and runtime",
-		description: "The store's calls and PostgreSQL pool, then the Go runtime and the process of each replica.",
+		description: "The store's calls and PostgreSQL pool, PostgreSQL and Redis as their exporters see them, then the Go runtime and the process of each replica.",
 		from:        "now-1h",
 		variables:   []obj{instanceVariable()},
 		sections: []section{
@@ -390,6 +390,8 @@ func storeRuntime() board {
 					q(`sum by (instance) (rate(parley_db_pool_acquire_wait_seconds_total{instance=~"$instance"}[$__rate_interval])) / sum by (instance) (rate(parley_db_pool_acquires_total{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")).
 					desc("Time spent waiting for a connection, per acquire."),
 			}},
+			postgresServer(),
+			redisServer(),
 			{title: "Go runtime", panels: []*Panel{
 				timeseries("Goroutines", unitNone,
 					q(`sum by (instance) (go_goroutines{job="parley", instance=~"$instance"})`, "{{instance}}")).

@@ -2,7 +2,8 @@
 // their package: real PostgreSQL and Redis (TEST_DATABASE_URL,
 // TEST_REDIS_URL), the programs they run (promtool, Alertmanager, Chromium)
 // or build from this module (GoBuild), network stand-ins (a closed address,
-// a black hole, a proxy that can be cut or slowed), and the one way to wait
+// a black hole, a proxy that can be cut or slowed), a standby streaming
+// from the test PostgreSQL (StartStandby), and the one way to wait
 // for a condition (Eventually). What is missing skips the test with the
 // reason, and fails it under CI=true.
 package testenv

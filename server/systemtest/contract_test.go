@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -333,6 +334,7 @@ func TestMetricContract(t *testing.T) {
 			exposed[name] = true
 		}
 	}
+	maps.Copy(exposed, exporterNames(t))
 
 	checked := 0
 	for _, q := range queries {

@@ -132,6 +132,7 @@ func startAlertingStack(t *testing.T, c *cluster) alertingStack {
 	}
 	addr, targets := startPrometheus(t, prometheus, replicas, st.am)
 	st.prom, st.targets = "http://"+addr, targets
+	scrapeExporters(t, targets)
 	return st
 }
 
