@@ -23,8 +23,9 @@ func canarySection() section {
 			q(`1 - sum(rate(parley_canary_failures_total[$__rate_interval])) / (sum(rate(parley_canary_probes_total[$__rate_interval])) > 0)`, "")).
 			size(4, 7).
 			decimals(1).
-			// A probe every few seconds makes a dozen or more in a rate
-			// window: one failure among them is amber, two or more red.
+			// Green while fewer than 1 probe in 100 fails, red beyond 1 in
+			// 10. At a probe every few seconds a rate window holds only
+			// tens of probes, so a single failure already leaves green.
 			thresholds(step{"red", nil}, step{"orange", at(0.9)}, step{"green", at(0.99)}).
 			noValue("No probes finished").
 			desc("Share of the canary's probes that got their message to the second connection, slow or not. No probes finished means the canary is not running, not scraped or stuck; an alert fires when that lasts."),
