@@ -14,6 +14,9 @@ package main
 //     no instance label, so they take no instance filter.
 //   - Queries of the load generator's own metrics (parley_loadtest_*) live
 //     only in the collapsed row titled loadGeneratorRow.
+//   - Queries of the canary's metrics (parley_canary_*) live only in the
+//     Overview's row titled canaryRow and take no instance filter: the
+//     canary is not a replica (canary.go).
 
 // loadGeneratorRow is the title of the one row whose queries read the load
 // generator's metrics rather than the server's. Contract tests that check
