@@ -14,6 +14,9 @@ package main
 //     no instance label, so they take no instance filter.
 //   - Queries of the load generator's own metrics (parley_loadtest_*) live
 //     only in the collapsed row titled loadGeneratorRow.
+//   - Queries of the canary's metrics (parley_canary_*) live only in the
+//     Overview's row titled canaryRow and take no instance filter: the
+//     canary is not a replica (canary.go).
 
 // loadGeneratorRow is the title of the one row whose queries read the load
 // generator's metrics rather than the server's. Contract tests that check
@@ -76,24 +79,30 @@ func overview() board {
 		from:        "now-1h",
 		variables:   []obj{instanceVariable()},
 		sections: []section{
+			{title: "Alerts", panels: []*Panel{
+				firingAlerts().size(24, 5),
+			}},
 			{title: "Service", panels: []*Panel{
-				stat("Replicas up", unitNone,
-					q(`sum(up{job="parley", instance=~"$instance"})`, "")).
-					size(3, 5).
-					desc("Replicas Prometheus scraped successfully on the last scrape."),
+				replicasUp("Replicas up").
+					size(3, 5),
+				// No limit stands behind a connection count (the HPA's
+				// per-pod target is a scaling signal, not a ceiling).
 				stat("WebSocket connections", unitNone,
 					q(`sum(parley_ws_connections{instance=~"$instance"})`, "")).
-					size(3, 5),
+					size(3, 5).
+					neutral().
+					desc("Open WebSocket connections on the selected replicas. No count is good or bad in itself: compare with the same hour yesterday, and see the HPA for scaling."),
 				stat("Sends/s", unitNone,
 					q(`sum(rate(parley_sends_total{instance=~"$instance"}[$__rate_interval]))`, "")).
 					size(3, 5).
+					neutral().
 					desc("Messages clients tried to send, whatever became of them."),
-				stat("Ack error ratio", unitRatio,
-					q(`sum(rate(parley_sends_total{outcome="failed", instance=~"$instance"}[$__rate_interval])) / sum(rate(parley_sends_total{outcome=~"acked|failed", instance=~"$instance"}[$__rate_interval]))`, "")).
+				stat("Ack error ratio", unitRatio, q(ackErrorRatio, "")).
 					size(3, 5).
 					decimals(3).
 					thresholds(step{"green", nil}, step{"orange", at(0.001)}, step{"red", at(0.01)}).
-					desc("Failed sends against acked plus failed: the ack availability SLI. Rejections are the client's doing and count on neither side. The SLO allows 0.1%."),
+					noValue("No sends").
+					desc("Failed sends against acked plus failed: the ack availability SLI. Rejections are the client's doing and count on neither side. The SLO allows 0.1%. No sends: nothing to have an error ratio of."),
 				stat("Error budget remaining (30d)", unitRatio,
 					q(`1 - (slo:sli_error:ratio_rate30d / on(slo) slo:error_budget:ratio)`, "{{slo}}")).
 					size(6, 5).
@@ -107,15 +116,23 @@ func overview() board {
 					size(6, 5).
 					desc("The build each replica runs. Two versions at once means a rollout is under way."),
 			}},
+			canarySection(),
 			{title: "HTTP", panels: []*Panel{
 				timeseries("Requests/s by route and code", unitReqps,
 					q(`sum by (route, code) (rate(parley_http_requests_total{instance=~"$instance"}[$__rate_interval]))`, "{{route}} {{code}}")).
 					desc("Requests answered by the main listener, except the WebSocket upgrade."),
+				// The 5xx series of a route exists only after its first
+				// server error: errorRatio reads 0 for a route with
+				// traffic and none, and leaves a gap where there was no
+				// traffic (ratios.go).
 				timeseries("Server error ratio by route", unitRatio,
-					q(`sum by (route) (rate(parley_http_requests_total{code="5xx", instance=~"$instance"}[$__rate_interval])) / sum by (route) (rate(parley_http_requests_total{instance=~"$instance"}[$__rate_interval]))`, "{{route}}")).
+					q(errorRatio("route",
+						`rate(parley_http_requests_total{code="5xx", instance=~"$instance"}[$__rate_interval])`,
+						`rate(parley_http_requests_total{instance=~"$instance"}[$__rate_interval])`), "{{route}}")).
+					noValue("No requests").
 					panelLink("Error traces in Tempo", errorTraces).
 					panelLink("Error logs in Loki", errorLogs).
-					desc("Share of each route's requests answered with a 5xx: the API availability SLI, per route."),
+					desc("Share of each route's requests answered with a 5xx. 0 is a route with traffic and no server error; a gap is a route with no traffic then, which has no error ratio. The API availability SLI is this ratio over the routes that alerts/slos.yaml counts."),
 				timeseries("Request latency p50 and p99 by route", unitSeconds,
 					q(`histogram_quantile(0.99, sum by (le, route) (rate(parley_http_request_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "p99 {{route}}"),
 					q(`histogram_quantile(0.5, sum by (le, route) (rate(parley_http_request_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "p50 {{route}}")).
@@ -176,6 +193,12 @@ func overview() board {
 	}
 }
 
+// ackErrorRatio is the ack availability SLI over the selected replicas:
+// failed sends against acked plus failed, nothing while there are no sends.
+var ackErrorRatio = errorRatio("",
+	`rate(parley_sends_total{outcome="failed", instance=~"$instance"}[$__rate_interval])`,
+	`rate(parley_sends_total{outcome=~"acked|failed", instance=~"$instance"}[$__rate_interval])`)
+
 // burnWindows are the windows of the burn-rate recording rules, shortest
 // first, as alerts/slogen writes them.
 var burnWindows = []string{"5m", "30m", "1h", "2h", "6h", "1d", "3d"}
@@ -204,19 +227,19 @@ func slos() board {
 		variables:   []obj{sloVariable()},
 		sections: []section{
 			{title: "Alerts", panels: []*Panel{
-				table("Firing alerts",
-					instant(`ALERTS{service="parley", alertstate="firing"}`),
-					"Time", "Value", "__name__", "alertstate").
-					size(24, 6).
-					desc("Parley's alerts firing in Prometheus now, pages and tickets alike. Each has a runbook in alerts/runbooks."),
+				firingAlerts().size(24, 6),
 			}},
 			{title: "$slo", repeat: "slo", panels: []*Panel{
 				stat("Objective", unitRatio, q(`slo:objective:ratio{slo=~"$slo"}`, "")).
 					decimals(2).
+					neutral().
 					desc("The share of good events the SLO promises over 30 days (alerts/slos.yaml)."),
+				// Its colour is the budget's, beside it: each SLO has its
+				// own objective, which a fixed threshold cannot follow.
 				stat("SLI over 30 days", unitRatio, q(`1 - slo:sli_error:ratio_rate30d{slo=~"$slo"}`, "")).
 					decimals(3).
-					desc("The share of good events over the last 30 days."),
+					neutral().
+					desc("The share of good events over the last 30 days. Against the objective, it is the error budget remaining beside it."),
 				stat("Error budget remaining", unitRatio, q(`1 - (slo:sli_error:ratio_rate30d{slo=~"$slo"} / on(slo) slo:error_budget:ratio{slo=~"$slo"})`, "")).
 					decimals(1).
 					thresholds(step{"red", nil}, step{"orange", at(0)}, step{"green", at(0.25)}).
@@ -446,22 +469,25 @@ func loadTest() board {
 		variables:   []obj{instanceVariable()},
 		sections: []section{
 			{title: "Servers", panels: []*Panel{
-				stat("Replicas up", unitNone, q(`count(up{job="parley", instance=~"$instance"} == 1)`, "")).
-					desc("Replicas that answered the last scrape."),
-				stat("Connections", unitNone, q(`sum(parley_ws_connections{instance=~"$instance"})`, "")),
-				stat("Sends/s", unitNone, q(`sum(rate(parley_sends_total{instance=~"$instance"}[$__rate_interval]))`, "")),
+				replicasUp("Replicas up"),
+				stat("Connections", unitNone, q(`sum(parley_ws_connections{instance=~"$instance"})`, "")).
+					neutral(),
+				stat("Sends/s", unitNone, q(`sum(rate(parley_sends_total{instance=~"$instance"}[$__rate_interval]))`, "")).
+					neutral(),
 				stat("Deliveries/s", unitNone, q(`sum(rate(parley_delivery_latency_seconds_count{instance=~"$instance"}[$__rate_interval]))`, "")).
+					neutral().
 					desc("Messages written to recipients' sockets: sends times the room size."),
-				stat("Ack error ratio", unitRatio, q(`sum(rate(parley_sends_total{outcome="failed", instance=~"$instance"}[$__rate_interval])) / sum(rate(parley_sends_total{outcome=~"acked|failed", instance=~"$instance"}[$__rate_interval]))`, "")).
+				stat("Ack error ratio", unitRatio, q(ackErrorRatio, "")).
 					decimals(3).
-					thresholds(step{"green", nil}, step{"orange", at(0.001)}, step{"red", at(0.01)}),
+					thresholds(step{"green", nil}, step{"orange", at(0.001)}, step{"red", at(0.01)}).
+					noValue("No sends"),
 				stat("Delivery p99", unitSeconds, q(`histogram_quantile(0.99, sum by (le) (rate(parley_delivery_latency_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "")).
 					thresholds(step{"green", nil}, step{"red", at(0.25)}),
 				timeseries("Sends/s by outcome", unitNone,
 					q(`sum by (outcome) (rate(parley_sends_total{instance=~"$instance"}[$__rate_interval]))`, "{{outcome}}")).
 					size(12, 8),
 				timeseries("Ack error ratio", unitRatio,
-					q(`sum(rate(parley_sends_total{outcome="failed", instance=~"$instance"}[$__rate_interval])) / sum(rate(parley_sends_total{outcome=~"acked|failed", instance=~"$instance"}[$__rate_interval]))`, "failed / (acked + failed)")).
+					q(ackErrorRatio, "failed / (acked + failed)")).
 					size(12, 8).
 					thresholdLines(step{"transparent", nil}, step{"red", at(0.001)}).
 					panelLink("Error logs in Loki", errorLogs).
