@@ -280,3 +280,34 @@ func TestPrometheusConfigLoadsEveryRuleFile(t *testing.T) {
 		}
 	}
 }
+
+// Every alert of every rule file Prometheus loads links a runbook that
+// exists, and the heartbeat's own alarm has one too (alerts/heartbeat
+// checks that it links it).
+func TestEveryAlertHasARunbook(t *testing.T) {
+	rules, _ := filepath.Glob("rules/*.rules.yml")
+	generated, _ := filepath.Glob("generated/*.rules.yml")
+	alerts := []string{"WatchdogMissing"}
+	for _, f := range append(rules, generated...) {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(string(raw), "\n") {
+			if name, ok := strings.CutPrefix(strings.TrimSpace(line), "- alert: "); ok {
+				alerts = append(alerts, name)
+				if !strings.Contains(string(raw), "runbooks/"+name+".md") {
+					t.Errorf("%s: alert %s does not link its runbook", f, name)
+				}
+			}
+		}
+	}
+	if len(alerts) < 2 {
+		t.Fatal("found no alerts in the rule files")
+	}
+	for _, name := range alerts {
+		if _, err := os.Stat("runbooks/" + name + ".md"); err != nil {
+			t.Errorf("alert %s has no runbook: %v", name, err)
+		}
+	}
+}
