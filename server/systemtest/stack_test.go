@@ -535,19 +535,6 @@ func lookupYAML(node *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// setYAML replaces the scalar at path, which must exist: the test
-// overrides settings the shipped file has, never adds its own.
-func setYAML(t *testing.T, node *yaml.Node, value string, path ...string) {
-	t.Helper()
-	for _, key := range path {
-		node = lookupYAML(node, key)
-	}
-	if node == nil || node.Kind != yaml.ScalarNode {
-		t.Fatalf("the shipped configuration has no %s", strings.Join(path, "."))
-	}
-	node.Value = value
-}
-
 // slackMessage is what the Slack receiver kept of one webhook post: the
 // hook it came through and that hook's channel.
 type slackMessage struct {
