@@ -5,6 +5,7 @@
 #   docker build --target server    -t ghcr.io/parleychat/parley .
 #   docker build --target loadtest  -t ghcr.io/parleychat/parley-loadtest .
 #   docker build --target slackrecv -t ghcr.io/parleychat/parley-slackrecv .
+#   docker build --target heartbeat -t ghcr.io/parleychat/parley-heartbeat .
 #
 # The binaries are static (no cgo) and run from scratch as an unprivileged
 # user: no shell, no package manager, nothing to patch but the binary.
@@ -26,6 +27,9 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     go build -trimpath -ldflags "-s -w" -o /out/loadtest ./loadtest && \
     go build -trimpath -ldflags "-s -w" -o /out/slackrecv ./alerts/slackrecv
 
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    go build -trimpath -ldflags "-s -w" -o /out/heartbeat ./alerts/heartbeat
+
 # What every runtime image holds besides its binary: CA roots for TLS to
 # PostgreSQL, Sentry, OTLP collectors and staging, and a user database
 # naming the unprivileged user.
@@ -46,6 +50,12 @@ FROM base AS slackrecv
 COPY --from=build /out/slackrecv /slackrecv
 EXPOSE 8099
 ENTRYPOINT ["/slackrecv"]
+
+# The Watchdog's dead man's switch (alerts/heartbeat).
+FROM base AS heartbeat
+COPY --from=build /out/heartbeat /heartbeat
+EXPOSE 8098
+ENTRYPOINT ["/heartbeat"]
 
 # The server last: a plain `docker build .` gives the server.
 FROM base AS server

@@ -57,8 +57,9 @@ k8s:
 # The whole stack on this machine with docker compose (compose/compose.yaml):
 # two replicas behind a load balancer, PostgreSQL, Redis, Prometheus,
 # Alertmanager, Grafana, Loki, Tempo, GlitchTip and a steady load. Set
-# SLACK_WEBHOOK_URL to page a real Slack; without it alerts go to the
-# local receiver.
+# SLACK_WEBHOOK_URL_PAGES and SLACK_WEBHOOK_URL_TICKETS (one Slack webhook
+# per channel) to page a real Slack; without them alerts go to the local
+# receiver.
 COMPOSE := docker compose -f compose/compose.yaml
 observe:
 	$(COMPOSE) up -d --build --wait
@@ -68,6 +69,7 @@ observe:
 	@echo "Prometheus                          http://localhost:9090"
 	@echo "Alertmanager                        http://localhost:9093"
 	@echo "Slack receiver (alerts posted)      http://localhost:8099/messages"
+	@echo "Heartbeat (the Watchdog's switch)   http://localhost:8098/"
 	@echo "GlitchTip (admin@localhost / parley-admin) http://localhost:8000"
 	@echo "Loki / Tempo (for Grafana)          http://localhost:3100  http://localhost:3200"
 

@@ -53,7 +53,7 @@ func TestStackHasEveryComponent(t *testing.T) {
 	t.Parallel()
 	p := load(t)
 	for _, name := range []string{
-		"postgres", "redis", "parley-1", "parley-2", "lb", "prometheus", "alertmanager", "slackrecv",
+		"postgres", "redis", "parley-1", "parley-2", "lb", "prometheus", "alertmanager", "slackrecv", "heartbeat",
 		"grafana", "loki", "alloy", "tempo", "glitchtip", "glitchtip-worker", "glitchtip-setup", "loadgen",
 		"postgres-exporter", "redis-exporter",
 	} {
@@ -111,6 +111,7 @@ var noHealthcheck = map[string]string{
 	"tempo":            "nothing waits for it: the replicas' OTLP exporter retries until it accepts spans",
 	"alloy":            "ships logs; nothing depends on it",
 	"slackrecv":        "scratch image; Alertmanager retries its webhook",
+	"heartbeat":        "scratch image; Alertmanager retries its webhook",
 	"glitchtip-worker": "a Celery worker with no port",
 	"glitchtip-setup":  "a one-shot job: waited for with service_completed_successfully",
 	"tempo-init":       "a one-shot job: waited for with service_completed_successfully",
@@ -216,7 +217,7 @@ func TestPublishedPorts(t *testing.T) {
 	p := load(t)
 	for name, port := range map[string]string{
 		"lb": "8080", "grafana": "3000", "prometheus": "9090", "alertmanager": "9093",
-		"slackrecv": "8099", "glitchtip": "8000", "loki": "3100", "tempo": "3200",
+		"slackrecv": "8099", "heartbeat": "8098", "glitchtip": "8000", "loki": "3100", "tempo": "3200",
 	} {
 		if !slices.ContainsFunc(service(t, p, name).Ports, func(pc types.ServicePortConfig) bool { return pc.Published == port }) {
 			t.Errorf("%s does not publish port %s (make observe prints it)", name, port)
@@ -480,42 +481,86 @@ func flagPort(t *testing.T, cmd types.ShellCommand, flag string) string {
 	return ""
 }
 
-// Alertmanager runs the shipped configuration and finds the webhook where
-// it reads it: the local Slack receiver by default, SLACK_WEBHOOK_URL when
-// set.
-func TestAlertmanagerWebhook(t *testing.T) {
+// Alertmanager runs the shipped configuration and finds each Slack
+// receiver's webhook where it reads it: by default a hook of the local
+// Slack receiver bound to that receiver's channel, SLACK_WEBHOOK_URL_PAGES
+// and SLACK_WEBHOOK_URL_TICKETS when set. The Watchdog's webhook is the
+// heartbeat service, which pages through the same pages webhook.
+func TestAlertmanagerWebhooks(t *testing.T) {
 	t.Parallel()
 	var am struct {
-		Global struct {
-			SlackAPIURLFile string `yaml:"slack_api_url_file"`
+		Receivers []struct {
+			Name         string
+			SlackConfigs []struct {
+				APIURLFile string `yaml:"api_url_file"`
+			} `yaml:"slack_configs"`
+			WebhookConfigs []struct{ URL string } `yaml:"webhook_configs"`
 		}
 	}
 	readYAML(t, "../alerts/alertmanager.yml", &am)
-	for _, tc := range []struct {
-		env  []string
-		want string
-	}{
-		{nil, "http://slackrecv:8099/"},
-		{[]string{"SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T0/B0/x"}, "https://hooks.slack.com/services/T0/B0/x"},
-	} {
-		p := load(t, tc.env...)
-		s := service(t, p, "alertmanager")
-		var found bool
-		for _, c := range s.Configs {
-			if c.Target != am.Global.SlackAPIURLFile {
-				continue
+	files := map[string]string{} // receiver -> the file it reads
+	var heartbeatURL string
+	for _, r := range am.Receivers {
+		for _, c := range r.SlackConfigs {
+			files[r.Name] = c.APIURLFile
+		}
+		if r.Name == "heartbeat" && len(r.WebhookConfigs) == 1 {
+			heartbeatURL = r.WebhookConfigs[0].URL
+		}
+	}
+	channels := map[string]string{"slack-pages": "#parley-pages", "slack-tickets": "#parley-tickets"}
+	env := map[string]string{"slack-pages": "SLACK_WEBHOOK_URL_PAGES", "slack-tickets": "SLACK_WEBHOOK_URL_TICKETS"}
+	if len(files) != len(channels) {
+		t.Fatalf("Slack receivers %v, want %v", files, channels)
+	}
+	// The hooks slackrecv serves: id -> channel.
+	hooks := map[string]string{}
+	p := load(t)
+	for _, a := range service(t, p, "slackrecv").Command {
+		if v, ok := strings.CutPrefix(a, "-hook="); ok {
+			id, channel, _ := strings.Cut(v, "=")
+			hooks[id] = channel
+		}
+	}
+	if port := flagPort(t, service(t, p, "slackrecv").Command, "-addr"); port != "8099" {
+		t.Errorf("slackrecv listens on %s, but the default webhooks say 8099", port)
+	}
+	mountedAt := func(p *types.Project, name, target string) string {
+		t.Helper()
+		for _, c := range service(t, p, name).Configs {
+			if c.Target == target {
+				return p.Configs[c.Source].Content
 			}
-			found = true
-			if got := p.Configs[c.Source].Content; !strings.HasPrefix(got, tc.want) {
-				t.Errorf("with %v the webhook is %q, want %s...", tc.env, got, tc.want)
-			}
 		}
-		if !found {
-			t.Errorf("nothing is mounted at %s, where alerts/alertmanager.yml reads the webhook", am.Global.SlackAPIURLFile)
+		t.Errorf("%s mounts nothing at %s", name, target)
+		return ""
+	}
+	for receiver, file := range files {
+		got := mountedAt(p, "alertmanager", file)
+		id, ok := strings.CutPrefix(got, "http://slackrecv:8099/hooks/")
+		if !ok || hooks[id] != channels[receiver] {
+			t.Errorf("%s posts by default to %q, want a slackrecv hook bound to %s (hooks %v)", receiver, got, channels[receiver], hooks)
 		}
-		if port := flagPort(t, service(t, p, "slackrecv").Command, "-addr"); port != "8099" {
-			t.Errorf("slackrecv listens on %s, but the default webhook says 8099", port)
+		real := "https://hooks.slack.com/services/T0/B0/" + receiver
+		if got := mountedAt(load(t, env[receiver]+"="+real), "alertmanager", file); got != real {
+			t.Errorf("with %s set, %s posts to %q, want %q", env[receiver], receiver, got, real)
 		}
+	}
+	// The heartbeat pages through the pages webhook, and listens where
+	// the Watchdog is sent.
+	hb := service(t, p, "heartbeat")
+	var webhookFile string
+	for _, a := range hb.Command {
+		if v, ok := strings.CutPrefix(a, "-webhook-file="); ok {
+			webhookFile = v
+		}
+	}
+	if got, want := mountedAt(p, "heartbeat", webhookFile), mountedAt(p, "alertmanager", files["slack-pages"]); got != want || got == "" {
+		t.Errorf("the heartbeat raises its alarm at %q, want the pages webhook %q", got, want)
+	}
+	u, err := url.Parse(heartbeatURL)
+	if err != nil || u.Hostname() != "heartbeat" || u.Port() != flagPort(t, hb.Command, "-addr") {
+		t.Errorf("the Watchdog goes to %q, want the heartbeat service on the port it listens on", heartbeatURL)
 	}
 	mounted := map[string]bool{}
 	for _, v := range service(t, load(t), "alertmanager").Volumes {

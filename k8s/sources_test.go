@@ -186,8 +186,8 @@ func TestDashboardConfigMapsHoldTheDashboardsByteForByte(t *testing.T) {
 }
 
 // The Alertmanager resource runs alerts/alertmanager.yml with its Slack
-// template, and reads the webhook from the Secret slack-webhook (key url)
-// that the overlays generate.
+// template, and reads each Slack receiver's webhook from its own key of the
+// Secret slack-webhook that the overlays generate.
 func TestAlertmanagerRunsTheSharedConfiguration(t *testing.T) {
 	t.Parallel()
 	original, err := os.ReadFile(filepath.Join(alertsDir, "alertmanager.yml"))
@@ -198,12 +198,20 @@ func TestAlertmanagerRunsTheSharedConfiguration(t *testing.T) {
 	if err := yamlv3.Unmarshal(original, &want); err != nil {
 		t.Fatal(err)
 	}
-	const secretsDir, configDir = "/etc/alertmanager/secrets", "/etc/alertmanager/config"
-	global, _ := want["global"].(map[string]any)
-	urlFile, _ := global["slack_api_url_file"].(string)
-	webhookSecret, webhookKey := path.Base(path.Dir(urlFile)), path.Base(urlFile)
-	if path.Dir(path.Dir(urlFile)) != secretsDir || webhookSecret != "slack-webhook" || webhookKey != "url" {
-		t.Fatalf("slack_api_url_file %q is not the Secret slack-webhook's key url as the operator mounts it", urlFile)
+	const secretsDir, configDir, webhookSecret = "/etc/alertmanager/secrets", "/etc/alertmanager/config", "slack-webhook"
+	var webhookKeys []string
+	for _, r := range want["receivers"].([]any) {
+		slack, _ := r.(map[string]any)["slack_configs"].([]any)
+		for _, c := range slack {
+			urlFile, _ := c.(map[string]any)["api_url_file"].(string)
+			if path.Dir(urlFile) != path.Join(secretsDir, webhookSecret) {
+				t.Fatalf("api_url_file %q is not a key of the Secret %s as the operator mounts it", urlFile, webhookSecret)
+			}
+			webhookKeys = append(webhookKeys, path.Base(urlFile))
+		}
+	}
+	if len(webhookKeys) < 2 {
+		t.Fatalf("webhook keys %v, want one per Slack receiver (pages and tickets)", webhookKeys)
 	}
 	// Alertmanager resolves relative templates against its configuration
 	// file's directory; under the operator the templates sit in the
@@ -267,9 +275,19 @@ func TestAlertmanagerRunsTheSharedConfiguration(t *testing.T) {
 			if dir == base {
 				return
 			}
-			webhook := named[*corev1.Secret](t, m, webhookSecret)
-			if secretData(webhook)[webhookKey] == "" {
-				t.Errorf("Secret %s has no %s", webhookSecret, webhookKey)
+			webhook := secretData(named[*corev1.Secret](t, m, webhookSecret))
+			seen := map[string]string{}
+			for _, key := range webhookKeys {
+				url := webhook[key]
+				if url == "" {
+					t.Errorf("Secret %s has no %s", webhookSecret, key)
+				}
+				// One webhook posts to one channel: two receivers on
+				// one URL would land in one channel.
+				if other, dup := seen[url]; dup && url != "" {
+					t.Errorf("Secret %s: %s and %s are the same webhook", webhookSecret, other, key)
+				}
+				seen[url] = key
 			}
 		})
 	}

@@ -3,8 +3,9 @@
 # `make observe` started is wired end to end: every service is up (and
 # healthy where it has a healthcheck), Grafana has its provisioned dashboards
 # and data sources (and can reach them), Prometheus scrapes both replicas and
-# has loaded the rules, the Watchdog went through Alertmanager to the Slack
-# receiver, Tempo holds a trace of the server and Loki a log line of the
+# has loaded the rules, the Watchdog went through Alertmanager to the
+# heartbeat receiver (the dead man's switch) without it raising its alarm,
+# Tempo holds a trace of the server and Loki a log line of the
 # load generator's traffic.
 #
 #   make observe && bash .github/scripts/check-observe.sh
@@ -22,6 +23,7 @@ GRAFANA_AUTH=${GRAFANA_AUTH:-admin:${GRAFANA_ADMIN_PASSWORD:-admin}}
 PROMETHEUS_URL=${PROMETHEUS_URL:-http://localhost:9090}
 ALERTMANAGER_URL=${ALERTMANAGER_URL:-http://localhost:9093}
 SLACKRECV_URL=${SLACKRECV_URL:-http://localhost:8099}
+HEARTBEAT_URL=${HEARTBEAT_URL:-http://localhost:8098}
 LOKI_URL=${LOKI_URL:-http://localhost:3100}
 TEMPO_URL=${TEMPO_URL:-http://localhost:3200}
 GLITCHTIP_URL=${GLITCHTIP_URL:-http://localhost:8000}
@@ -30,7 +32,7 @@ INTERVAL=${INTERVAL:-5}
 
 # The long-running services of compose/compose.yaml; the one-shot ones
 # (tempo-init, glitchtip-setup) may have exited, but only with status 0.
-EXPECT_SERVICES=${EXPECT_SERVICES:-postgres redis parley-1 parley-2 lb prometheus alertmanager slackrecv grafana loki alloy tempo glitchtip glitchtip-worker loadgen}
+EXPECT_SERVICES=${EXPECT_SERVICES:-postgres redis parley-1 parley-2 lb prometheus alertmanager slackrecv heartbeat grafana loki alloy tempo glitchtip glitchtip-worker loadgen}
 DASHBOARDS=(parley-overview parley-slo parley-realtime parley-store-runtime parley-loadtest)
 DATASOURCES=(prometheus loki tempo)
 # Sign-ups, room joins and history reads of the load generator; probes (at
@@ -155,14 +157,18 @@ check_prometheus_rules() {
 
 check_alertmanager() { get "$ALERTMANAGER_URL/-/ready" >/dev/null; }
 
-# The dead man's switch always fires: its message in the Slack receiver
-# proves Prometheus -> Alertmanager -> Slack. With a real webhook set
-# (SLACK_WEBHOOK_URL) it goes to Slack instead, and this check is skipped.
+# The dead man's switch always fires: the heartbeat receiver hearing it
+# proves Prometheus -> Alertmanager -> webhook, and its alarm not raised
+# that it keeps coming. (Its alarm, and every page and ticket, go to
+# Slack: the local receiver unless SLACK_WEBHOOK_URL_PAGES and _TICKETS
+# are set.)
 check_watchdog() {
-	local inbox
-	inbox=$(get "$SLACKRECV_URL/messages") || return 1
-	jq -e 'any(.messages[]; .channel == "#parley-watchdog")' <<<"$inbox" >/dev/null ||
-		fail "no Watchdog message in #parley-watchdog yet"
+	local status
+	status=$(get "$HEARTBEAT_URL/") || return 1
+	jq -e '.heartbeats > 0' <<<"$status" >/dev/null ||
+		{ fail "the heartbeat receiver has heard no Watchdog yet"; return 1; }
+	jq -e '.alarm == false' <<<"$status" >/dev/null ||
+		fail "the heartbeat receiver's alarm is raised: the Watchdog stopped coming"
 }
 
 check_tempo() {
@@ -203,9 +209,7 @@ retry "Grafana links metrics, logs and traces" check_grafana_links
 retry "Prometheus scrapes both replicas (job=parley)" check_prometheus_targets
 retry "Prometheus has its rules and Alertmanager" check_prometheus_rules
 retry "Alertmanager is ready" check_alertmanager
-if [[ -z "${SLACK_WEBHOOK_URL:-}" ]]; then
-	retry "the Watchdog reached the Slack receiver" check_watchdog
-fi
+retry "the Watchdog reached the heartbeat receiver" check_watchdog
 retry "Tempo holds a trace of parley" check_tempo
 retry "Loki holds a log line of the load generator's traffic" check_loki
 retry "GlitchTip answers" check_glitchtip

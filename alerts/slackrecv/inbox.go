@@ -10,11 +10,13 @@ import (
 )
 
 // message is one post, as Slack's incoming webhooks take it: the fields
-// Alertmanager sends, and the raw body for anything else.
+// Alertmanager sends, and the raw body for anything else. Channel is the
+// channel the hook is bound to, never the payload's: a Slack incoming
+// webhook posts only to the channel it was created for.
 type message struct {
 	Received    time.Time       `json:"received"`
 	Hook        string          `json:"hook"`
-	Channel     string          `json:"channel,omitempty"`
+	Channel     string          `json:"channel"`
 	Username    string          `json:"username,omitempty"`
 	Text        string          `json:"text,omitempty"`
 	Attachments []attachment    `json:"attachments,omitempty"`
@@ -33,14 +35,17 @@ type attachment struct {
 // grouped notification of many alerts stays well under it.
 const maxBody = 1 << 20
 
-// inbox keeps the newest posts, at most keep of them.
+// inbox keeps the newest posts, at most keep of them, for the hooks it
+// serves: hook id -> the channel it posts to, as Slack binds each
+// incoming webhook to one channel when it is created.
 type inbox struct {
-	keep int
-	mu   sync.Mutex
-	msgs []message // oldest first
+	keep  int
+	hooks map[string]string
+	mu    sync.Mutex
+	msgs  []message // oldest first
 }
 
-func newInbox(keep int) *inbox { return &inbox{keep: keep} }
+func newInbox(keep int, hooks map[string]string) *inbox { return &inbox{keep: keep, hooks: hooks} }
 
 func (in *inbox) add(m message) {
 	in.mu.Lock()
@@ -77,9 +82,17 @@ func (in *inbox) handler() http.Handler {
 }
 
 // post takes a webhook call. Slack answers "ok" in plain text, and so does
-// this stand-in; a body that is not a JSON object is refused as Slack
-// refuses it.
+// this stand-in; a hook it does not serve, and a body that is not a JSON
+// object, are refused as Slack refuses them (404 no_service for a webhook
+// that does not exist or was removed, 400 invalid_payload, 400 no_text).
+// The payload's channel, if any, is ignored: the message goes to the
+// hook's channel.
 func (in *inbox) post(w http.ResponseWriter, r *http.Request) {
+	channel, ok := in.hooks[r.PathValue("hook")]
+	if !ok {
+		http.Error(w, "no_service", http.StatusNotFound)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	var raw json.RawMessage
 	if err := json.NewDecoder(r.Body).Decode(&raw); err != nil {
@@ -96,7 +109,7 @@ func (in *inbox) post(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid_payload", http.StatusBadRequest)
 		return
 	}
-	m.Received, m.Hook, m.Raw = time.Now().UTC(), r.PathValue("hook"), raw
+	m.Received, m.Hook, m.Channel, m.Raw = time.Now().UTC(), r.PathValue("hook"), channel, raw
 	if m.Text == "" && len(m.Attachments) == 0 {
 		http.Error(w, "no_text", http.StatusBadRequest)
 		return

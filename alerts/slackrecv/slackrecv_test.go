@@ -40,32 +40,66 @@ func messages(t *testing.T, url string) []message {
 	return out.Messages
 }
 
-// What Alertmanager's slack_configs post.
-const alertmanagerPost = `{"channel":"#parley-pages","username":"Alertmanager","attachments":[{"title":"[FIRING:1] ParleyAckAvailabilityBudgetBurn (critical)","title_link":"http://grafana/d/slo","text":"Runbook: https://example/runbook.md","color":"danger","fallback":"x"}]}`
+// testHooks are the webhooks the tests' receivers serve.
+var testHooks = map[string]string{"T000/B000/XXX": "#parley-pages", "tickets": "#parley-tickets", "x": "#x"}
+
+// What Alertmanager's slack_configs post (with a channel, which a webhook
+// ignores).
+const alertmanagerPost = `{"channel":"#somewhere-else","username":"Alertmanager","attachments":[{"title":"[FIRING:1] ParleyAckAvailabilityBudgetBurn (critical)","title_link":"http://grafana/d/slo","text":"Runbook: https://example/runbook.md","color":"danger","fallback":"x"}]}`
 
 func TestAPostIsKeptAndListedNewestFirst(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(newInbox(10).handler())
+	srv := httptest.NewServer(newInbox(10, testHooks).handler())
 	defer srv.Close()
 	if code, body := post(t, srv.URL+"/hooks/T000/B000/XXX", alertmanagerPost); code != http.StatusOK || body != "ok" {
 		t.Fatalf("got %d %q, want 200 ok", code, body)
 	}
-	post(t, srv.URL+"/hooks/second", `{"text":"later"}`)
+	post(t, srv.URL+"/hooks/tickets", `{"text":"later"}`)
 	got := messages(t, srv.URL)
-	if len(got) != 2 || got[0].Text != "later" {
-		t.Fatalf("got %+v, want two messages, the later first", got)
+	if len(got) != 2 || got[0].Text != "later" || got[0].Channel != "#parley-tickets" {
+		t.Fatalf("got %+v, want two messages, the later first in #parley-tickets", got)
 	}
 	first := got[1]
 	if first.Hook != "T000/B000/XXX" || first.Channel != "#parley-pages" || len(first.Attachments) != 1 ||
 		first.Attachments[0].Title != "[FIRING:1] ParleyAckAvailabilityBudgetBurn (critical)" ||
 		first.Attachments[0].TitleLink != "http://grafana/d/slo" || !strings.Contains(string(first.Raw), "fallback") {
-		t.Fatalf("got %+v, want the post's fields and its raw body", first)
+		t.Fatalf("got %+v, want the post's fields, the hook's channel and the raw body", first)
+	}
+}
+
+// A Slack incoming webhook posts to the channel it was created for: the
+// payload cannot move a message elsewhere, and a hook that does not exist
+// is refused, so a receiver wired to the wrong webhook shows.
+func TestEachHookPostsOnlyToItsOwnChannel(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(newInbox(10, testHooks).handler())
+	defer srv.Close()
+	for _, tt := range []struct{ hook, payloadChannel, want string }{
+		{"T000/B000/XXX", "#parley-tickets", "#parley-pages"},
+		{"tickets", "#parley-pages", "#parley-tickets"},
+		{"tickets", "", "#parley-tickets"},
+	} {
+		body := `{"text":"to ` + tt.hook + `","channel":"` + tt.payloadChannel + `"}`
+		if code, _ := post(t, srv.URL+"/hooks/"+tt.hook, body); code != http.StatusOK {
+			t.Fatalf("hook %s: got status %d, want 200", tt.hook, code)
+		}
+		if got := messages(t, srv.URL)[0]; got.Channel != tt.want || got.Hook != tt.hook {
+			t.Errorf("a post to hook %s naming %q landed in %s (hook %s), want %s", tt.hook, tt.payloadChannel, got.Channel, got.Hook, tt.want)
+		}
+	}
+	for _, hook := range []string{"unknown", "T000/B000", "T000/B000/XXX/more"} {
+		if code, body := post(t, srv.URL+"/hooks/"+hook, `{"text":"lost"}`); code != http.StatusNotFound || strings.TrimSpace(body) != "no_service" {
+			t.Errorf("a post to hook %s: got %d %q, want 404 no_service as Slack answers", hook, code, body)
+		}
+	}
+	if got := messages(t, srv.URL); len(got) != 3 {
+		t.Errorf("got %d messages, want the 3 posted to served hooks", len(got))
 	}
 }
 
 func TestBadPostsAreRefusedAsSlackWould(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(newInbox(10).handler())
+	srv := httptest.NewServer(newInbox(10, testHooks).handler())
 	defer srv.Close()
 	tests := []struct {
 		name, body string
@@ -98,7 +132,7 @@ func TestBadPostsAreRefusedAsSlackWould(t *testing.T) {
 
 func TestOnlyTheNewestPostsAreKept(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(newInbox(2).handler())
+	srv := httptest.NewServer(newInbox(2, testHooks).handler())
 	defer srv.Close()
 	for _, text := range []string{"one", "two", "three"} {
 		post(t, srv.URL+"/hooks/x", `{"text":"`+text+`"}`)
@@ -111,7 +145,7 @@ func TestOnlyTheNewestPostsAreKept(t *testing.T) {
 
 func TestThePageEscapesWhatItShows(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(newInbox(10).handler())
+	srv := httptest.NewServer(newInbox(10, testHooks).handler())
 	defer srv.Close()
 	post(t, srv.URL+"/hooks/x", `{"text":"<script>alert(1)</script>"}`)
 	resp, err := http.Get(srv.URL + "/")
@@ -146,7 +180,9 @@ func TestRunServesUntilItsContextEnds(t *testing.T) {
 	defer cancel()
 	stdout := make(lineWriter, 16)
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-keep", "5"}, env(nil), stdout, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-keep", "5", "-hook", "x=#x"}, env(nil), stdout, io.Discard)
+	}()
 	var listening struct{ Msg, Addr string }
 	select {
 	case line := <-stdout:
@@ -160,7 +196,7 @@ func TestRunServesUntilItsContextEnds(t *testing.T) {
 	}
 	base := "http://" + listening.Addr
 	post(t, base+"/hooks/x", `{"text":"hello"}`)
-	if got := messages(t, base); len(got) != 1 || got[0].Text != "hello" {
+	if got := messages(t, base); len(got) != 1 || got[0].Text != "hello" || got[0].Channel != "#x" {
 		t.Fatalf("got %+v, want the message posted", got)
 	}
 	cancel()
@@ -180,8 +216,12 @@ func TestRunRefusesBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-addr", "127.0.0.1:0", "-keep", "0"}, "-keep must be at least 1"},
-		{[]string{"extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"-addr", "127.0.0.1:0", "-keep", "0", "-hook", "x=#x"}, "-keep must be at least 1"},
+		{[]string{"-hook", "x=#x", "extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"-addr", "127.0.0.1:0"}, "-hook: give at least one webhook"},
+		{[]string{"-hook", "x"}, `invalid value "x" for flag -hook: "x" is not id=#channel`},
+		{[]string{"-hook", "=#x"}, `is not id=#channel`},
+		{[]string{"-hook", "x=#a", "-hook", "x=#b"}, "hook x given twice"},
 		{[]string{"-nope"}, "flag provided but not defined: -nope"},
 	} {
 		if err := run(t.Context(), tt.args, env(nil), io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {

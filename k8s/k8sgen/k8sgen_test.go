@@ -81,7 +81,7 @@ func fixture() fstest.MapFS {
 		"dashboards/board.json": {Data: []byte("{\n  \"title\": \"Überblick\", \n\t\"uid\": \"b\"\n}")},
 		"alerts/alertmanager.yml": {Data: []byte(`# comment
 global:
-  slack_api_url_file: /etc/alertmanager/secrets/slack-webhook/url
+  resolve_timeout: 5m
 
 templates:
   - templates/*.tmpl   # relative to this file

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -33,10 +34,14 @@ const timeScale = 60
 // The whole path with the real programs: two replicas on PostgreSQL and
 // Redis under chat traffic, Debian's Prometheus scraping them with
 // alerts/prometheus.yml and the shipped rules, Debian's Alertmanager with
-// alerts/alertmanager.yml and its Slack template, and alerts/slackrecv as
-// Slack. Switching send errors on must page in #parley-pages with the
-// dashboard and runbook links; switching them off must resolve the page.
-// Afterwards every dashboard query must return data from this Prometheus.
+// alerts/alertmanager.yml and its Slack template, alerts/slackrecv as
+// Slack (one webhook per channel, as Slack binds them) and alerts/heartbeat
+// as the dead man's switch. Switching send errors on must page in
+// #parley-pages through the pages webhook with the dashboard and runbook
+// links, and open the fault ticket in #parley-tickets through the tickets
+// webhook, neither in the other's; switching them off must resolve the
+// page. Stopping Alertmanager must make the heartbeat page within its
+// period. Every dashboard query must return data from this Prometheus.
 func TestAlertsReachSlack(t *testing.T) {
 	t.Parallel()
 	const token = "stack-test-admin-token"
@@ -44,12 +49,10 @@ func TestAlertsReachSlack(t *testing.T) {
 	st := startAlertingStack(t, c)
 	slack, prom := st.slack, st.prom
 
-	// The dead man's switch arrives first: the path works before anything
-	// is broken.
+	// The dead man's switch hears the Watchdog first: the path works
+	// before anything is broken. It goes to the heartbeat, not to Slack.
 	start := time.Now()
-	waitForSlack(t, slack, "the Watchdog in #parley-watchdog", func(m slackMessage) bool {
-		return m.Channel == "#parley-watchdog" && strings.Contains(m.title(), "Watchdog")
-	})
+	hb := waitForHeartbeat(t, st.heartbeat, "the first Watchdog", func(s heartbeatStatus) bool { return s.Heartbeats > 0 })
 	toWatchdog := time.Since(start)
 	waitForQuery(t, prom, "enough sends for the SLI to judge", `slo:sli_total:rate1h{slo="ack-availability"} > 0.05`)
 	// While all is well, every SLO shows a zero error ratio and a full
@@ -65,7 +68,7 @@ func TestAlertsReachSlack(t *testing.T) {
 	}
 	const alert = "ParleyAckAvailabilityBudgetBurn"
 	page := waitForSlack(t, slack, "the page in #parley-pages", func(m slackMessage) bool {
-		return m.Channel == "#parley-pages" && strings.HasPrefix(m.title(), "[FIRING") && strings.Contains(m.title(), alert)
+		return m.in(pagesHook) && strings.HasPrefix(m.title(), "[FIRING") && strings.Contains(m.title(), alert)
 	})
 	toFire := time.Since(faultOn)
 	a := page.Attachments[0]
@@ -84,18 +87,71 @@ func TestAlertsReachSlack(t *testing.T) {
 	if a.Color != "danger" || !strings.Contains(a.Title, "(critical)") {
 		t.Errorf("page has color %q and title %q, want danger and (critical)", a.Color, a.Title)
 	}
+	// The fault left on is a ticket (warning): the tickets webhook.
+	waitForSlack(t, slack, "the fault ticket in #parley-tickets", func(m slackMessage) bool {
+		return m.in(ticketsHook) && strings.HasPrefix(m.title(), "[FIRING") && strings.Contains(m.title(), "ParleyFaultActive (warning)")
+	})
 
 	c.setFault(token, "send_errors", "")
 	faultOff := time.Now()
 	resolved := waitForSlack(t, slack, "the resolved page", func(m slackMessage) bool {
-		return m.Channel == "#parley-pages" && strings.HasPrefix(m.title(), "[RESOLVED]") && strings.Contains(m.title(), alert)
+		return m.in(pagesHook) && strings.HasPrefix(m.title(), "[RESOLVED]") && strings.Contains(m.title(), alert)
 	})
 	toResolve := time.Since(faultOff)
 	if got := resolved.Attachments[0].Color; got != "good" {
 		t.Errorf("resolved message has color %q, want good", got)
 	}
-	t.Logf("clocks scaled 1/%d: the Watchdog arrived %v after start; paged %v after the fault went on, resolved %v after it went off",
-		timeScale, toWatchdog.Round(time.Millisecond), toFire.Round(time.Millisecond), toResolve.Round(time.Millisecond))
+
+	// The heartbeat heard the Watchdog throughout, and raised no alarm.
+	if now := waitForHeartbeat(t, st.heartbeat, "the Watchdog still coming", func(s heartbeatStatus) bool { return s.Heartbeats > hb.Heartbeats }); now.Alarms != hb.Alarms || now.Alarm {
+		t.Errorf("the heartbeat raised %d alarms while Alertmanager ran (status %+v)", now.Alarms-hb.Alarms, now)
+	}
+	// Alertmanager stops: the Watchdog stops, and the heartbeat pages
+	// through the pages webhook within its period.
+	// (The heartbeat may have paged at start-up too, if the first
+	// Watchdog took longer than its period: only a new alarm counts.)
+	heartbeatAlarm := func(m slackMessage) bool {
+		return strings.HasPrefix(m.title(), "[FIRING") && strings.Contains(m.title(), "WatchdogMissing")
+	}
+	alarmsBefore := len(slackMessages(t, slack, heartbeatAlarm))
+	st.stopAlertmanager()
+	amStopped := time.Now()
+	var alarms []slackMessage
+	if !testenv.Poll(stackWait, func() bool {
+		alarms = slackMessages(t, slack, heartbeatAlarm)
+		return len(alarms) > alarmsBefore
+	}) {
+		t.Fatalf("the heartbeat raised no alarm in %v after Alertmanager stopped", stackWait)
+	}
+	toAlarm := time.Since(amStopped)
+	alarm := alarms[0] // newest first
+	if !alarm.in(pagesHook) {
+		t.Errorf("the heartbeat's alarm came through hook %s into %s, want the pages webhook", alarm.Hook, alarm.Channel)
+	}
+	if limit := st.heartbeatPeriod + 10*time.Second; toAlarm > limit {
+		t.Errorf("the heartbeat paged %v after Alertmanager stopped, want within its period %v and a little", toAlarm, st.heartbeatPeriod)
+	}
+	if !strings.Contains(alarm.Attachments[0].Text, "Runbook: https://github.com/parleychat/parley/blob/main/alerts/runbooks/WatchdogMissing.md") {
+		t.Errorf("the alarm does not link its runbook:\n%s", alarm.Attachments[0].Text)
+	}
+	if n := len(alarms); n != alarmsBefore+1 {
+		t.Errorf("%d heartbeat alarms after the stop, want one", n-alarmsBefore)
+	}
+
+	// Each webhook posted to its own channel only: no page reached the
+	// tickets' webhook, no ticket the pages', nothing went elsewhere.
+	for _, m := range slackMessages(t, slack, func(slackMessage) bool { return true }) {
+		switch {
+		case m.in(pagesHook) && strings.Contains(m.title(), "(warning)"):
+			t.Errorf("a ticket reached the pages webhook: %s", m.title())
+		case m.in(ticketsHook) && strings.Contains(m.title(), "(critical)"):
+			t.Errorf("a page reached the tickets webhook: %s", m.title())
+		case !m.in(pagesHook) && !m.in(ticketsHook):
+			t.Errorf("a message reached hook %s (%s): %s", m.Hook, m.Channel, m.title())
+		}
+	}
+	t.Logf("clocks scaled 1/%d: the Watchdog reached the heartbeat %v after start; paged %v after the fault went on, resolved %v after it went off; the heartbeat paged %v after Alertmanager stopped (period %v)",
+		timeScale, toWatchdog.Round(time.Millisecond), toFire.Round(time.Millisecond), toResolve.Round(time.Millisecond), toAlarm.Round(time.Millisecond), st.heartbeatPeriod)
 
 	// The clients hang up, so that the disconnect panels have data too.
 	l.end()
@@ -110,22 +166,56 @@ func TestAlertsReachSlack(t *testing.T) {
 	}
 }
 
-// alertingStack is the Slack receiver, Alertmanager and Prometheus,
-// watching a cluster, each as "http://host:port".
+// alertingStack is the Slack receiver, the heartbeat receiver,
+// Alertmanager and Prometheus, watching a cluster, each as
+// "http://host:port".
 type alertingStack struct {
-	slack, am, prom string
-	targets         string // Prometheus's file_sd directory
+	slack, heartbeat, am, prom string
+	targets                    string        // Prometheus's file_sd directory
+	heartbeatPeriod            time.Duration // the heartbeat's -expect-every
+	stopAlertmanager           func()
 }
 
+// The Slack webhooks of the test, one per channel as Slack binds them:
+// the key of the slack-webhook secret (alertmanager.yml's api_url_file
+// names) -> the hook, and the hook -> its channel.
+const (
+	pagesHook   = "parley-pages"
+	ticketsHook = "parley-tickets"
+)
+
+var (
+	webhookOfKey = map[string]string{"pages": pagesHook, "tickets": ticketsHook}
+	hookChannel  = map[string]string{pagesHook: "#parley-pages", ticketsHook: "#parley-tickets"}
+)
+
 // startAlertingStack starts the real programs around c: Prometheus scrapes
-// every live replica and alerts to Alertmanager, which posts to slackrecv.
+// every live replica and alerts to Alertmanager, which posts pages and
+// tickets to slackrecv, each through its own webhook, and the Watchdog to
+// the heartbeat, which pages through the pages webhook when it stops.
 func startAlertingStack(t *testing.T, c *cluster) alertingStack {
 	t.Helper()
 	prometheus := testenv.Find(t, "prometheus", "prometheus")
 	alertmanager := alertmanagerBinary(t)
 	var st alertingStack
-	st.slack = "http://" + startDaemon(t, "slackrecv", exec.Command(testenv.GoBuild(t, "github.com/parleychat/parley/alerts/slackrecv"), "-addr", "127.0.0.1:0"), slackrecvListening)
-	st.am = "http://" + startAlertmanager(t, alertmanager, st.slack+"/hooks/parley-test")
+	args := []string{"-addr", "127.0.0.1:0"}
+	for hook, channel := range hookChannel {
+		args = append(args, "-hook", hook+"="+channel)
+	}
+	st.slack = "http://" + startDaemon(t, "slackrecv", exec.Command(testenv.GoBuild(t, "github.com/parleychat/parley/alerts/slackrecv"), args...), slackrecvListening)
+	// The webhooks, as a deployment mounts its secret: one file per key.
+	secrets := t.TempDir()
+	for key, hook := range webhookOfKey {
+		writeFile(t, filepath.Join(secrets, key), st.slack+"/hooks/"+hook)
+	}
+	// The heartbeat's period is its shipped one (5m), scaled like the
+	// Watchdog's repeat interval.
+	st.heartbeatPeriod = scaledDuration(t, "5m")
+	st.heartbeat = "http://" + startDaemon(t, "heartbeat", exec.Command(testenv.GoBuild(t, "github.com/parleychat/parley/alerts/heartbeat"),
+		"-addr", "127.0.0.1:0", "-expect-every", st.heartbeatPeriod.String(), "-retry-every", "1s",
+		"-webhook-file", filepath.Join(secrets, "pages")), slackrecvListening)
+	am, stop := startAlertmanager(t, alertmanager, secrets, st.heartbeat)
+	st.am, st.stopAlertmanager = "http://"+am, stop
 	var replicas []string
 	for _, p := range c.live {
 		replicas = append(replicas, strings.TrimPrefix(p.admin, "http://"))
@@ -155,6 +245,15 @@ var (
 // startDaemon starts cmd, waits for a line of its output that listening
 // matches, and returns the address in it. The test's end stops it.
 func startDaemon(t *testing.T, name string, cmd *exec.Cmd, listening *regexp.Regexp) string {
+	t.Helper()
+	addr, _ := startStoppableDaemon(t, name, cmd, listening)
+	return addr
+}
+
+// startStoppableDaemon is startDaemon that also returns a function to stop
+// the program before the test ends (SIGTERM, then SIGKILL after 10s); the
+// test's end stops it if that has not.
+func startStoppableDaemon(t *testing.T, name string, cmd *exec.Cmd, listening *regexp.Regexp) (string, func()) {
 	t.Helper()
 	r, w := io.Pipe()
 	cmd.Stdout, cmd.Stderr = w, w
@@ -190,44 +289,73 @@ func startDaemon(t *testing.T, name string, cmd *exec.Cmd, listening *regexp.Reg
 	var exitErr error
 	go func() { exitErr = cmd.Wait(); w.Close(); close(exited) }()
 	output := func() string { mu.Lock(); defer mu.Unlock(); return logs.String() }
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-exited
+				t.Errorf("%s did not stop in 10s after SIGTERM", name)
+			}
+			<-read
+		})
+	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-			t.Errorf("%s did not stop in 10s after SIGTERM", name)
-		}
-		<-read
+		stop()
 		if t.Failed() {
 			t.Logf("%s output:\n%s", name, output())
 		}
 	})
 	select {
 	case a := <-addr:
-		return a
+		return a, stop
 	case <-exited:
 		t.Fatalf("%s exited at start: %v\n%s", name, exitErr, output())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("%s did not listen in 30s\n%s", name, output())
 	}
-	return ""
+	return "", stop
 }
 
 // startAlertmanager runs Alertmanager with the shipped configuration and
-// templates. Two things differ, both in a copy: the webhook file is one
-// this test writes (the shipped path is where deployments mount their
-// secret), and the grouping timers run timeScale times faster.
-func startAlertmanager(t *testing.T, bin, webhook string) string {
+// templates. Three things differ, all in a copy: each Slack receiver's
+// webhook file is the one of the same name in secrets (the shipped paths
+// are where deployments mount their secret), the heartbeat's webhook is
+// the one at heartbeat (same path), and the grouping timers run timeScale
+// times faster. It returns the address and a function that stops it.
+func startAlertmanager(t *testing.T, bin, secrets, heartbeat string) (string, func()) {
 	t.Helper()
 	dir := t.TempDir()
-	secret := filepath.Join(dir, "secrets", "slack-webhook", "url")
-	writeFile(t, secret, webhook)
 	copyFiles(t, filepath.Join(alertsDir, "templates"), filepath.Join(dir, "templates"), "*.tmpl")
 
 	cfg := readYAML(t, filepath.Join(alertsDir, "alertmanager.yml"))
-	setYAML(t, cfg, secret, "global", "slack_api_url_file")
+	receivers := lookupYAML(cfg, "receivers")
+	if receivers == nil {
+		t.Fatal("the shipped configuration has no receivers")
+	}
+	for _, r := range receivers.Content {
+		for _, c := range configsOf(lookupYAML(r, "slack_configs")) {
+			file := lookupYAML(c, "api_url_file")
+			if file == nil {
+				t.Fatalf("receiver %s: a Slack config without api_url_file", lookupYAML(r, "name").Value)
+			}
+			file.Value = filepath.Join(secrets, path.Base(file.Value))
+			if _, err := os.Stat(file.Value); err != nil {
+				t.Fatalf("receiver %s reads a webhook the test has none for: %v", lookupYAML(r, "name").Value, err)
+			}
+		}
+		for _, c := range configsOf(lookupYAML(r, "webhook_configs")) {
+			u := lookupYAML(c, "url")
+			shipped, err := url.Parse(u.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.Value = heartbeat + shipped.Path
+		}
+	}
 	var scaleRoute func(route *yaml.Node)
 	scaleRoute = func(route *yaml.Node) {
 		for _, timer := range []string{"group_wait", "group_interval", "repeat_interval"} {
@@ -244,12 +372,20 @@ func startAlertmanager(t *testing.T, bin, webhook string) string {
 	scaleRoute(lookupYAML(cfg, "route"))
 	writeYAML(t, filepath.Join(dir, "alertmanager.yml"), cfg)
 
-	return startDaemon(t, "alertmanager", exec.Command(bin,
+	return startStoppableDaemon(t, "alertmanager", exec.Command(bin,
 		"--config.file="+filepath.Join(dir, "alertmanager.yml"),
 		"--storage.path="+filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:0",
 		"--cluster.listen-address=", // no gossip: one instance
 	), promListening)
+}
+
+// configsOf returns the entries of a receiver's list of configs, or none.
+func configsOf(list *yaml.Node) []*yaml.Node {
+	if list == nil || list.Kind != yaml.SequenceNode {
+		return nil
+	}
+	return list.Content
 }
 
 // startPrometheus runs Prometheus with alerts/prometheus.yml, the shipped
@@ -316,6 +452,16 @@ func scaleDuration(t *testing.T, s string) string {
 		return s
 	}
 	return max(time.Duration(d)/timeScale, time.Second).String()
+}
+
+// scaledDuration is scaleDuration as a time.Duration.
+func scaledDuration(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(scaleDuration(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func writeTargets(t *testing.T, path string, targets ...string) {
@@ -390,21 +536,10 @@ func lookupYAML(node *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-// setYAML replaces the scalar at path, which must exist: the test
-// overrides settings the shipped file has, never adds its own.
-func setYAML(t *testing.T, node *yaml.Node, value string, path ...string) {
-	t.Helper()
-	for _, key := range path {
-		node = lookupYAML(node, key)
-	}
-	if node == nil || node.Kind != yaml.ScalarNode {
-		t.Fatalf("the shipped configuration has no %s", strings.Join(path, "."))
-	}
-	node.Value = value
-}
-
-// slackMessage is what the Slack receiver kept of one webhook post.
+// slackMessage is what the Slack receiver kept of one webhook post: the
+// hook it came through and that hook's channel.
 type slackMessage struct {
+	Hook        string `json:"hook"`
 	Channel     string `json:"channel"`
 	Attachments []struct {
 		Color     string `json:"color"`
@@ -412,6 +547,11 @@ type slackMessage struct {
 		TitleLink string `json:"title_link"`
 		Text      string `json:"text"`
 	} `json:"attachments"`
+}
+
+// in says whether the message came through hook, into its channel.
+func (m slackMessage) in(hook string) bool {
+	return m.Hook == hook && m.Channel == hookChannel[hook]
 }
 
 func (m slackMessage) title() string {
@@ -431,23 +571,65 @@ func stackGet(url string) (*http.Response, error) {
 	return client.Get(url)
 }
 
+// slackMessages returns the Slack receiver's messages that match, newest
+// first.
+func slackMessages(t *testing.T, slack string, match func(slackMessage) bool) []slackMessage {
+	t.Helper()
+	var inbox struct{ Messages []slackMessage }
+	resp, err := stackGet(slack + "/messages")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&inbox)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("slackrecv /messages: %v", err)
+	}
+	var out []slackMessage
+	for _, m := range inbox.Messages {
+		if match(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// heartbeatStatus is what the heartbeat receiver's GET / says.
+type heartbeatStatus struct {
+	Heartbeats, Alarms int
+	Alarm              bool
+}
+
+// waitForHeartbeat polls the heartbeat receiver until its status matches.
+func waitForHeartbeat(t *testing.T, heartbeat, what string, match func(heartbeatStatus) bool) heartbeatStatus {
+	t.Helper()
+	var s heartbeatStatus
+	if testenv.Poll(stackWait, func() bool {
+		resp, err := stackGet(heartbeat + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = heartbeatStatus{}
+		err = json.NewDecoder(resp.Body).Decode(&s)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("heartbeat GET /: %v", err)
+		}
+		return match(s)
+	}) {
+		return s
+	}
+	t.Fatalf("the heartbeat receiver did not show %s in %v: %+v", what, stackWait, s)
+	return s
+}
+
 // waitForSlack polls the Slack receiver until a message matches.
 func waitForSlack(t *testing.T, slack, what string, match func(slackMessage) bool) slackMessage {
 	t.Helper()
 	var seen []slackMessage
 	var found slackMessage
 	arrived := testenv.Poll(stackWait, func() bool {
-		var inbox struct{ Messages []slackMessage }
-		resp, err := stackGet(slack + "/messages")
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = json.NewDecoder(resp.Body).Decode(&inbox)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatalf("slackrecv /messages: %v", err)
-		}
-		seen = inbox.Messages
+		seen = slackMessages(t, slack, func(slackMessage) bool { return true })
 		i := slices.IndexFunc(seen, match)
 		if i >= 0 {
 			found = seen[i]
@@ -459,7 +641,7 @@ func waitForSlack(t *testing.T, slack, what string, match func(slackMessage) boo
 	}
 	var titles []string
 	for _, m := range seen {
-		titles = append(titles, m.Channel+" "+m.title())
+		titles = append(titles, m.Hook+" "+m.Channel+" "+m.title())
 	}
 	t.Fatalf("no Slack message for %s in %v; got:\n%s", what, stackWait, strings.Join(titles, "\n"))
 	return slackMessage{}
