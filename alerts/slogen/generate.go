@@ -88,8 +88,13 @@ func rules(s Spec, slo SLO, scale int) string {
 	for _, w := range windows {
 		errors := strings.ReplaceAll(slo.Errors, windowPlaceholder, d(w))
 		total := strings.ReplaceAll(slo.Total, windowPlaceholder, d(w))
+		// A window without events burned no budget: its ratio is 0, not
+		// the NaN of 0/0, so that boards show a zero rather than a gap
+		// where events are sparse (connections, at night). Where the
+		// SLI's series do not exist at all the ratio stays missing, and
+		// the absent alert says so.
 		fmt.Fprintf(&b, "      - record: slo:sli_error:ratio_rate%s\n", w)
-		fmt.Fprintf(&b, "        expr: (%s) / (%s)\n", errors, total)
+		fmt.Fprintf(&b, "        expr: ((%[1]s) / ((%[2]s) > 0)) or ((%[2]s) * 0)\n", errors, total)
 		fmt.Fprintf(&b, "        labels: {service: %s, slo: %s}\n", s.Service, slo.Name)
 		fmt.Fprintf(&b, "      - record: slo:sli_total:rate%s\n", w)
 		fmt.Fprintf(&b, "        expr: %s\n", total)
