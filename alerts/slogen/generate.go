@@ -111,7 +111,11 @@ func rules(s Spec, slo SLO, scale int) string {
 	// 15d, which would quietly halve the window).
 	fmt.Fprintf(&b, "  - name: slo-%s-budget\n    interval: %s\n    rules:\n", slo.Name, d("5m"))
 	fmt.Fprintf(&b, "      - record: slo:sli_error:ratio_rate%s\n", s.Window)
-	fmt.Fprintf(&b, "        expr: sum_over_time(slo:sli_error:rate%[1]s%[2]s[%[3]s]) / sum_over_time(slo:sli_total:rate%[1]s%[2]s[%[3]s])\n", windows[0], sel, d(s.Window))
+	// As for the shorter windows, a window without events has burned
+	// nothing: 0, not NaN.
+	errs30 := fmt.Sprintf("sum_over_time(slo:sli_error:rate%s%s[%s])", windows[0], sel, d(s.Window))
+	total30 := fmt.Sprintf("sum_over_time(slo:sli_total:rate%s%s[%s])", windows[0], sel, d(s.Window))
+	fmt.Fprintf(&b, "        expr: (%[1]s / (%[2]s > 0)) or (%[2]s * 0)\n", errs30, total30)
 	fmt.Fprintf(&b, "        labels: %s\n", labels)
 	fmt.Fprintf(&b, "  - name: slo-%s-alerts\n    rules:\n", slo.Name)
 	burnAlert := alertName(s.Service, slo.Name, "BudgetBurn")
@@ -246,6 +250,19 @@ func unitTests(s Spec, slo SLO, rulesFile string) string {
 	}
 	b.WriteString("    alert_rule_test:\n")
 	fmt.Fprintf(&b, "      - alertname: %s\n        eval_time: 1h\n        exp_alerts: []\n", burnAlert)
+
+	// 4b. Traffic that stops leaves windows without events: they record
+	// an error ratio of zero (no budget burned), not the NaN of 0/0.
+	b.WriteString("  - name: a window without events records a zero error ratio\n    interval: 1m\n" + externalLabels)
+	b.WriteString("    input_series:\n")
+	for _, n := range slo.Test.Good {
+		fmt.Fprintf(&b, "      - series: '%s'\n        values: '%s'\n", n, counter(segment{30, rate * 60}, segment{60, 0}))
+	}
+	b.WriteString("    promql_expr_test:\n")
+	for _, rec := range []string{"slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate30m"} {
+		fmt.Fprintf(&b, "      - expr: %s%s\n        eval_time: 1h\n", rec, sel)
+		fmt.Fprintf(&b, "        exp_samples:\n          - labels: '%s{service=%q, slo=%q}'\n            value: 0\n", rec, s.Service, slo.Name)
+	}
 
 	// 5. Traffic the SLI leaves out, failures included, is in neither
 	// side of its ratio: alone it records no events and no errors and
