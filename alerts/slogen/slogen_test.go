@@ -229,3 +229,35 @@ func TestRun(t *testing.T) {
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
 }
+
+// Every generated file says, in comments, what its SLO counts and what it
+// leaves out, in the spec's words.
+func TestGeneratedFilesSayWhatTheSLICounts(t *testing.T) {
+	t.Parallel()
+	s, err := loadSpec(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, scale := range []int{1, 60} {
+		files := generate(s, scale)
+		for _, slo := range s.SLOs {
+			for name, content := range files {
+				if !strings.HasPrefix(name, "slo-"+slo.Name+".") {
+					continue
+				}
+				var comments []string
+				for line := range strings.SplitSeq(content, "\n") {
+					if text, ok := strings.CutPrefix(line, "#"); ok {
+						comments = append(comments, strings.TrimSpace(text))
+					}
+				}
+				said := strings.Join(comments, " ")
+				for _, want := range []string{"Counts: " + strings.Join(strings.Fields(slo.Counts), " "), "Leaves out: " + strings.Join(strings.Fields(slo.LeavesOut), " ")} {
+					if !strings.Contains(said, want) {
+						t.Errorf("%s (scale %d): the comments do not say %q", name, scale, want)
+					}
+				}
+			}
+		}
+	}
+}
