@@ -8,6 +8,9 @@
 // seconds (server/systemtest/stack_test.go uses 60: an hour's window becomes a
 // minute). Such a copy goes to a directory of its own, never to
 // alerts/generated.
+//
+// With -table it writes nothing and prints alerts/README.md's table of how
+// long each SLO's page takes to fire and to resolve at the real windows.
 package main
 
 import (
@@ -36,20 +39,29 @@ func main() {
 }
 
 // run is the whole program, for main and for tests. slogen reads no
-// environment, prints nothing and is over too soon to interrupt: it takes
-// ctx, getenv and stdout to have every command's shape.
-func run(_ context.Context, args []string, _ func(string) string, _, stderr io.Writer) error {
+// environment and is over too soon to interrupt: it takes ctx and getenv
+// to have every command's shape.
+func run(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("slogen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	spec := fs.String("spec", "alerts/slos.yaml", "the SLO spec")
 	out := fs.String("out", "alerts/generated", "where the generated files go")
 	check := fs.Bool("check", false, "fail if the generated files are stale instead of writing them")
 	scale := fs.Int("scale", 1, "divide every window and hold by this, for tests (writes rules only)")
+	table := fs.Bool("table", false, "print the table of page timings for alerts/README.md instead of writing files")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *table {
+		s, err := loadSpec(*spec)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stdout, timingTable(s))
+		return err
 	}
 	return regenerate(*spec, *out, *check, *scale)
 }

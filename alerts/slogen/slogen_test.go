@@ -63,6 +63,9 @@ func TestSpecErrorsNameTheField(t *testing.T) {
 		{"a name used twice", func(s *Spec) { s.SLOs[1].Name = s.SLOs[0].Name }, "used twice"},
 		{"no absent series", func(s *Spec) { s.SLOs[2].Absent = "" }, "absent"},
 		{"no test series", func(s *Spec) { s.SLOs[0].Test.Bad = nil }, "test.good and test.bad"},
+		{"nothing said of what it counts", func(s *Spec) { s.SLOs[1].Counts = " " }, "counts and leaves_out are required"},
+		{"nothing said of what it leaves out", func(s *Spec) { s.SLOs[1].LeavesOut = "" }, "counts and leaves_out are required"},
+		{"a test rate under the guard", func(s *Spec) { s.SLOs[0].Test.Rate = s.SLOs[0].MinRate / 2 }, "test.rate must be above min_rate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,8 +79,9 @@ func TestSpecErrorsNameTheField(t *testing.T) {
 }
 
 // promtool checks the generated rules and runs the generated unit tests: a
-// 14.4x burn pages, a 0.9x burn never alerts, a trickle does not page, no
-// data raises the absent alert.
+// 15x burn pages, a 0.9x burn never alerts, a trickle does not page,
+// traffic the SLI leaves out changes nothing, pages fire and resolve at the
+// real windows when the timings say, no data raises the absent alert.
 func TestGeneratedRulesPassPromtool(t *testing.T) {
 	t.Parallel()
 	promtool := testenv.Find(t, "promtool", "prometheus")
@@ -90,11 +94,14 @@ func TestGeneratedRulesPassPromtool(t *testing.T) {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
 	}
 	for _, f := range tests {
-		cmd := exec.Command(promtool, "test", "rules", filepath.Base(f))
-		cmd.Dir = generatedDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("promtool test rules %s: %v\n%s", f, err, out)
-		}
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			t.Parallel()
+			cmd := exec.Command(promtool, "test", "rules", filepath.Base(f))
+			cmd.Dir = generatedDir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("promtool test rules %s: %v\n%s", f, err, out)
+			}
+		})
 	}
 }
 
@@ -221,4 +228,36 @@ func TestRun(t *testing.T) {
 // env is an environment of the variables in m alone, for run's getenv.
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+// Every generated file says, in comments, what its SLO counts and what it
+// leaves out, in the spec's words.
+func TestGeneratedFilesSayWhatTheSLICounts(t *testing.T) {
+	t.Parallel()
+	s, err := loadSpec(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, scale := range []int{1, 60} {
+		files := generate(s, scale)
+		for _, slo := range s.SLOs {
+			for name, content := range files {
+				if !strings.HasPrefix(name, "slo-"+slo.Name+".") {
+					continue
+				}
+				var comments []string
+				for line := range strings.SplitSeq(content, "\n") {
+					if text, ok := strings.CutPrefix(line, "#"); ok {
+						comments = append(comments, strings.TrimSpace(text))
+					}
+				}
+				said := strings.Join(comments, " ")
+				for _, want := range []string{"Counts: " + strings.Join(strings.Fields(slo.Counts), " "), "Leaves out: " + strings.Join(strings.Fields(slo.LeavesOut), " ")} {
+					if !strings.Contains(said, want) {
+						t.Errorf("%s (scale %d): the comments do not say %q", name, scale, want)
+					}
+				}
+			}
+		}
+	}
 }

@@ -20,9 +20,14 @@ type Spec struct {
 // SLO is one objective: the share of good events, errors over total, that
 // must hold over the spec's window.
 type SLO struct {
-	Name        string  `yaml:"name"`
-	Description string  `yaml:"description"`
-	Objective   float64 `yaml:"objective"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Counts and LeavesOut say whose experience the SLI measures: which
+	// events it counts, good and bad, and which it leaves out and why.
+	// The generated files repeat them as comments.
+	Counts    string  `yaml:"counts"`
+	LeavesOut string  `yaml:"leaves_out"`
+	Objective float64 `yaml:"objective"`
 	// Errors and Total are PromQL rates of events, with {{window}} where
 	// the rate's window goes.
 	Errors string `yaml:"errors"`
@@ -33,11 +38,31 @@ type SLO struct {
 	// Absent names the series whose absence means the SLI cannot be
 	// computed.
 	Absent string `yaml:"absent"`
-	// Test says which series the unit tests feed good and bad events to.
+	// Test says which series the unit tests feed good and bad events to,
+	// and at what steady rate.
 	Test struct {
+		// Rate is the tests' steady traffic in events a second; 0 means
+		// defaultTestRate. An SLI fed by a prober sets the prober's rate.
+		Rate float64  `yaml:"rate"`
 		Good []string `yaml:"good"`
 		Bad  []string `yaml:"bad"`
+		// Ignored are series of events the SLI must leave out (probes,
+		// the client's own errors): the tests flood them, failures
+		// included, and require that nothing changes.
+		Ignored []string `yaml:"ignored"`
 	} `yaml:"test"`
+}
+
+// defaultTestRate is the tests' steady traffic, in events a second, for an
+// SLO that sets no test.rate.
+const defaultTestRate = 10
+
+// testRate is the steady traffic of slo's tests, in events a second.
+func (slo SLO) testRate() float64 {
+	if slo.Test.Rate == 0 {
+		return defaultTestRate
+	}
+	return slo.Test.Rate
 }
 
 // windowPlaceholder marks where a rate's window goes in an SLI expression.
@@ -93,6 +118,12 @@ func (s Spec) validate() error {
 		}
 		if slo.MinRate < 0 {
 			fail("%s: min_rate must not be negative", where)
+		}
+		if strings.TrimSpace(slo.Counts) == "" || strings.TrimSpace(slo.LeavesOut) == "" {
+			fail("%s: counts and leaves_out are required: say which events the SLI counts and which it leaves out", where)
+		}
+		if slo.Test.Rate < 0 || (slo.Test.Rate > 0 && slo.Test.Rate <= slo.MinRate) {
+			fail("%s: test.rate must be above min_rate (%v), or unset, got %v", where, slo.MinRate, slo.Test.Rate)
 		}
 		if slo.Absent == "" {
 			fail("%s: absent is required", where)

@@ -12,12 +12,27 @@ import (
 // sloAlert switches a fault on through the admin API of every replica,
 // waits for the alert in Alertmanager (and in Slack, when given), switches
 // the fault off and waits for the alert to resolve: the alerting path,
-// proven end to end under real traffic.
+// proven end to end under real traffic. With Prometheus it waits for the
+// resolve as long as the alert's rule says it can take (resolvewait.go),
+// and Timeout more; without, Timeout.
 func (k *checker) sloAlert(ctx context.Context) (v report.CheckVerdict) {
 	v = report.CheckVerdict{Name: SLOAlert, Figures: map[string]string{"alert": k.Alert, "fault": k.Fault}}
 	if wait.Sleep(ctx, k.FaultAfter) != nil {
 		v.Detail = "the load ended before the fault was due"
 		return v
+	}
+	resolveTimeout := k.Timeout
+	if k.Prometheus != "" {
+		// Read before the fault goes on: an alert Prometheus does not
+		// have would never fire.
+		rule, why, err := k.resolveWait(ctx)
+		if err != nil {
+			v.Detail = err.Error()
+			return v
+		}
+		resolveTimeout += rule
+		v.Figures["resolve_wait"] = resolveTimeout.String()
+		v.Figures["resolve_wait_why"] = fmt.Sprintf("%v by the rule (%s), and -check-timeout", rule, why)
 	}
 	// Slack messages already there (an earlier run's) do not count.
 	firingBefore, _ := k.slackCount(ctx, slackFiring)
@@ -46,7 +61,7 @@ func (k *checker) sloAlert(ctx context.Context) (v report.CheckVerdict) {
 		return v
 	}
 	faultOn = false
-	if err := k.waitForResolved(ctx, resolvedBefore, v.Figures); err != nil {
+	if err := k.waitForResolved(ctx, resolveTimeout, resolvedBefore, v.Figures); err != nil {
 		v.Detail = err.Error()
 		return v
 	}
@@ -83,18 +98,18 @@ func (k *checker) waitForFiring(ctx context.Context, slackBefore int, figures ma
 	return nil
 }
 
-// waitForResolved waits, from the fault's end, for Alertmanager to hold
-// the alert no more, suppressed or not, and then for the Slack receiver to
-// hold more resolved messages about it than slackBefore, and records how
-// long each took.
-func (k *checker) waitForResolved(ctx context.Context, slackBefore int, figures map[string]string) error {
-	deadline := time.Now().Add(k.Timeout)
+// waitForResolved waits, from the fault's end and for at most timeout,
+// for Alertmanager to hold the alert no more, suppressed or not, and then
+// for the Slack receiver to hold more resolved messages about it than
+// slackBefore, and records how long each took.
+func (k *checker) waitForResolved(ctx context.Context, timeout time.Duration, slackBefore int, figures map[string]string) error {
+	deadline := time.Now().Add(timeout)
 	resolved, err := wait.Until(ctx, k.poll, deadline, func() (bool, error) {
 		n, err := k.alertCount(ctx, false)
 		return n == 0 && err == nil, err
 	})
 	if err != nil {
-		return fmt.Errorf("%s did not resolve within %v of the fault's end: %w", k.Alert, k.Timeout, err)
+		return fmt.Errorf("%s did not resolve within %v of the fault's end: %w", k.Alert, timeout, err)
 	}
 	figures["time_to_resolve"] = resolved.Round(time.Second).String()
 	if k.Slack == "" {

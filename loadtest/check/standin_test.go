@@ -6,10 +6,15 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
+	"go.yaml.in/yaml/v3"
 )
 
 // standIns serve each request with the handler of its URL's host, in the
@@ -209,4 +214,78 @@ func (a *alerting) messages(w http.ResponseWriter, _ *http.Request) {
 		inbox.Messages = append(inbox.Messages, map[string]any{"hook": "parley", "attachments": []map[string]string{{"title": t}}})
 	}
 	_ = json.NewEncoder(w).Encode(inbox)
+}
+
+// rulesAPI stands in for Prometheus's /api/v1/rules, serving the rule
+// files at paths as a Prometheus that loaded them with the given global
+// evaluation interval would: each group with its interval in seconds,
+// each rule with its type, name, query and labels. Where it differs: the
+// queries are served as written, where Prometheus prints them again from
+// their parse (resolvewait_test.go also reads a real Prometheus), and
+// rules carry no state, health or evaluation times.
+func rulesAPI(t *testing.T, global time.Duration, paths ...string) http.Handler {
+	t.Helper()
+	type rule struct {
+		Type   string            `json:"type"`
+		Name   string            `json:"name"`
+		Query  string            `json:"query"`
+		Labels map[string]string `json:"labels,omitempty"`
+	}
+	type group struct {
+		Name     string  `json:"name"`
+		File     string  `json:"file"`
+		Interval float64 `json:"interval"`
+		Rules    []rule  `json:"rules"`
+	}
+	var groups []group
+	for _, path := range paths {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var file struct {
+			Groups []struct {
+				Name     string `yaml:"name"`
+				Interval string `yaml:"interval"`
+				Rules    []struct {
+					Record, Alert, Expr string
+					Labels              map[string]string
+				} `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		if err := yaml.Unmarshal(raw, &file); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		for _, g := range file.Groups {
+			interval := global
+			if g.Interval != "" {
+				d, err := model.ParseDuration(g.Interval)
+				if err != nil {
+					t.Fatalf("%s: group %s: %v", path, g.Name, err)
+				}
+				interval = time.Duration(d)
+			}
+			out := group{Name: g.Name, File: path, Interval: interval.Seconds()}
+			for _, r := range g.Rules {
+				kind, name := "recording", r.Record
+				if r.Alert != "" {
+					kind, name = "alerting", r.Alert
+				}
+				out.Rules = append(out.Rules, rule{Type: kind, Name: name, Query: r.Expr, Labels: r.Labels})
+			}
+			groups = append(groups, out)
+		}
+	}
+	body, err := json.Marshal(map[string]any{"status": "success", "data": map[string]any{"groups": groups}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/rules" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
 }
