@@ -5,6 +5,7 @@
 #   docker build --target server    -t ghcr.io/parleychat/parley .
 #   docker build --target loadtest  -t ghcr.io/parleychat/parley-loadtest .
 #   docker build --target slackrecv -t ghcr.io/parleychat/parley-slackrecv .
+#   docker build --target canary    -t ghcr.io/parleychat/parley-canary .
 #
 # The binaries are static (no cgo) and run from scratch as an unprivileged
 # user: no shell, no package manager, nothing to patch but the binary.
@@ -24,7 +25,8 @@ ENV CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/parley ./server && \
     go build -trimpath -ldflags "-s -w" -o /out/loadtest ./loadtest && \
-    go build -trimpath -ldflags "-s -w" -o /out/slackrecv ./alerts/slackrecv
+    go build -trimpath -ldflags "-s -w" -o /out/slackrecv ./alerts/slackrecv && \
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/parley-canary ./canary
 
 # What every runtime image holds besides its binary: CA roots for TLS to
 # PostgreSQL, Sentry, OTLP collectors and staging, and a user database
@@ -46,6 +48,11 @@ FROM base AS slackrecv
 COPY --from=build /out/slackrecv /slackrecv
 EXPOSE 8099
 ENTRYPOINT ["/slackrecv"]
+
+FROM base AS canary
+COPY --from=build /out/parley-canary /parley-canary
+EXPOSE 9103
+ENTRYPOINT ["/parley-canary"]
 
 # The server last: a plain `docker build .` gives the server.
 FROM base AS server

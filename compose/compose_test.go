@@ -114,6 +114,7 @@ var noHealthcheck = map[string]string{
 	"glitchtip-setup":  "a one-shot job: waited for with service_completed_successfully",
 	"tempo-init":       "a one-shot job: waited for with service_completed_successfully",
 	"loadgen":          "the last to start; nothing depends on it",
+	"canary":           "scratch image; its failures and absence are alerts of their own",
 }
 
 // oneShot are the jobs that run to completion before others start.
@@ -341,6 +342,7 @@ func TestPrometheusRunsTheSharedConfiguration(t *testing.T) {
 	wantTargets := map[string][]string{
 		"parley":       {"parley-1:" + adminPort(t, p, "parley-1"), "parley-2:" + adminPort(t, p, "parley-2")},
 		"loadtest":     {"loadgen:" + flagPort(t, service(t, p, "loadgen").Command, "-metrics-addr")},
+		"canary":       {"canary:" + flagPort(t, service(t, p, "canary").Command, "-metrics-addr")},
 		"alertmanager": {"alertmanager:9093"},
 		"prometheus":   {"localhost:9090"},
 	}
