@@ -37,7 +37,7 @@ func (l *link) dropped() error {
 	}
 	select {
 	case <-l.conn.Done():
-		err := fmt.Errorf("%s: %w: %v", l.name, errDropped, l.conn.Err())
+		err := fmt.Errorf("%s: %w: %w", l.name, errDropped, l.conn.Err())
 		l.conn = nil
 		return err
 	default:
@@ -93,7 +93,7 @@ func (l *link) open(ctx context.Context, d *websocket.Dialer, url, token, room s
 				return StepJoin, err
 			}
 		case <-conn.Done():
-			return StepJoin, fmt.Errorf("%s: %w while joining: %v", l.name, errDropped, conn.Err())
+			return StepJoin, fmt.Errorf("%s: %w while joining: %w", l.name, errDropped, conn.Err())
 		case <-ctx.Done():
 			conn.Close()
 			return StepJoin, fmt.Errorf("%s: no joined frame: %w", l.name, ctx.Err())
