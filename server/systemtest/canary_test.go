@@ -283,7 +283,20 @@ scrape_configs:
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:0",
 	), promListening)
-	return "http://" + listen
+	prom := "http://" + listen
+	// It answers 503 until its storage is open.
+	ready := testenv.Poll(stackWait, func() bool {
+		resp, err := stackGet(prom + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ready {
+		t.Fatalf("prometheus not ready in %v", stackWait)
+	}
+	return prom
 }
 
 // firing reports whether Prometheus has the alert firing.
