@@ -149,11 +149,11 @@ func (p *Prober) Probe(ctx context.Context) (r Result) {
 	now := p.cfg.Now()
 	p.sender.retire(now)
 	p.receiver.retire(now)
-	// The receiver's first life is half as long, so the two are seldom
-	// dialled together and their replicas vary.
 	if step, err := p.sender.open(ctx, p.cfg.Dialer, p.api.WebSocketURL(), token, p.roomID, now.Add(p.cfg.Redial)); err != nil {
 		return fail(step, p.refused(err))
 	}
+	// The receiver's first life is half as long, so the two are seldom
+	// dialled together and their replicas vary.
 	receiverLife := p.cfg.Redial
 	if p.receiver.redialAt.IsZero() {
 		receiverLife /= 2
@@ -170,6 +170,9 @@ func (p *Prober) Probe(ctx context.Context) (r Result) {
 	p.cfg.Propagator.Inject(ctx, carrier)
 	start := p.cfg.Now()
 	if err := p.sender.conn.Send(p.roomID, clientID, "canary probe "+clientID, carrier.Get("traceparent")); err != nil {
+		// Counted here: the next probe dials again rather than count
+		// the broken connection a second time as a drop.
+		p.sender.close()
 		return fail(StepSend, fmt.Errorf("sender: %w", err))
 	}
 	step, err := p.await(ctx, clientID)
