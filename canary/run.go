@@ -40,7 +40,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("starting parley-canary", "version", version, "target", cfg.target, "username", cfg.username, "room", cfg.room,
 		"interval", cfg.interval.String(), "timeout", cfg.timeout.String(), "redial", cfg.redial.String(), "metrics_addr", cfg.metricsAddr)
 
-	metrics := probe.NewMetrics(tel.Registry, float64(time.Now().UnixNano())/1e9)
+	// A registry of its own, not tel.Registry: that one holds
+	// parley_build_info, which the dashboards read as "a replica of this
+	// build", and the canary is not one.
+	reg := telemetry.NewRegistry()
+	metrics := probe.NewMetrics(reg, float64(time.Now().UnixNano())/1e9)
 	prober, err := probe.New(probe.Config{
 		Target: cfg.target, Username: cfg.username, Password: cfg.password, Room: cfg.room,
 		Interval: cfg.interval, Timeout: cfg.timeout, Redial: cfg.redial,
@@ -61,7 +65,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("-metrics-addr: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", telemetry.MetricsHandler(tel.Registry))
+	mux.Handle("GET /metrics", telemetry.MetricsHandler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	served := make(chan error, 1)
