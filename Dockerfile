@@ -6,6 +6,7 @@
 #   docker build --target loadtest  -t ghcr.io/parleychat/parley-loadtest .
 #   docker build --target slackrecv -t ghcr.io/parleychat/parley-slackrecv .
 #   docker build --target heartbeat -t ghcr.io/parleychat/parley-heartbeat .
+#   docker build --target canary    -t ghcr.io/parleychat/parley-canary .
 #
 # The binaries are static (no cgo) and run from scratch as an unprivileged
 # user: no shell, no package manager, nothing to patch but the binary.
@@ -25,7 +26,8 @@ ENV CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/parley ./server && \
     go build -trimpath -ldflags "-s -w" -o /out/loadtest ./loadtest && \
-    go build -trimpath -ldflags "-s -w" -o /out/slackrecv ./alerts/slackrecv
+    go build -trimpath -ldflags "-s -w" -o /out/slackrecv ./alerts/slackrecv && \
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/parley-canary ./canary
 
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     go build -trimpath -ldflags "-s -w" -o /out/heartbeat ./alerts/heartbeat
@@ -56,6 +58,12 @@ FROM base AS heartbeat
 COPY --from=build /out/heartbeat /heartbeat
 EXPOSE 8098
 ENTRYPOINT ["/heartbeat"]
+
+# The synthetic canary (canary/).
+FROM base AS canary
+COPY --from=build /out/parley-canary /parley-canary
+EXPOSE 9103
+ENTRYPOINT ["/parley-canary"]
 
 # The server last: a plain `docker build .` gives the server.
 FROM base AS server

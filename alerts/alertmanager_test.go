@@ -231,7 +231,7 @@ func TestTheSlackLinkIsBuiltFromGrafanaURL(t *testing.T) {
 	}
 }
 
-// Every hand-written rule file (the symptom alerts, the datastores')
+// Every hand-written rule file (the symptom alerts, the datastores', the canary's)
 // passes promtool and the unit tests beside it (x.rules.yml has
 // x.test.yml), and every alert in it links to a runbook that exists.
 func TestSymptomRulesPassPromtoolAndHaveRunbooks(t *testing.T) {

@@ -119,6 +119,7 @@ var noHealthcheck = map[string]string{
 	// Prometheus's up{job} and the datastore alerts watch the exporters.
 	"postgres-exporter": "nothing depends on it; ParleyPostgresDown fires when it cannot be scraped",
 	"redis-exporter":    "scratch image; ParleyRedisDown fires when it cannot be scraped",
+	"canary":            "scratch image; its failures and absence are alerts of their own",
 }
 
 // oneShot are the jobs that run to completion before others start.
@@ -346,6 +347,7 @@ func TestPrometheusRunsTheSharedConfiguration(t *testing.T) {
 	wantTargets := map[string][]string{
 		"parley":       {"parley-1:" + adminPort(t, p, "parley-1"), "parley-2:" + adminPort(t, p, "parley-2")},
 		"loadtest":     {"loadgen:" + flagPort(t, service(t, p, "loadgen").Command, "-metrics-addr")},
+		"canary":       {"canary:" + flagPort(t, service(t, p, "canary").Command, "-metrics-addr")},
 		"alertmanager": {"alertmanager:9093"},
 		"prometheus":   {"localhost:9090"},
 		"postgres":     {"postgres-exporter:9187"},

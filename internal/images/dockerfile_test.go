@@ -90,7 +90,7 @@ func TestDockerfile(t *testing.T) {
 	}
 
 	// Each image, following its chain of stages to the first FROM outside.
-	for _, target := range []string{"server", "loadtest", "slackrecv", "heartbeat"} {
+	for _, target := range []string{"server", "loadtest", "slackrecv", "heartbeat", "canary"} {
 		s := byName[target]
 		if s == nil {
 			t.Errorf("no %s target", target)

@@ -335,6 +335,7 @@ func TestMetricContract(t *testing.T) {
 		}
 	}
 	maps.Copy(exposed, exporterNames(t))
+	maps.Copy(exposed, canaryNames(t))
 
 	checked := 0
 	for _, q := range queries {

@@ -14,16 +14,16 @@ import (
 	"github.com/parleychat/parley/server/internal/redisbus"
 )
 
-// openBus connects to the Redis of REDIS_URL for cross-replica fan-out. A
-// Redis that cannot be reached at start is not fatal: members on this
-// replica are served meanwhile, and the bus connects when Redis comes.
-func openBus(ctx context.Context, cfg config, log *slog.Logger, opts redisbus.Options) (*redisbus.Bus, func(), error) {
+// openBus connects to the Redis of REDIS_URL for cross-replica fan-out,
+// publishing as replica. A Redis that cannot be reached at start is not
+// fatal: members on this replica are served meanwhile, and the bus
+// connects when Redis comes.
+func openBus(ctx context.Context, cfg config, log *slog.Logger, replica string, opts redisbus.Options) (*redisbus.Bus, func(), error) {
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("REDIS_URL %s: %w", redactURL(cfg.RedisURL), err)
 	}
 	client := redis.NewClient(opt)
-	replica := replicaID()
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := client.Ping(pingCtx).Err(); err != nil {
@@ -36,7 +36,8 @@ func openBus(ctx context.Context, cfg config, log *slog.Logger, opts redisbus.Op
 
 // replicaID names this process among the replicas: the host name (the pod's,
 // in Kubernetes) for people, and random bytes so that a restarted process
-// is never taken for its predecessor.
+// is never taken for its predecessor. One per process, made once: the bus
+// publishes under it and clients are told it, with or without Redis.
 func replicaID() string {
 	host, err := os.Hostname()
 	if err != nil {

@@ -25,9 +25,10 @@ import (
 // it is closed, so shutdown can end a server that failed half-way through
 // building, and ends nothing twice.
 type server struct {
-	cfg    config
-	log    *slog.Logger
-	stderr io.Writer // for what cannot be logged: telemetry failing at exit
+	cfg     config
+	log     *slog.Logger
+	replica string    // this process among the replicas: the bus's id, told to clients
+	stderr  io.Writer // for what cannot be logged: telemetry failing at exit
 
 	tel           *telemetry.Telemetry
 	store         chat.Store
@@ -47,7 +48,7 @@ type server struct {
 }
 
 func newServer(cfg config, tel *telemetry.Telemetry, stderr io.Writer) *server {
-	return &server{cfg: cfg, tel: tel, log: tel.Logger, stderr: stderr, failed: make(chan error, 2)}
+	return &server{cfg: cfg, tel: tel, log: tel.Logger, replica: replicaID(), stderr: stderr, failed: make(chan error, 2)}
 }
 
 // build makes every part from the configuration and connects them, each
@@ -94,7 +95,7 @@ func (s *server) buildHub(ctx context.Context, store chat.Store, reg *prometheus
 	opts := chat.HubOptions{CatchUpInterval: s.cfg.CatchUp, RosterInterval: s.cfg.Presence}
 	if s.cfg.RedisURL != "" {
 		var err error
-		s.bus, s.closeBus, err = openBus(ctx, s.cfg, s.log, redisbus.Options{
+		s.bus, s.closeBus, err = openBus(ctx, s.cfg, s.log, s.replica, redisbus.Options{
 			Logger: s.log, Tracer: tracer, Propagator: s.tel.Propagator, Lag: busLag,
 		})
 		if err != nil {
@@ -106,7 +107,7 @@ func (s *server) buildHub(ctx context.Context, store chat.Store, reg *prometheus
 			opts.Bus = s.inj.Bus(s.bus)
 		}
 	}
-	s.hub = chat.NewHub(store, httpapi.Codec(), opts)
+	s.hub = chat.NewHub(store, httpapi.Codec(s.replica), opts)
 	instrument.Hub(reg, s.hub.Stats)
 	s.busReceiver = s.hub
 	if s.inj != nil {
@@ -135,6 +136,7 @@ func (s *server) buildAPI(store chat.Store, reg *prometheus.Registry, tracer tra
 		Metrics:        telemetry.MetricsHandler(reg),
 		AdminToken:     s.cfg.AdminToken,
 		Faults:         s.inj,
+		Replica:        s.replica,
 	})
 	s.public = s.httpServer(s.api.Handler())
 	s.admin = s.httpServer(s.api.AdminHandler())

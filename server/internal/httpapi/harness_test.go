@@ -66,7 +66,7 @@ type testAPI struct {
 // newTestAPI builds a Server on store, not yet served.
 func newTestAPI(t *testing.T, store chat.Store, cfg Config) (*testAPI, *chat.Hub) {
 	t.Helper()
-	hub := chat.NewHub(store, Codec(), chat.HubOptions{})
+	hub := chat.NewHub(store, Codec(cfg.Replica), chat.HubOptions{})
 	svc := chat.NewService(store, hub, nil)
 	authn := auth.New(store, auth.Config{Secret: bytes.Repeat([]byte("s"), 32), PasswordCost: bcrypt.MinCost})
 	logs := &syncBuffer{}
@@ -344,6 +344,7 @@ type frame struct {
 	Code     string `json:"code"`
 	Message  string `json:"message"`
 	Ref      string `json:"ref"`
+	Replica  string `json:"replica"`
 }
 
 // wsClient is a test's WebSocket client. A goroutine reads every frame

@@ -25,3 +25,21 @@ func securityHeaders(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// replicaHeader names the replica that answered: behind a load balancer a
+// client cannot otherwise tell which one it reached (docs/protocol.md).
+const replicaHeader = "X-Parley-Replica"
+
+// replicaHeaders sets replicaHeader on every response; an empty replica
+// sets nothing.
+func replicaHeaders(replica string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		if replica == "" {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(replicaHeader, replica)
+			next.ServeHTTP(w, r)
+		})
+	}
+}

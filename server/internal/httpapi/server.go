@@ -65,6 +65,11 @@ type Config struct {
 	// Faults is the fault injector that /admin/faults drives; nil while
 	// fault injection is off.
 	Faults *faults.Injector
+	// Replica names this process among the replicas (the id the bus
+	// publishes under). Every public response carries it in
+	// X-Parley-Replica, and joined frames in "replica", so that a client
+	// (the canary) knows which replica serves it. Empty leaves both out.
+	Replica string
 }
 
 func (c *Config) setDefaults() {
@@ -111,6 +116,9 @@ type Server struct {
 	now     func() time.Time // cfg.Now, for short
 
 	upgrader websocket.Upgrader
+	// upgraded is the header of the 101 answer, which the upgrader writes
+	// itself: it sees only the headers it is handed, not w's.
+	upgraded http.Header
 	users    *userLimits
 
 	draining atomic.Bool
@@ -132,6 +140,9 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		now:     cfg.Now,
 		users:   newUserLimits(rate.Limit(cfg.UserRate), int(2*cfg.UserRate), cfg.Now),
 		conns:   make(map[*conn]struct{}),
+	}
+	if cfg.Replica != "" {
+		s.upgraded = http.Header{replicaHeader: {cfg.Replica}}
 	}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  4 << 10,

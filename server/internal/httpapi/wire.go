@@ -60,7 +60,8 @@ type (
 		Type    string     `json:"type"`
 		Room    string     `json:"room"`
 		LastSeq int64      `json:"last_seq"`
-		Members []userJSON `json:"members"` // extension: who is present now
+		Members []userJSON `json:"members"`           // extension: who is present now
+		Replica string     `json:"replica,omitempty"` // extension: the replica serving the connection
 	}
 	leftFrame struct {
 		Type string `json:"type"`
@@ -103,8 +104,9 @@ func encode(v any) []byte {
 	return b
 }
 
-// wsCodec encodes the frames the hub fans out.
-type wsCodec struct{}
+// wsCodec encodes the frames the hub fans out; replica goes into joined
+// frames.
+type wsCodec struct{ replica string }
 
 func (wsCodec) Message(m chat.Message) []byte {
 	f := toMessage(m)
@@ -112,8 +114,8 @@ func (wsCodec) Message(m chat.Message) []byte {
 	return encode(f)
 }
 
-func (wsCodec) Joined(room string, lastSeq int64, members []chat.User) []byte {
-	f := joinedFrame{Type: "joined", Room: room, LastSeq: lastSeq, Members: make([]userJSON, len(members))}
+func (c wsCodec) Joined(room string, lastSeq int64, members []chat.User) []byte {
+	f := joinedFrame{Type: "joined", Room: room, LastSeq: lastSeq, Members: make([]userJSON, len(members)), Replica: c.replica}
 	for i, u := range members {
 		f.Members[i] = toUser(u)
 	}
@@ -132,5 +134,6 @@ func (wsCodec) Typing(room string, u chat.User) []byte {
 	return encode(typingFrame{Type: "typing", Room: room, User: toUser(u)})
 }
 
-// Codec returns the encoder the hub needs to speak this protocol.
-func Codec() chat.Codec { return wsCodec{} }
+// Codec returns the encoder the hub needs to speak this protocol, for the
+// replica named replica (Config.Replica: the same id in both).
+func Codec(replica string) chat.Codec { return wsCodec{replica: replica} }

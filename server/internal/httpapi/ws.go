@@ -75,7 +75,7 @@ func (s *Server) upgrade() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		ws, err := s.upgrader.Upgrade(w, r, nil)
+		ws, err := s.upgrader.Upgrade(w, r, s.upgraded)
 		if err != nil {
 			// The upgrader has answered with an HTTP error already.
 			s.metrics.upgrades.WithLabelValues("failed").Inc()
