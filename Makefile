@@ -43,7 +43,7 @@ bench:
 alerts:
 	go run ./alerts/slogen
 
-# The Grafana dashboards from dashboards/dashgen/boards.go into
+# The Grafana dashboards from dashboards/dashgen into
 # dashboards/*.json (commit the result: a test fails when it is stale).
 dashboards:
 	go run ./dashboards/dashgen
@@ -55,8 +55,9 @@ k8s:
 	go run ./k8s/k8sgen
 
 # The whole stack on this machine with docker compose (compose/compose.yaml):
-# two replicas behind a load balancer, PostgreSQL, Redis, Prometheus,
-# Alertmanager, Grafana, Loki, Tempo, GlitchTip and a steady load. Set
+# two replicas behind a load balancer, PostgreSQL and Redis with their
+# exporters, Prometheus, Alertmanager, the heartbeat, Grafana, Loki, Tempo,
+# GlitchTip, the synthetic canary and a steady load. Set
 # SLACK_WEBHOOK_URL_PAGES and SLACK_WEBHOOK_URL_TICKETS (one Slack webhook
 # per channel) to page a real Slack; without them alerts go to the local
 # receiver.
