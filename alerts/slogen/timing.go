@@ -137,8 +137,7 @@ type timing struct {
 	fault                fault
 	paged                bool
 	fireLo, fireHi       int // minutes after the fault began
-	endAfter             int // minutes after the page (fireHi) that the fault ended
-	resolveLo, resolveHi int // minutes after the fault ended
+	resolveLo, resolveHi int // minutes after the fault ended (fault.endAfter after the page)
 }
 
 // firstPage is the first minute at or after from that the page fires in
