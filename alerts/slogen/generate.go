@@ -90,11 +90,14 @@ func rules(s Spec, slo SLO, scale int) string {
 		total := strings.ReplaceAll(slo.Total, windowPlaceholder, d(w))
 		// A window without events burned no budget: its ratio is 0, not
 		// the NaN of 0/0, so that boards show a zero rather than a gap
-		// where events are sparse (connections, at night). Where the
-		// SLI's series do not exist at all the ratio stays missing, and
-		// the absent alert says so.
+		// where events are sparse (connections, at night). Only a total
+		// of exactly zero reads 0: events without an errors term (a
+		// selector that matches nothing, a renamed series) leave the
+		// ratio missing, never a healthy-looking zero. Where the SLI's
+		// series do not exist at all the ratio stays missing too, and the
+		// absent alert says so.
 		fmt.Fprintf(&b, "      - record: slo:sli_error:ratio_rate%s\n", w)
-		fmt.Fprintf(&b, "        expr: ((%[1]s) / ((%[2]s) > 0)) or ((%[2]s) * 0)\n", errors, total)
+		fmt.Fprintf(&b, "        expr: ((%[1]s) / ((%[2]s) > 0)) or ((%[2]s) == 0)\n", errors, total)
 		fmt.Fprintf(&b, "        labels: {service: %s, slo: %s}\n", s.Service, slo.Name)
 		fmt.Fprintf(&b, "      - record: slo:sli_total:rate%s\n", w)
 		fmt.Fprintf(&b, "        expr: %s\n", total)
@@ -115,7 +118,7 @@ func rules(s Spec, slo SLO, scale int) string {
 	// nothing: 0, not NaN.
 	errs30 := fmt.Sprintf("sum_over_time(slo:sli_error:rate%s%s[%s])", windows[0], sel, d(s.Window))
 	total30 := fmt.Sprintf("sum_over_time(slo:sli_total:rate%s%s[%s])", windows[0], sel, d(s.Window))
-	fmt.Fprintf(&b, "        expr: (%[1]s / (%[2]s > 0)) or (%[2]s * 0)\n", errs30, total30)
+	fmt.Fprintf(&b, "        expr: (%[1]s / (%[2]s > 0)) or (%[2]s == 0)\n", errs30, total30)
 	fmt.Fprintf(&b, "        labels: %s\n", labels)
 	fmt.Fprintf(&b, "  - name: slo-%s-alerts\n    rules:\n", slo.Name)
 	burnAlert := alertName(s.Service, slo.Name, "BudgetBurn")
