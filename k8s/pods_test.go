@@ -19,6 +19,7 @@ func TestObjectsLiveInTheirNamespace(t *testing.T) {
 		production: "parley",
 		autoscale:  "parley-staging",
 		adapter:    "monitoring",
+		onKind:     "parley-staging",
 	}
 	for _, dir := range kustomizations {
 		m := rendered(t, dir)

@@ -28,15 +28,17 @@ const (
 	production = "overlays/production"
 	autoscale  = "checks/autoscale"
 	adapter    = "prometheus-adapter"
+	// onKind is staging as CI's kind cluster runs it.
+	onKind = "kind"
 )
 
 var (
-	kustomizations = []string{base, staging, production, autoscale, adapter}
+	kustomizations = []string{base, staging, production, autoscale, adapter, onKind}
 	// overlays are the environments: the base made deployable.
 	overlays = []string{staging, production}
 	// deployables are what gets applied to a cluster, so every image in
 	// them must be pinned.
-	deployables = []string{staging, production, autoscale, adapter}
+	deployables = []string{staging, production, autoscale, adapter, onKind}
 )
 
 // manifest is one kustomization's output: the YAML kustomize wrote, and

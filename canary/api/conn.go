@@ -12,7 +12,8 @@ import (
 )
 
 // ReplicaHeader is the header in which the server names the replica that
-// answered (a protocol extension, docs/protocol.md).
+// accepted a WebSocket upgrade, on the 101 alone (a protocol extension,
+// docs/protocol.md).
 const ReplicaHeader = "X-Parley-Replica"
 
 // Frame is a server frame, with the fields the canary reads.

@@ -159,3 +159,66 @@ func TestSessionKeepsAValidTokenWhileRenewalFails(t *testing.T) {
 		t.Fatal("got a token after the old one expired and sign-in kept failing")
 	}
 }
+
+// A refused token is replaced at once; but when the server refuses every
+// fresh token (a signing secret mismatched during a rotation), the
+// canary does not sign in on every probe: forced sign-ins back off as
+// failed ones do, and a token refused long after its sign-in is replaced
+// at once again.
+func TestSessionBacksOffWhenFreshTokensAreRefusedToo(t *testing.T) {
+	s, f, c, m := newTestSession(t, map[string]string{"parley-canary": "canary-password"})
+	if _, err := s.Token(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(5 * time.Second)
+	s.Forget()
+	if _, err := s.Token(t.Context()); err != nil || f.logins != 2 {
+		t.Fatalf("after the first refusal: %d sign-ins, err %v; want a second sign-in at once", f.logins, err)
+	}
+
+	// From here the server refuses every token the probe it was signed in
+	// for uses: an hour of probes every 5 s.
+	before := f.logins
+	refusals := 0
+	for range 720 {
+		c.advance(5 * time.Second)
+		if _, err := s.Token(t.Context()); err == nil {
+			s.Forget()
+			refusals++
+		} else if !errors.Is(err, errRefusedAgain) {
+			t.Fatalf("probe without a token: %v, want it to say the server refused a fresh token", err)
+		}
+	}
+	// 5 s, 10, 20, 40, 80, 160, then every 300 s: about 16 in an hour.
+	signIns := f.logins - before
+	if signIns < 12 || signIns > 20 {
+		t.Fatalf("%d sign-ins in an hour of refused tokens, want about 16 (backing off to %v)", signIns, maxLoginBackoff)
+	}
+	if refusals != signIns+1 { // and the token held when the hour began
+		t.Errorf("%d refusals, %d sign-ins: want each fresh token used once", refusals, signIns)
+	}
+	if got := m.get("ok"); got != float64(f.logins) {
+		t.Errorf("counted %v successful logins, want %d", got, f.logins)
+	}
+
+	// The rotation ends: the next fresh token is kept, the backoff
+	// forgotten once a token outlives its forced sign-in...
+	c.advance(maxLoginBackoff)
+	good, err := s.Token(t.Context())
+	if err != nil {
+		t.Fatalf("after the rotation: %v", err)
+	}
+	c.advance(maxLoginBackoff)
+	if tok, err := s.Token(t.Context()); err != nil || tok != good {
+		t.Fatalf("got %q, %v; want the token in use", tok, err)
+	}
+	// ...so that a token refused later is replaced at once.
+	s.Forget()
+	before = f.logins
+	if _, err := s.Token(t.Context()); err != nil || f.logins != before+1 {
+		t.Fatalf("a token refused %v after its sign-in: %d new sign-ins, err %v; want one at once", maxLoginBackoff, f.logins-before, err)
+	}
+	if s.backoff != 0 {
+		t.Errorf("backoff %v after a refusal long after the last, want none", s.backoff)
+	}
+}

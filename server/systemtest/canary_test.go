@@ -32,18 +32,23 @@ func TestCanaryThroughALoadBalancer(t *testing.T) {
 	c := newCluster(t, 2)
 	lb := startNginx(t, nginx, c.live[0].base, c.live[1].base)
 
-	// Through the load balancer, answers and joined frames name the
-	// replica that served them: each of the two, with its own id.
+	// Through the load balancer, upgrades and joined frames name the
+	// replica that serves the socket: each of the two, with its own id.
+	// Nothing else names it (the pod's host name is in it).
+	if got := unsignedReplica(t, lb+"/healthz"); got != "" {
+		t.Errorf("GET /healthz through the load balancer names replica %q, want no X-Parley-Replica", got)
+	}
+	token := (&testServer{t: t, base: lb, http: newHTTPClient()}).mustSignUp("replica-namer").Token
 	ids := map[string]bool{}
 	for _, p := range c.live {
-		ids[replicaOf(t, p.base+"/healthz")] = true
+		ids[replicaOf(t, p.base, token)] = true
 	}
 	if len(ids) != 2 || ids[""] {
 		t.Fatalf("the replicas name themselves %v, want two ids", ids)
 	}
 	seen := map[string]bool{}
 	testenv.Eventually(t, "the load balancer to reach both replicas", func() bool {
-		seen[replicaOf(t, lb+"/healthz")] = true
+		seen[replicaOf(t, lb, token)] = true
 		return len(seen) == 2
 	})
 	for id := range seen {
@@ -110,8 +115,21 @@ func TestCanaryThroughALoadBalancer(t *testing.T) {
 	checkCanaryCounts(t, got)
 }
 
-// replicaOf returns the X-Parley-Replica of a GET.
-func replicaOf(t *testing.T, url string) string {
+// replicaOf opens a WebSocket at base with token and returns the
+// X-Parley-Replica of its upgrade.
+func replicaOf(t *testing.T, base, token string) string {
+	t.Helper()
+	srv := &testServer{t: t, base: base}
+	conn, resp, err := dialer().Dial(srv.wsURL(), http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", base, err)
+	}
+	conn.Close()
+	return resp.Header.Get("X-Parley-Replica")
+}
+
+// unsignedReplica returns the X-Parley-Replica of a GET of url.
+func unsignedReplica(t *testing.T, url string) string {
 	t.Helper()
 	resp, err := stackGet(url)
 	if err != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -10,11 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/parleychat/parley/internal/testenv"
 )
 
 // Each process names itself once: the host name and a random suffix, the
-// same id in the answers' X-Parley-Replica as on the bus, with Redis or
+// same id in the WebSocket upgrade's X-Parley-Replica as on the bus, with Redis or
 // without it, and a new one after a restart.
 func TestEachRunNamesItsReplicaOnceForClientsAndTheBus(t *testing.T) {
 	t.Parallel()
@@ -42,7 +45,8 @@ func TestEachRunNamesItsReplicaOnceForClientsAndTheBus(t *testing.T) {
 type replicaNames struct{ header, bus string }
 
 // runAndAskReplica runs a server with extra in its environment, reads
-// X-Parley-Replica off its /healthz and the replica its bus logged, and
+// X-Parley-Replica off a signed-in user's WebSocket upgrade (the one
+// answer that names the replica) and the replica its bus logged, and
 // stops it.
 func runAndAskReplica(t *testing.T, extra map[string]string) replicaNames {
 	t.Helper()
@@ -59,13 +63,8 @@ func runAndAskReplica(t *testing.T, extra map[string]string) replicaNames {
 		}
 	}()
 	addrs := logs.waitListening(t)
-	resp, err := http.Get("http://" + addrs[0] + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
 	var names replicaNames
-	names.header = resp.Header.Get("X-Parley-Replica")
+	names.header = upgradeReplica(t, "http://"+addrs[0])
 	logs.mu.Lock()
 	for line := range strings.Lines(logs.buf.String()) {
 		var r struct{ Msg, Replica string }
@@ -75,4 +74,30 @@ func runAndAskReplica(t *testing.T, extra map[string]string) replicaNames {
 	}
 	logs.mu.Unlock()
 	return names
+}
+
+// upgradeReplica signs a new user up at base, opens a WebSocket with its
+// token and returns the upgrade's X-Parley-Replica.
+func upgradeReplica(t *testing.T, base string) string {
+	t.Helper()
+	body, err := json.Marshal(map[string]string{"username": "replica-checker", "password": "correct horse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(base+"/api/v1/users", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var session struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&session); err != nil || resp.StatusCode != http.StatusCreated || session.Token == "" {
+		t.Fatalf("sign up: status %d, token %q, err %v; want 201 and a token", resp.StatusCode, session.Token, err)
+	}
+	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	ws, up, err := dialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", http.Header{"Authorization": {"Bearer " + session.Token}})
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	ws.Close()
+	return up.Header.Get("X-Parley-Replica")
 }

@@ -26,20 +26,9 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// replicaHeader names the replica that answered: behind a load balancer a
-// client cannot otherwise tell which one it reached (docs/protocol.md).
+// replicaHeader names the replica that answered a WebSocket upgrade: behind
+// a load balancer a client cannot otherwise tell which one serves its
+// socket (docs/protocol.md). It is on the 101 alone, which only a signed-in
+// user gets, and on no other answer: the id carries the pod's host name,
+// which /healthz, a refused upgrade or a 404 would show to anyone.
 const replicaHeader = "X-Parley-Replica"
-
-// replicaHeaders sets replicaHeader on every response; an empty replica
-// sets nothing.
-func replicaHeaders(replica string) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		if replica == "" {
-			return next
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set(replicaHeader, replica)
-			next.ServeHTTP(w, r)
-		})
-	}
-}

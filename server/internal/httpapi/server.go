@@ -66,9 +66,10 @@ type Config struct {
 	// fault injection is off.
 	Faults *faults.Injector
 	// Replica names this process among the replicas (the id the bus
-	// publishes under). Every public response carries it in
+	// publishes under). The WebSocket upgrade's 101 carries it in
 	// X-Parley-Replica, and joined frames in "replica", so that a client
-	// (the canary) knows which replica serves it. Empty leaves both out.
+	// (the canary) knows which replica serves it; no other answer does.
+	// Empty leaves both out.
 	Replica string
 }
 
