@@ -43,6 +43,9 @@ func TestAlertsAreRoutedBySeverity(t *testing.T) {
 		{"a ticket goes to the tickets webhook only", []string{"alertname=ParleyAckAvailabilityBudgetBurn", "severity=warning", "service=parley", "slo=ack-availability"}, "slack-tickets"},
 		{"a fault left on is a ticket", []string{"alertname=ParleyFaultActive", "severity=warning", "service=parley", "fault=send_errors"}, "slack-tickets"},
 		{"an absent SLI is a ticket", []string{"alertname=ParleyDeliveryLatencySLIAbsent", "severity=warning", "service=parley"}, "slack-tickets"},
+		{"Alertmanager failing to deliver goes through both webhooks, whichever is broken", []string{"alertname=ParleyNotificationsFailing", "severity=critical", "service=parley", "component=alerting", "integration=slack"}, "slack-pages,slack-tickets"},
+		{"a datastore target gone is a ticket", []string{"alertname=ParleyPostgresExporterMissing", "severity=warning", "service=parley", "component=postgres", "job=postgres"}, "slack-tickets"},
+		{"a crash-looping canary pages", []string{"alertname=ParleyCanaryFailing", "severity=critical", "service=parley", "component=canary", "job=canary"}, "slack-pages"},
 		{"an alert without severity still reaches someone", []string{"alertname=Unknown"}, "slack-tickets"},
 	}
 	for _, tt := range tests {

@@ -262,8 +262,9 @@ func startNginx(t *testing.T, bin, a, b string) string {
 
 // startCanaryPrometheus runs Prometheus scraping the canary at addr every
 // second, with a copy of canary.rules.yml whose durations are divided by
-// timeScale: the `for` of each alert, and the 300 s without success of
-// ParleyCanaryFailing. It returns Prometheus's URL.
+// timeScale: the `for` of each alert, and the windows of its range
+// selectors and offsets (ParleyCanaryFailing's 5 minutes without a
+// success). It returns Prometheus's URL.
 func startCanaryPrometheus(t *testing.T, bin, addr string) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -275,15 +276,17 @@ func startCanaryPrometheus(t *testing.T, bin, addr string) string {
 				v.Value = scaleDuration(t, v.Value)
 			}
 			expr := lookupYAML(rule, "expr")
-			if m := regexp.MustCompile(`> (\d+)$`).FindStringSubmatch(expr.Value); m != nil && strings.Contains(expr.Value, "last_success") {
-				seconds, _ := strconv.Atoi(m[1])
-				expr.Value = strings.TrimSuffix(expr.Value, m[0]) + "> " + strconv.Itoa(max(seconds/timeScale, 1))
+			expr.Value = scaledWindow.ReplaceAllStringFunc(expr.Value, func(w string) string {
 				scaled++
-			}
+				if d, ok := strings.CutPrefix(w, "offset "); ok {
+					return "offset " + scaleDuration(t, d)
+				}
+				return "[" + scaleDuration(t, strings.Trim(w, "[]")) + "]"
+			})
 		}
 	}
-	if scaled != 1 {
-		t.Fatalf("found %d time-since-last-success thresholds in canary.rules.yml, want 1 to scale", scaled)
+	if scaled == 0 {
+		t.Fatal("found no window in canary.rules.yml to scale")
 	}
 	writeYAML(t, filepath.Join(dir, "canary.rules.yml"), rules)
 	writeFile(t, filepath.Join(dir, "prometheus.yml"), fmt.Sprintf(`global:
@@ -316,6 +319,9 @@ scrape_configs:
 	}
 	return prom
 }
+
+// scaledWindow matches a range selector's window, such as [5m], or an offset.
+var scaledWindow = regexp.MustCompile(`\[\d+[smhdwy]\]|offset \d+[smhdwy]`)
 
 // firing reports whether Prometheus has the alert firing.
 func firing(t *testing.T, prom, alert string) bool {
