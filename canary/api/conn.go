@@ -1,3 +1,8 @@
+// Package api is the canary's WebSocket connection: one that knows which
+// replica serves it and reads every frame as it comes. Its REST calls go
+// through the load generator's client of the public protocol
+// (loadtest/wire); like the load generator, the canary never imports the
+// server: what it measures is what any client would see.
 package api
 
 import (
@@ -9,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/parleychat/parley/loadtest/wire"
 )
 
 // ReplicaHeader is the header in which the server names the replica that
@@ -64,8 +71,8 @@ func Dial(ctx context.Context, d *websocket.Dialer, url, token string) (*Conn, e
 	}
 	if err != nil {
 		if resp != nil {
-			// Refused with an HTTP answer: HasStatus tells a 401 from a 503.
-			return nil, fmt.Errorf("dial %s: %w", url, &Error{Status: resp.StatusCode, Message: err.Error()})
+			// Refused with an HTTP answer: wire.HasStatus tells a 401 from a 503.
+			return nil, fmt.Errorf("dial %s: %w", url, &wire.APIError{Status: resp.StatusCode, Message: err.Error()})
 		}
 		return nil, fmt.Errorf("dial %s: %w", url, err)
 	}

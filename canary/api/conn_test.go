@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/parleychat/parley/loadtest/wire"
 )
 
 // wsServer answers /ws as far as these tests need the server: an upgrade
@@ -84,7 +86,7 @@ func TestConnKnowsItsReplicaAndNeverStallsTheServer(t *testing.T) {
 func TestRefusedDialCarriesItsStatus(t *testing.T) {
 	t.Parallel()
 	_, err := Dial(t.Context(), &websocket.Dialer{HandshakeTimeout: 5 * time.Second}, wsServer(t, "replica-a", nil), "bad")
-	if !HasStatus(err, http.StatusUnauthorized) {
+	if !wire.HasStatus(err, http.StatusUnauthorized) {
 		t.Fatalf("got %v, want an error with status 401", err)
 	}
 }

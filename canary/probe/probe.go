@@ -20,7 +20,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/parleychat/parley/canary/api"
+	"github.com/parleychat/parley/loadtest/wire"
 )
 
 // Config is what a Prober needs.
@@ -55,7 +55,7 @@ type Result struct {
 // Run owns it.
 type Prober struct {
 	cfg     Config
-	api     *api.Client
+	api     *wire.Client
 	session *session
 	roomID  string
 	// The sender's messages must reach the receiver.
@@ -64,7 +64,7 @@ type Prober struct {
 
 // New returns a Prober of cfg.
 func New(cfg Config) (*Prober, error) {
-	client, err := api.NewClient(cfg.Target, cfg.HTTP)
+	client, err := wire.NewClient(cfg.Target, cfg.HTTP)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func (p *Prober) Probe(ctx context.Context) (r Result) {
 	}
 	if p.roomID == "" {
 		if p.roomID, err = p.room(ctx, token); err != nil {
-			if api.HasStatus(err, http.StatusUnauthorized) {
+			if wire.HasStatus(err, http.StatusUnauthorized) {
 				p.session.Forget()
 			}
 			return fail(StepJoin, err)
@@ -228,7 +228,7 @@ func (p *Prober) await(ctx context.Context, clientID string) (step string, err e
 // secret, say), or a room it does not have (a store that was reset).
 func (p *Prober) refused(err error) error {
 	switch {
-	case api.HasStatus(err, http.StatusUnauthorized):
+	case wire.HasStatus(err, http.StatusUnauthorized):
 		p.session.Forget()
 	case errors.Is(err, errNoRoom):
 		p.roomID = ""
@@ -252,7 +252,7 @@ func (p *Prober) room(ctx context.Context, token string) (string, error) {
 		if err == nil {
 			return room.ID, nil
 		}
-		if !api.HasStatus(err, http.StatusConflict) {
+		if !wire.HasStatus(err, http.StatusConflict) {
 			return "", fmt.Errorf("create room %s: %w", p.cfg.Room, err)
 		}
 		// Created meanwhile by another canary: list again.

@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/parleychat/parley/canary/api"
+	"github.com/parleychat/parley/loadtest/wire"
 )
 
 // signer is the part of the API a session needs.
 type signer interface {
-	LogIn(ctx context.Context, username, password string) (api.Session, error)
-	SignUp(ctx context.Context, username, password string) (api.Session, error)
+	LogIn(ctx context.Context, username, password string) (wire.Session, error)
+	SignUp(ctx context.Context, username, password string) (wire.Session, error)
 }
 
 // Backoff of failed sign-ins: a canary that cannot sign in tries again at
@@ -116,13 +116,13 @@ func (s *session) Forget() {
 // signIn logs in, and signs up first if the user does not exist yet: the
 // server cannot tell a missing user from a wrong password (401 both), and
 // sign-up then says which (409 for a taken name).
-func (s *session) signIn(ctx context.Context) (api.Session, error) {
+func (s *session) signIn(ctx context.Context) (wire.Session, error) {
 	sess, err := s.api.LogIn(ctx, s.username, s.password)
-	if err == nil || !api.HasStatus(err, http.StatusUnauthorized) {
+	if err == nil || !wire.HasStatus(err, http.StatusUnauthorized) {
 		return sess, err
 	}
 	sess, err = s.api.SignUp(ctx, s.username, s.password)
-	if api.HasStatus(err, http.StatusConflict) {
+	if wire.HasStatus(err, http.StatusConflict) {
 		return sess, fmt.Errorf("user %s exists and refuses the canary's password: %w", s.username, err)
 	}
 	return sess, err

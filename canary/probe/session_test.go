@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/parleychat/parley/canary/api"
+	"github.com/parleychat/parley/loadtest/wire"
 )
 
 // fakeSigner is the sign-in part of the API: users with passwords, tokens
@@ -24,24 +24,24 @@ type fakeSigner struct {
 	signups int
 }
 
-func (f *fakeSigner) LogIn(_ context.Context, username, password string) (api.Session, error) {
+func (f *fakeSigner) LogIn(_ context.Context, username, password string) (wire.Session, error) {
 	f.logins++
 	if f.down {
-		return api.Session{}, errors.New("connection refused")
+		return wire.Session{}, errors.New("connection refused")
 	}
 	if p, ok := f.users[username]; !ok || p != password {
-		return api.Session{}, &api.Error{Status: http.StatusUnauthorized, Code: "unauthorized"}
+		return wire.Session{}, &wire.APIError{Status: http.StatusUnauthorized, Code: "unauthorized"}
 	}
-	return api.Session{Token: "token-" + f.now().Format(time.RFC3339Nano), ExpiresAt: f.now().Add(f.ttl)}, nil
+	return wire.Session{Token: "token-" + f.now().Format(time.RFC3339Nano), ExpiresAt: f.now().Add(f.ttl)}, nil
 }
 
-func (f *fakeSigner) SignUp(_ context.Context, username, password string) (api.Session, error) {
+func (f *fakeSigner) SignUp(_ context.Context, username, password string) (wire.Session, error) {
 	f.signups++
 	if _, ok := f.users[username]; ok {
-		return api.Session{}, &api.Error{Status: http.StatusConflict, Code: "conflict"}
+		return wire.Session{}, &wire.APIError{Status: http.StatusConflict, Code: "conflict"}
 	}
 	f.users[username] = password
-	return api.Session{Token: "token-new", ExpiresAt: f.now().Add(f.ttl)}, nil
+	return wire.Session{Token: "token-new", ExpiresAt: f.now().Add(f.ttl)}, nil
 }
 
 // clock is a test's clock, moved by hand.

@@ -23,10 +23,13 @@ type User struct {
 	Username string `json:"username"`
 }
 
-// Session is a signed-in user and the bearer token to act as them.
+// Session is a signed-in user, the bearer token to act as them, and when
+// the token expires (zero where the server does not say: sign-up's expiry
+// is an extension, docs/protocol.md).
 type Session struct {
-	User  User   `json:"user"`
-	Token string `json:"token"`
+	User      User      `json:"user"`
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Room is a chat room.
@@ -59,9 +62,12 @@ func (e *APIError) Error() string {
 }
 
 // IsConflict reports whether err is the API's 409 (a name already taken).
-func IsConflict(err error) bool {
+func IsConflict(err error) bool { return HasStatus(err, http.StatusConflict) }
+
+// HasStatus reports whether err is an API answer with the HTTP status.
+func HasStatus(err error, status int) bool {
 	var apiErr *APIError
-	return errors.As(err, &apiErr) && apiErr.Status == http.StatusConflict
+	return errors.As(err, &apiErr) && apiErr.Status == status
 }
 
 // Client calls the REST API of one base URL.
