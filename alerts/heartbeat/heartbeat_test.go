@@ -270,16 +270,19 @@ func TestRunAlarmsWhenAlertmanagerGoesQuiet(t *testing.T) {
 		}
 	}
 	// Beats every 100ms for a second: four times inside the period.
+	var lastBeat time.Time
 	for range 10 {
+		lastBeat = time.Now() // before the post, so the server heard it later
 		beat()
 		time.Sleep(100 * time.Millisecond)
 	}
 	if got := posted(); len(got) != 0 {
 		t.Fatalf("got %d posts while the Watchdog came, want none", len(got))
 	}
-	quiet := time.Now()
 	testenv.EventuallyWithin(t, 10*time.Second, "the alarm in the pages webhook", func() bool { return len(posted()) == 1 })
-	if waited := time.Since(quiet); waited < 300*time.Millisecond {
+	// Only a lower bound: a busy machine may make the alarm late, never
+	// early. The synctest tests above pin the exact moment.
+	if waited := time.Since(lastBeat); waited < 400*time.Millisecond {
 		t.Errorf("alarm %v after the last beat, want no sooner than the 400ms period", waited)
 	}
 	if got := posted()[0].Attachments[0].Title; got != firing {
