@@ -87,20 +87,26 @@ thresholds: ["lost == 0"]
 	seconds := func(d time.Duration) float64 { return d.Seconds() }
 	srv.truthMu.Lock()
 	defer srv.truthMu.Unlock()
+	// The percentiles must agree with the server's record both ways. The
+	// maximum is one sample: a single scheduling hiccup of a busy machine
+	// lengthens it, so only understating it (what coordinated omission
+	// does) fails.
 	for _, c := range []struct {
-		metric string
-		truth  []time.Duration
-		p      float64
+		metric  string
+		truth   []time.Duration
+		p       float64
+		onlyMin bool
 	}{
-		{"ack_p50", srv.ackTruth, 50},
-		{"ack_p99", srv.ackTruth, 99},
-		{"delivery_p50", srv.delTruth, 50},
-		{"delivery_p99", srv.delTruth, 99},
-		{"delivery_max", srv.delTruth, 100},
+		{"ack_p50", srv.ackTruth, 50, false},
+		{"ack_p99", srv.ackTruth, 99, false},
+		{"delivery_p50", srv.delTruth, 50, false},
+		{"delivery_p99", srv.delTruth, 99, false},
+		{"delivery_max", srv.delTruth, 100, true},
 	} {
 		want := percentile(c.truth, c.p)
 		margin := 15*time.Millisecond + want/10
-		if got := r.Values[c.metric]; got < seconds(want-margin) || got > seconds(want+margin) {
+		got := r.Values[c.metric]
+		if got < seconds(want-margin) || (!c.onlyMin && got > seconds(want+margin)) {
 			t.Errorf("%s = %.1f ms, the server's own record says %v (± %v)", c.metric, got*1000, want.Round(time.Millisecond), margin.Round(time.Millisecond))
 		}
 	}
