@@ -352,7 +352,7 @@ func TestMetricContract(t *testing.T) {
 			}
 			checked++
 			if !exposed[name] {
-				t.Errorf("%s: %s is not on any replica's /metrics", q.where, name)
+				t.Errorf("%s: %s is on no /metrics: not the replicas', the exporters', Alertmanager's or the canary's", q.where, name)
 			}
 		}
 	}
