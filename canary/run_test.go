@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -120,28 +117,6 @@ func startRun(t *testing.T, args ...string) (string, *lines) {
 	return "http://" + addr + "/metrics", out
 }
 
-// scrape reads the canary's /metrics into samples by series.
-func scrape(t *testing.T, url string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	samples := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		series, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(series, "#") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			samples[series] = v
-		}
-	}
-	return samples
-}
-
 // A canary that cannot reach the server is an alert, not silence: every
 // probe fails at its first step and counts, the last success stays where
 // it was, and sign-ins back off instead of hammering the server.
@@ -156,10 +131,10 @@ func TestACanaryThatCannotReachTheServerCountsFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			metrics, out := startRun(t, "-target", tt.target, "-interval", "50ms", "-timeout", "200ms")
-			first := scrape(t, metrics)["parley_canary_last_success_timestamp_seconds"]
+			first := testenv.Samples(t, metrics)["parley_canary_last_success_timestamp_seconds"]
 			var got map[string]float64
 			testenv.Eventually(t, "five probes to fail at login", func() bool {
-				got = scrape(t, metrics)
+				got = testenv.Samples(t, metrics)
 				return got[`parley_canary_failures_total{step="login"}`] >= 5
 			})
 			if got[`parley_canary_probes_total{path="unknown"}`] < got[`parley_canary_failures_total{step="login"}`] {

@@ -1,14 +1,12 @@
 package systemtest
 
 import (
-	"bufio"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -66,7 +64,7 @@ func TestCanaryThroughALoadBalancer(t *testing.T) {
 
 	var got map[string]float64
 	testenv.EventuallyWithin(t, 90*time.Second, "successful probes on both paths", func() bool {
-		got = scrapeCanary(t, metrics)
+		got = testenv.Samples(t, metrics)
 		return got[`parley_canary_latency_seconds_count{path="same_replica"}`] > 0 &&
 			got[`parley_canary_latency_seconds_count{path="cross_replica"}`] > 0
 	})
@@ -85,14 +83,14 @@ func TestCanaryThroughALoadBalancer(t *testing.T) {
 	failed := canaryFailures(got)
 	c.live[victim].kill()
 	testenv.EventuallyWithin(t, 30*time.Second, "the kill to show in the canary's failures", func() bool {
-		got = scrapeCanary(t, metrics)
+		got = testenv.Samples(t, metrics)
 		return canaryFailures(got) > failed
 	})
 	t.Logf("after killing one replica: %s", canaryFigures(got))
 	// The survivor serves on.
 	before := got[`parley_canary_latency_seconds_count{path="same_replica"}`]
 	testenv.EventuallyWithin(t, 30*time.Second, "probes to succeed again on the surviving replica", func() bool {
-		got = scrapeCanary(t, metrics)
+		got = testenv.Samples(t, metrics)
 		return got[`parley_canary_latency_seconds_count{path="same_replica"}`] > before
 	})
 	checkCanaryCounts(t, got)
@@ -105,9 +103,9 @@ func TestCanaryThroughALoadBalancer(t *testing.T) {
 	c.live[1-victim].kill()
 	start := time.Now()
 	if !testenv.Poll(stackWait, func() bool { return firing(t, prom, "ParleyCanaryFailing") }) {
-		t.Fatalf("ParleyCanaryFailing did not fire within %v of the last replica's death: %s", stackWait, canaryFigures(scrapeCanary(t, metrics)))
+		t.Fatalf("ParleyCanaryFailing did not fire within %v of the last replica's death: %s", stackWait, canaryFigures(testenv.Samples(t, metrics)))
 	}
-	got = scrapeCanary(t, metrics)
+	got = testenv.Samples(t, metrics)
 	t.Logf("no replica left: ParleyCanaryFailing fired after %v (rules' durations divided by %d); %s", time.Since(start).Round(time.Millisecond), timeScale, canaryFigures(got))
 	if got[`parley_canary_failures_total{step="login"}`]+got[`parley_canary_failures_total{step="connect"}`] == 0 {
 		t.Errorf("with no replica, no probe failed at login or connect: %s", canaryFigures(got))
@@ -339,31 +337,6 @@ func firing(t *testing.T, prom, alert string) bool {
 		}
 	}
 	return false
-}
-
-// scrapeCanary reads the canary's /metrics, each sample by its series.
-func scrapeCanary(t *testing.T, metrics string) map[string]float64 {
-	t.Helper()
-	resp, err := stackGet(metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	samples := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		series, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(series, "#") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			samples[series] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return samples
 }
 
 var (

@@ -19,7 +19,7 @@ func canaryNames(t *testing.T) map[string]bool {
 	srv := startServer(t, envFor(t, "memory"))
 	metrics := startCanary(t, srv.base, "100ms")
 	testenv.Eventually(t, "a successful canary probe", func() bool {
-		return scrapeCanary(t, metrics)[`parley_canary_latency_seconds_count{path="same_replica"}`] > 0
+		return testenv.Samples(t, metrics)[`parley_canary_latency_seconds_count{path="same_replica"}`] > 0
 	})
 	return exposedNames(t, metrics)
 }
