@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/parleychat/parley/canary/probe"
+	"github.com/parleychat/parley/internal/httpserve"
 	"github.com/parleychat/parley/telemetry"
 )
 
@@ -68,27 +68,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux.Handle("GET /metrics", telemetry.MetricsHandler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
 
+	// The probes run as long as the metrics listener serves: until ctx
+	// ends, or the listener fails.
 	probing := make(chan struct{})
 	probeCtx, stopProbing := context.WithCancel(ctx)
 	go func() { defer close(probing); prober.Run(probeCtx) }()
-
-	select {
-	case <-ctx.Done():
-		err = nil
-	case err = <-served:
+	if err = httpserve.Serve(ctx, ln, srv); err != nil {
 		err = fmt.Errorf("metrics listener: %w", err)
 	}
 	stopProbing()
 	<-probing
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if serr := srv.Shutdown(shutdownCtx); serr != nil && !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, fmt.Errorf("metrics listener: %w", serr))
-	}
 	log.Info("stopped")
 	return err
 }

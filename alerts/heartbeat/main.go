@@ -26,6 +26,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/parleychat/parley/internal/httpserve"
 )
 
 func main() {
@@ -102,14 +104,5 @@ func serve(ctx context.Context, addr string, w *watcher, log *slog.Logger) error
 	watched := make(chan struct{})
 	go func() { defer close(watched); w.run(watchCtx) }()
 	defer func() { stopWatch(); <-watched }()
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	}
+	return httpserve.Serve(ctx, ln, srv)
 }

@@ -30,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/parleychat/parley/internal/httpserve"
 )
 
 func main() {
@@ -87,14 +89,5 @@ func serve(ctx context.Context, addr string, keep int, hooks map[string]string, 
 	}
 	srv := &http.Server{Handler: newInbox(keep, hooks).handler(), ReadHeaderTimeout: 10 * time.Second}
 	log.Info("listening", "addr", ln.Addr().String(), "hooks", hooks)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutdown)
-	}
+	return httpserve.Serve(ctx, ln, srv)
 }
