@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Paths a probe can take: whether its two connections were served by one
@@ -96,15 +97,55 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	m.logins.Describe(ch)
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. It hands over snapshots taken
+// under the lock that record holds: a registry reads a collected metric's
+// value only later (Write), so handing over the live counters would let a
+// probe finish between reading probes and failures, and a scrape could
+// show more failures than probes.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	live := make(chan prometheus.Metric)
+	var snapshots []prometheus.Metric
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for metric := range live {
+			s := &snapshot{desc: metric.Desc()}
+			if err := metric.Write(&s.value); err != nil {
+				snapshots = append(snapshots, prometheus.NewInvalidMetric(metric.Desc(), err))
+				continue
+			}
+			snapshots = append(snapshots, s)
+		}
+	}()
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.probes.Collect(ch)
-	m.failures.Collect(ch)
-	m.latency.Collect(ch)
-	m.lastSuccess.Collect(ch)
-	m.logins.Collect(ch)
+	m.probes.Collect(live)
+	m.failures.Collect(live)
+	m.latency.Collect(live)
+	m.lastSuccess.Collect(live)
+	m.logins.Collect(live)
+	close(live)
+	<-written
+	m.mu.Unlock()
+	for _, s := range snapshots {
+		ch <- s
+	}
+}
+
+// snapshot is a metric's value as written at one moment.
+type snapshot struct {
+	desc  *prometheus.Desc
+	value dto.Metric
+}
+
+func (s *snapshot) Desc() *prometheus.Desc { return s.desc }
+
+func (s *snapshot) Write(out *dto.Metric) error {
+	out.Label = s.value.Label
+	out.Counter = s.value.Counter
+	out.Gauge = s.value.Gauge
+	out.Histogram = s.value.Histogram
+	out.TimestampMs = s.value.TimestampMs
+	return nil
 }
 
 // record counts a finished probe.

@@ -105,3 +105,39 @@ func TestMetricsCountEachProbeOnceWithItsOutcome(t *testing.T) {
 		t.Errorf("last success %v, want 2000 (failures do not move it)", v)
 	}
 }
+
+// Every scrape is one moment: while probes finish, no scrape shows more
+// failures and successes than probes, nor fewer.
+func TestEveryScrapeCountsEachProbeOnce(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg, 1)
+	stop := make(chan struct{})
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if i%2 == 0 {
+				m.record(Result{Path: PathUnknown, Step: StepLogin, End: time.Unix(2, 0)})
+			} else {
+				m.record(Result{Path: PathSame, Latency: 10 * time.Millisecond, End: time.Unix(2, 0)})
+			}
+		}
+	}()
+	for range 300 {
+		s, _ := exposition(t, reg)
+		probes := s[`parley_canary_probes_total{path="unknown"}`] + s[`parley_canary_probes_total{path="same_replica"}`]
+		finished := s[`parley_canary_failures_total{step="login"}`] + s[`parley_canary_latency_seconds_count{path="same_replica"}`]
+		if probes != finished {
+			close(stop)
+			<-recorded
+			t.Fatalf("a scrape shows %v probes but %v failures and successes", probes, finished)
+		}
+	}
+	close(stop)
+	<-recorded
+}
