@@ -9,6 +9,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,9 @@ type Config struct {
 	// (the canary) knows which replica serves it; no other answer does.
 	// Empty leaves both out.
 	Replica string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed when
+	// telling which address a request comes from (see clientAddr).
+	TrustedProxies []netip.Prefix
 }
 
 func (c *Config) setDefaults() {

@@ -1,0 +1,44 @@
+package httpapi
+
+import (
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+)
+
+func TestClientAddrBelievesOnlyTrustedProxies(t *testing.T) {
+	t.Parallel()
+	s := &Server{cfg: Config{TrustedProxies: []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("::1/128"),
+	}}}
+	tests := []struct {
+		name   string
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"a direct client is its peer", "203.0.113.7:5000", nil, "203.0.113.7"},
+		{"a direct client cannot forge its address", "203.0.113.7:5000", []string{"198.51.100.1"}, "203.0.113.7"},
+		{"behind a trusted proxy, the address it saw", "10.1.2.3:80", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"entries left of the proxy's are ignored", "10.1.2.3:80", []string{"192.0.2.66, 198.51.100.1"}, "198.51.100.1"},
+		{"a chain of trusted proxies is walked", "10.1.2.3:80", []string{"198.51.100.1, 10.9.9.9"}, "198.51.100.1"},
+		{"several header lines are one list", "10.1.2.3:80", []string{"192.0.2.66", "198.51.100.1"}, "198.51.100.1"},
+		{"a trusted proxy without the header is the client", "10.1.2.3:80", nil, "10.1.2.3"},
+		{"garbage stops at the last proxy", "10.1.2.3:80", []string{"198.51.100.1, not-an-ip"}, "10.1.2.3"},
+		{"IPv6 peers", "[::1]:80", []string{"2001:db8::1"}, "2001:db8::1"},
+		{"IPv4-mapped addresses are IPv4", "[::ffff:203.0.113.7]:5000", nil, "203.0.113.7"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			for _, v := range tt.xff {
+				r.Header.Add("X-Forwarded-For", v)
+			}
+			if got := s.clientAddr(r); got.String() != tt.want {
+				t.Errorf("got %v, want %s", got, tt.want)
+			}
+		})
+	}
+}
