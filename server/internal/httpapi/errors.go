@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -102,6 +103,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		// The admin routes have set a realm of their own.
 		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
 	}
+	if wait, ok := retryAfter(err); ok {
+		setRetryAfter(w, wait)
+		writeJSON(w, status, newErrorBody(code, msg, wait))
+		return
+	}
 	writeEnvelope(w, status, code, msg)
 }
 
@@ -110,16 +116,23 @@ type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		// RetryAfter is a refusal's wait in seconds, finer than the
+		// Retry-After header's whole seconds (an extension).
+		RetryAfter float64 `json:"retry_after,omitempty"`
 	} `json:"error"`
+}
+
+func newErrorBody(code, msg string, wait time.Duration) errorBody {
+	var body errorBody
+	body.Error.Code, body.Error.Message, body.Error.RetryAfter = code, msg, wait.Seconds()
+	return body
 }
 
 // writeEnvelope writes the error envelope. It is the only code that does,
 // on either listener: writeError calls it, and so does recoverPanics, which
 // has reported its panic itself.
 func writeEnvelope(w http.ResponseWriter, status int, code, msg string) {
-	var body errorBody
-	body.Error.Code, body.Error.Message = code, msg
-	writeJSON(w, status, body)
+	writeJSON(w, status, newErrorBody(code, msg, 0))
 }
 
 // notFound answers a path that no route of the listener takes.

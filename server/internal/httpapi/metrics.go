@@ -13,6 +13,7 @@ type metrics struct {
 	framesIn    *prometheus.CounterVec
 	slowCloses  prometheus.Counter
 	rateLimited prometheus.Counter
+	limited     *prometheus.CounterVec
 	panics      *prometheus.CounterVec
 
 	httpRequests *prometheus.CounterVec
@@ -72,6 +73,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "parley_ws_rate_limited_frames_total",
 			Help: "Frames refused by a connection or user rate limit.",
 		}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "parley_rate_limited_total",
+			Help: "Requests, upgrades and frames refused by a limit, by the limit's name (limits are per replica).",
+		}, []string{"limit"}),
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "parley_panics_recovered_total",
 			Help: "Panics recovered, by where they happened (http, ws).",
@@ -120,7 +125,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Buckets: latencyBuckets,
 	})
 	m.deliveryLatency = delivery
-	reg.MustRegister(m.connections, m.upgrades, m.disconnects, m.framesIn, m.slowCloses, m.rateLimited, m.panics,
+	reg.MustRegister(m.connections, m.upgrades, m.disconnects, m.framesIn, m.slowCloses, m.rateLimited, m.limited, m.panics,
 		m.httpRequests, m.httpDuration, m.sends, m.ackLatency, m.ready, m.resumes, m.framesOutByKind, delivery)
 	// Every label value the server can produce exists from the start, so
 	// that rates and alerts see a zero rather than no series: an SLO's
@@ -143,6 +148,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.disconnects.WithLabelValues(closeCodeLabel(code))
 	}
 	m.disconnects.WithLabelValues("other")
+	for _, l := range limitNames {
+		m.limited.WithLabelValues(l)
+	}
 	m.panics.WithLabelValues("http")
 	m.panics.WithLabelValues("ws")
 	return m

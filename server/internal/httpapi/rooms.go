@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -128,9 +129,9 @@ func (s *Server) postMessage() http.HandlerFunc {
 		}
 		user := claimsFrom(r.Context()).User
 		if !s.users.allow(user.ID) {
-			w.Header().Set("Retry-After", "1")
-			s.recordSend(r.Context(), "rest", start, errRateLimited)
-			s.writeError(w, r, errRateLimited)
+			err := s.refuse(limitSends, time.Second, "too many messages; slow down")
+			s.recordSend(r.Context(), "rest", start, err)
+			s.writeError(w, r, err)
 			return
 		}
 		msg, created, err := s.chat.Send(r.Context(), user, chi.URLParam(r, "room"), req.ClientID, req.Body)
