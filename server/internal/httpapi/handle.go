@@ -48,7 +48,9 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 	} else {
 		frameType = f.Type
 		c.s.metrics.framesIn.WithLabelValues(f.Type).Inc()
-		allowed = allowed && (f.Type != frameSend || c.s.users.allow(c.user.ID))
+		if allowed && f.Type == frameSend {
+			allowed, _ = c.s.sends.allow(c.user.ID)
+		}
 	}
 	if !allowed {
 		c.s.metrics.rateLimited.Inc()

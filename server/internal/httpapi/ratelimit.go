@@ -3,62 +3,115 @@ package httpapi
 import (
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// userLimits holds one token bucket per user, shared by all of the user's
-// connections and REST calls on this server. Buckets idle long enough to
-// have refilled carry no state worth keeping and are swept out.
-type userLimits struct {
-	limit rate.Limit
-	burst int
-	now   func() time.Time
+// keyedLimiter is one token bucket per key (a user id, a client address),
+// the one type behind every rate limit of the API. A key's bucket holds up
+// to burst tokens and refills at perSecond; a request takes one.
+//
+// Its memory is bounded twice over. A bucket idle long enough to have
+// refilled carries no state worth keeping, and the sweep drops it. And
+// the map never holds more than maxKeys buckets: past that, a new key
+// evicts an arbitrary one, whose owner gets a full bucket back. That makes
+// an attacker who varies keys faster than the sweep runs (many addresses,
+// many usernames) cost at most maxKeys buckets, at the price of being more
+// lenient with the keys evicted, never stricter: a full map must not lock
+// out everyone new.
+//
+// A nil *keyedLimiter is a limit switched off: it allows everything.
+type keyedLimiter struct {
+	perSecond float64
+	burst     float64
+	maxKeys   int
+	now       func() time.Time
 
 	mu        sync.Mutex
-	buckets   map[string]*userBucket
+	buckets   map[string]bucket
 	lastSweep time.Time
 }
 
-type userBucket struct {
-	lim      *rate.Limiter
-	lastUsed time.Time
+// bucket is a key's tokens as they stood at a time: 16 bytes, so a full
+// map of maxKeys is a few megabytes (see TestKeyedLimiterMemoryIsBounded).
+type bucket struct {
+	tokens float64
+	at     int64 // UnixNano of the last take
 }
 
 // sweepEvery is how often, at most, idle buckets are dropped.
 const sweepEvery = time.Minute
 
-func newUserLimits(limit rate.Limit, burst int, now func() time.Time) *userLimits {
-	// A rate under 0.5/s still allows one message at a time.
-	return &userLimits{limit: limit, burst: max(burst, 1), now: now, buckets: make(map[string]*userBucket), lastSweep: now()}
+// defaultMaxKeys caps each limiter's buckets: far more users or addresses
+// than one replica serves at once.
+const defaultMaxKeys = 100_000
+
+// newKeyedLimiter returns a limiter of perSecond with bursts of burst, or
+// nil (no limit) when perSecond is not positive.
+func newKeyedLimiter(perSecond float64, burst int, now func() time.Time) *keyedLimiter {
+	if !(perSecond > 0) {
+		return nil
+	}
+	// A burst under one would refuse everything.
+	return &keyedLimiter{perSecond: perSecond, burst: float64(max(burst, 1)), maxKeys: defaultMaxKeys, now: now,
+		buckets: make(map[string]bucket), lastSweep: now()}
 }
 
-// allow takes a token from the user's bucket.
-func (u *userLimits) allow(userID string) bool {
-	now := u.now()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if now.Sub(u.lastSweep) > sweepEvery {
-		u.sweep(now)
+// allow takes a token from key's bucket. When there is none it takes
+// nothing and returns how long until there is one: the wait a refusal
+// tells the client.
+func (k *keyedLimiter) allow(key string) (ok bool, wait time.Duration) {
+	if k == nil {
+		return true, 0
 	}
-	b := u.buckets[userID]
-	if b == nil {
-		b = &userBucket{lim: rate.NewLimiter(u.limit, u.burst)}
-		u.buckets[userID] = b
+	now := k.now()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if now.Sub(k.lastSweep) > sweepEvery {
+		k.sweep(now)
 	}
-	b.lastUsed = now
-	return b.lim.AllowN(now, 1)
+	b, found := k.buckets[key]
+	if !found {
+		if len(k.buckets) >= k.maxKeys {
+			k.evictOne()
+		}
+		b = bucket{tokens: k.burst}
+	} else {
+		b.tokens = k.refilled(b, now)
+	}
+	b.at = now.UnixNano()
+	if b.tokens < 1 {
+		k.buckets[key] = b
+		return false, time.Duration((1 - b.tokens) / k.perSecond * float64(time.Second))
+	}
+	b.tokens--
+	k.buckets[key] = b
+	return true, 0
 }
 
-// sweep drops buckets that have been idle long enough to be full again.
-func (u *userLimits) sweep(now time.Time) {
-	refill := time.Duration(float64(u.burst) / float64(u.limit) * float64(time.Second))
-	for id, b := range u.buckets {
-		if now.Sub(b.lastUsed) > refill {
-			delete(u.buckets, id)
+// refilled is b's tokens at now. A clock that steps back refills nothing.
+func (k *keyedLimiter) refilled(b bucket, now time.Time) float64 {
+	elapsed := max(0, float64(now.UnixNano()-b.at)/float64(time.Second))
+	return min(k.burst, b.tokens+elapsed*k.perSecond)
+}
+
+// sweep drops the buckets that have refilled: forgetting them changes
+// nothing.
+func (k *keyedLimiter) sweep(now time.Time) {
+	for key, b := range k.buckets {
+		if k.refilled(b, now) >= k.burst {
+			delete(k.buckets, key)
 		}
 	}
-	u.lastSweep = now
+	k.lastSweep = now
+}
+
+// evictOne drops one bucket, whichever the map's randomised iteration
+// offers first: O(1), where finding the least recently used would be a
+// scan per request exactly when an attacker floods.
+func (k *keyedLimiter) evictOne() {
+	for key := range k.buckets {
+		delete(k.buckets, key)
+		return
+	}
 }
 
 // floodGuard decides when a connection has been over its limit for too

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"fmt"
 	"log/slog"
+	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -45,70 +48,123 @@ func TestFloodGuard(t *testing.T) {
 	}
 }
 
-func TestUserLimitsAllowABurstOfTwiceTheRateThenRefuse(t *testing.T) {
+func TestSendLimitAllowsABurstOfTwiceTheRateThenRefuses(t *testing.T) {
 	t.Parallel()
 	const userRate = 5
 	// The clock stands still: no token comes back during the test.
-	u := mustBuildServer(t, Config{UserRate: userRate, Now: clockAt(time.Now())}).users
+	u := mustBuildServer(t, Config{UserRate: userRate, Now: clockAt(time.Now())}).sends
 	for i := range 2 * userRate {
-		if !u.allow("alice") {
+		if ok, _ := u.allow("alice"); !ok {
 			t.Fatalf("message %d of the burst: got refused, want allowed", i+1)
 		}
 	}
-	if u.allow("alice") {
-		t.Errorf("message %d: got allowed, want refused", 2*userRate+1)
+	if ok, wait := u.allow("alice"); ok || wait != time.Second/userRate {
+		t.Errorf("message %d: got allowed=%v wait %v, want refused with a wait of %v", 2*userRate+1, ok, wait, time.Second/userRate)
 	}
 }
 
-func TestUserLimitsKeepOneBucketPerUser(t *testing.T) {
+func TestKeyedLimiterKeepsOneBucketPerKey(t *testing.T) {
 	t.Parallel()
-	u := newUserLimits(1, 2, clockAt(time.Now()))
-	for u.allow("alice") {
+	u := newKeyedLimiter(1, 2, clockAt(time.Now()))
+	for allowed(u, "alice") {
 	}
-	if !u.allow("bob") {
+	if !allowed(u, "bob") {
 		t.Error("bob after alice spent her bucket: got refused, want allowed")
 	}
-	if u.allow("alice") {
+	if allowed(u, "alice") {
 		t.Error("alice with an empty bucket: got allowed, want refused")
 	}
 }
 
-func TestUserLimitsRefillAtTheRate(t *testing.T) {
+func TestKeyedLimiterRefillsAtTheRateAndSaysWhen(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	u := newUserLimits(1, 2, func() time.Time { return now })
-	for u.allow("alice") {
+	u := newKeyedLimiter(1, 2, func() time.Time { return now })
+	for allowed(u, "alice") {
 	}
-	now = now.Add(999 * time.Millisecond)
-	if u.allow("alice") {
+	now = now.Add(250 * time.Millisecond)
+	if ok, wait := u.allow("alice"); ok || wait != 750*time.Millisecond {
+		t.Errorf("alice 250ms after spending her bucket at 1/s: got allowed=%v wait %v, want refused with a wait of 750ms", ok, wait)
+	}
+	now = now.Add(749 * time.Millisecond)
+	if allowed(u, "alice") {
 		t.Error("alice 999ms after spending her bucket at 1/s: got allowed, want refused")
 	}
 	now = now.Add(time.Millisecond)
-	if !u.allow("alice") {
+	if !allowed(u, "alice") {
 		t.Error("alice a second after spending her bucket at 1/s: got refused, want allowed")
 	}
 }
 
-func TestUserLimitsSweepDropsIdleBuckets(t *testing.T) {
+func TestKeyedLimiterOffAllowsEverything(t *testing.T) {
 	t.Parallel()
-	lastUse := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	u := newUserLimits(1, 2, clockAt(lastUse)) // an empty bucket refills in 2s
+	u := newKeyedLimiter(0, 10, clockAt(time.Now()))
+	for i := range 1000 {
+		if ok, wait := u.allow("alice"); !ok {
+			t.Fatalf("request %d to a limit switched off: got refused with a wait of %v, want allowed", i+1, wait)
+		}
+	}
+}
+
+func TestKeyedLimiterSweepDropsRefilledBuckets(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	u := newKeyedLimiter(1, 2, func() time.Time { return now }) // an empty bucket refills in 2s
 	u.allow("alice")
 	u.allow("bob")
 
-	u.sweep(lastUse.Add(time.Second))
+	u.sweep(now.Add(500 * time.Millisecond))
 	if got := len(u.buckets); got != 2 {
-		t.Fatalf("sweep one second after use: got %d buckets, want 2 (not refilled yet)", got)
+		t.Fatalf("sweep half a second after use: got %d buckets, want 2 (not refilled yet)", got)
 	}
 
-	u.buckets["bob"].lastUsed = lastUse.Add(10 * time.Second)
-	u.sweep(lastUse.Add(11 * time.Second))
+	now = now.Add(10 * time.Second)
+	u.allow("bob")
+	u.sweep(now.Add(500 * time.Millisecond))
 	if _, ok := u.buckets["alice"]; ok {
-		t.Error("alice, idle for 11s: got a bucket kept, want it dropped")
+		t.Error("alice, idle for 10.5s: got a bucket kept, want it dropped")
 	}
 	if _, ok := u.buckets["bob"]; !ok {
-		t.Error("bob, idle for 1s: got his bucket dropped, want it kept")
+		t.Error("bob, idle for 0.5s: got his bucket dropped, want it kept")
 	}
+}
+
+// An attacker who varies the key (a new address, a new username) faster
+// than the sweep can drop buckets fills the map up to maxKeys and no
+// further; the keys evicted get full buckets back, never fewer tokens.
+func TestKeyedLimiterMemoryIsBounded(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	u := newKeyedLimiter(1, 1, func() time.Time { return now })
+	u.maxKeys = 1000
+	for i := range 50_000 {
+		u.allow(fmt.Sprintf("203.0.%d.%d", i/256, i%256))
+		if i%997 == 0 {
+			now = now.Add(time.Millisecond) // never long enough to refill
+		}
+	}
+	if got := len(u.buckets); got != u.maxKeys {
+		t.Errorf("after 50,000 keys: got %d buckets, want the cap, %d", got, u.maxKeys)
+	}
+
+	// What a full map of the default cap weighs, for docs/operations.md.
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	full := newKeyedLimiter(1, 1, clockAt(now))
+	for i := range defaultMaxKeys {
+		full.allow(addrKey(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perKey := float64(after.HeapAlloc-before.HeapAlloc) / defaultMaxKeys
+	t.Logf("%d address buckets: %.1f MiB, %.0f bytes a key", len(full.buckets), float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), perKey)
+	runtime.KeepAlive(full)
+}
+
+func allowed(u *keyedLimiter, key string) bool {
+	ok, _ := u.allow(key)
+	return ok
 }
 
 // clockAt is a clock that stands still at t.

@@ -4,7 +4,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -128,8 +127,8 @@ func (s *Server) postMessage() http.HandlerFunc {
 			return
 		}
 		user := claimsFrom(r.Context()).User
-		if !s.users.allow(user.ID) {
-			err := s.refuse(limitSends, time.Second, "too many messages; slow down")
+		if ok, wait := s.sends.allow(user.ID); !ok {
+			err := s.refuse(limitSends, wait, "too many messages; slow down")
 			s.recordSend(r.Context(), "rest", start, err)
 			s.writeError(w, r, err)
 			return

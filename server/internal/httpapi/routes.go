@@ -26,13 +26,14 @@ func (s *Server) Handler() http.Handler {
 	}
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Post("/users", s.createUser())
-		r.Post("/sessions", s.createSession())
+		lim := s.limits
+		r.With(s.limit(limitSignup, lim.signupPerAddr, nil)).Post("/users", s.createUser())
+		r.With(s.limit(limitLogin, lim.loginPerAddr, nil)).Post("/sessions", s.createSession())
 		r.Group(func(r chi.Router) {
 			r.Use(s.requireToken)
 			r.Get("/rooms", s.listRooms())
-			r.Post("/rooms", s.createRoom())
-			r.Get("/rooms/{room}/messages", s.listMessages())
+			r.With(s.limit(limitRoomsCreate, lim.roomsPerAddr, lim.roomsPerUser)).Post("/rooms", s.createRoom())
+			r.With(s.limit(limitHistory, lim.historyPerAddr, lim.historyPerUser)).Get("/rooms/{room}/messages", s.listMessages())
 			r.Post(strings.TrimPrefix(messagesRoute, "/api/v1"), s.postMessage())
 			r.Post("/ws-tickets", s.createTicket())
 		})

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
@@ -75,6 +74,8 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For is believed when
 	// telling which address a request comes from (see clientAddr).
 	TrustedProxies []netip.Prefix
+	// Limits are the REST calls' rate limits (see limits.go).
+	Limits Limits
 }
 
 func (c *Config) setDefaults() {
@@ -124,7 +125,8 @@ type Server struct {
 	// upgraded is the header of the 101 answer, which the upgrader writes
 	// itself: it sees only the headers it is handed, not w's.
 	upgraded http.Header
-	users    *userLimits
+	sends    *keyedLimiter // the per-user send limit, UserRate
+	limits   *restLimits
 
 	draining atomic.Bool
 	mu       sync.Mutex
@@ -143,7 +145,8 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		cfg:     cfg,
 		tel:     cfg.Telemetry,
 		now:     cfg.Now,
-		users:   newUserLimits(rate.Limit(cfg.UserRate), int(2*cfg.UserRate), cfg.Now),
+		sends:   newKeyedLimiter(cfg.UserRate, int(2*cfg.UserRate), cfg.Now),
+		limits:  newRESTLimits(cfg.Limits, cfg.Now),
 		conns:   make(map[*conn]struct{}),
 	}
 	if cfg.Replica != "" {
