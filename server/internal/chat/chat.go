@@ -79,6 +79,9 @@ type Ticket struct {
 //     messages lie beyond the page in its direction.
 //   - TakeTicket removes the ticket whatever its state (tickets are single
 //     use) and returns ErrNotFound when it is missing or expired at now.
+//   - RoomsAfter returns up to limit rooms whose ids sort after after (in
+//     byte order; "" is before every id), in id order: a page of the room
+//     list. It reads only the page, whatever the number of rooms.
 //   - A store that cannot be reached reports ErrUnavailable.
 type Store interface {
 	CreateUser(ctx context.Context, u User, passwordHash string) error
@@ -88,6 +91,9 @@ type Store interface {
 	Room(ctx context.Context, id string) (Room, error)
 	Rooms(ctx context.Context) ([]Room, error)
 	LastSeqs(ctx context.Context, rooms []string) (map[string]int64, error)
+
+	// Paging the room list (issue 16).
+	RoomsAfter(ctx context.Context, after string, limit int) ([]Room, error)
 
 	Append(ctx context.Context, d Draft) (msg Message, created bool, err error)
 	History(ctx context.Context, room string, p Page) (msgs []Message, hasMore bool, err error)

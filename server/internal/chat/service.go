@@ -50,6 +50,44 @@ func (s *Service) Rooms(ctx context.Context) ([]Room, error) {
 	return s.store.Rooms(ctx)
 }
 
+// Room list page sizes of the public API.
+const (
+	DefaultRoomPage = 100
+	MaxRoomPage     = 500
+)
+
+// RoomsAfter reads a page of the room list: up to limit rooms (0 means
+// DefaultRoomPage) whose ids follow the cursor after ("" for the first
+// page), in id order, which is creation order. next is the cursor of the
+// following page, empty when no room follows.
+func (s *Service) RoomsAfter(ctx context.Context, after string, limit int) (rooms []Room, next string, err error) {
+	switch {
+	case limit == 0:
+		limit = DefaultRoomPage
+	case limit < 1 || limit > MaxRoomPage:
+		return nil, "", Errorf(ErrInvalid, "limit must be from 1 to %d", MaxRoomPage)
+	}
+	if after != "" && !isID(after) {
+		return nil, "", Errorf(ErrInvalid, "after must be a cursor from a previous page")
+	}
+	// One room more than asked says whether another page follows.
+	rooms, err = s.store.RoomsAfter(ctx, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(rooms) > limit {
+		rooms = rooms[:limit]
+		next = rooms[limit-1].ID
+	}
+	return rooms, next, nil
+}
+
+// isID reports whether s could be an id NewID made.
+func isID(s string) bool {
+	b, err := idEncoding.DecodeString(s)
+	return err == nil && len(s) == 26 && len(b) == 16
+}
+
 // History reads a page of a room's messages. A zero limit means the default.
 func (s *Service) History(ctx context.Context, room string, p Page) ([]Message, bool, error) {
 	switch {

@@ -291,6 +291,7 @@ func TestStoreLatencyDelaysEveryStoreMethod(t *testing.T) {
 			}},
 			{"Room", func() error { _, err := f.store.Room(ctx, f.room.ID); return err }},
 			{"Rooms", func() error { _, err := f.store.Rooms(ctx); return err }},
+			{"RoomsAfter", func() error { _, err := f.store.RoomsAfter(ctx, "", 10); return err }},
 			{"LastSeqs", func() error { _, err := f.store.LastSeqs(ctx, []string{f.room.ID}); return err }},
 			{"Append", func() error { _, err := f.append(ctx); return err }},
 			{"History", func() error { _, _, err := f.store.History(ctx, f.room.ID, chat.Page{Limit: 10}); return err }},

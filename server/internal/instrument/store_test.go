@@ -81,6 +81,7 @@ func TestStoreNamesEveryOperationAndPassesItsSpanOn(t *testing.T) {
 	s.CreateRoom(ctx, chat.Room{})
 	s.Room(ctx, "")
 	s.Rooms(ctx)
+	s.RoomsAfter(ctx, "", 0)
 	s.LastSeqs(ctx, nil)
 	s.Append(ctx, chat.Draft{})
 	s.History(ctx, "", chat.Page{})
@@ -88,7 +89,7 @@ func TestStoreNamesEveryOperationAndPassesItsSpanOn(t *testing.T) {
 	s.TakeTicket(ctx, "", time.Time{})
 	s.Ping(ctx)
 
-	ops := []string{"create_user", "credentials", "create_room", "room", "rooms", "last_seqs", "append", "history", "save_ticket", "take_ticket", "ping"}
+	ops := []string{"create_user", "credentials", "create_room", "room", "rooms", "rooms_after", "last_seqs", "append", "history", "save_ticket", "take_ticket", "ping"}
 	want := map[string]float64{}
 	for _, op := range ops {
 		want[`parley_store_operation_duration_seconds_count{op="`+op+`",outcome="ok"}`] = 1
@@ -179,6 +180,9 @@ func (s *fakeStore) Room(ctx context.Context, _ string) (chat.Room, error) {
 	return chat.Room{}, s.call(ctx)
 }
 func (s *fakeStore) Rooms(ctx context.Context) ([]chat.Room, error) { return nil, s.call(ctx) }
+func (s *fakeStore) RoomsAfter(ctx context.Context, _ string, _ int) ([]chat.Room, error) {
+	return nil, s.call(ctx)
+}
 func (s *fakeStore) LastSeqs(ctx context.Context, _ []string) (map[string]int64, error) {
 	return nil, s.call(ctx)
 }

@@ -62,6 +62,7 @@ type Store struct {
 	rooms      map[string]*room // by id
 	roomNames  map[string]bool  // folded names in use
 	roomsInAge []*room          // creation order, so Rooms lists them stably
+	roomsByID  []*room          // id order, so RoomsAfter finds a page by binary search
 
 	ticketsMu sync.Mutex
 	tickets   map[string]chat.Ticket // by hash
@@ -147,6 +148,9 @@ func (s *Store) CreateRoom(_ context.Context, r chat.Room) (chat.Room, error) {
 	s.rooms[r.ID] = rm
 	s.roomNames[key] = true
 	s.roomsInAge = append(s.roomsInAge, rm)
+	// Ids are time-ordered: a new room almost always goes at the end.
+	at, _ := slices.BinarySearchFunc(s.roomsByID, r.ID, func(rm *room, id string) int { return strings.Compare(rm.id, id) })
+	s.roomsByID = slices.Insert(s.roomsByID, at, rm)
 	return rm.info(), nil
 }
 
@@ -167,6 +171,25 @@ func (s *Store) Rooms(context.Context) ([]chat.Room, error) {
 
 	out := make([]chat.Room, len(all))
 	for i, rm := range all {
+		out[i] = rm.info()
+	}
+	return out, nil
+}
+
+// RoomsAfter returns up to limit rooms whose ids sort after after, in id
+// order.
+func (s *Store) RoomsAfter(_ context.Context, after string, limit int) ([]chat.Room, error) {
+	s.roomsMu.RLock()
+	from, found := slices.BinarySearchFunc(s.roomsByID, after, func(rm *room, id string) int { return strings.Compare(rm.id, id) })
+	if found {
+		from++
+	}
+	rest := s.roomsByID[from:]
+	page := slices.Clone(rest[:max(0, min(limit, len(rest)))])
+	s.roomsMu.RUnlock()
+
+	out := make([]chat.Room, len(page))
+	for i, rm := range page {
 		out[i] = rm.info()
 	}
 	return out, nil

@@ -87,6 +87,23 @@ func (s *Store) Rooms(ctx context.Context) ([]chat.Room, error) {
 	return rooms, nil
 }
 
+const roomsAfterQuery = `SELECT id, name, created_at, last_seq FROM rooms WHERE id > $1 ORDER BY id LIMIT $2`
+
+// RoomsAfter returns up to limit rooms whose ids sort after after, in id
+// order: a keyset page read from the primary key's index, so a page costs
+// the same at the end of 50,000 rooms as at the start. The index orders by
+// the database's collation, not bytes; ids are lower-case base32 of one
+// length, which every collation orders as bytes, and the service accepts
+// no other cursor.
+func (s *Store) RoomsAfter(ctx context.Context, after string, limit int) ([]chat.Room, error) {
+	rows, _ := s.pool.Query(ctx, roomsAfterQuery, after, max(limit, 0))
+	rooms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Room, error) { return scanRoom(row) })
+	if err != nil {
+		return nil, s.fail("rooms after", err)
+	}
+	return rooms, nil
+}
+
 // LastSeqs returns the last seq of each listed room that exists, in one
 // query and in a map that is never nil. An empty list is answered without
 // asking the database, so it gives an empty map even when the database is

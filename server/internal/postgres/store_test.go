@@ -237,6 +237,10 @@ func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
 			"Append": func() error { _, _, err := s.Append(ctx, draft(room, u, "after")); return err },
 			"Room":   func() error { _, err := s.Room(ctx, room.ID); return err },
 			"Rooms":  func() error { _, err := s.Rooms(ctx); return err },
+			"RoomsAfter": func() error {
+				_, err := s.RoomsAfter(ctx, "", 10)
+				return err
+			},
 			"LastSeqs": func() error {
 				_, err := s.LastSeqs(ctx, []string{room.ID})
 				return err

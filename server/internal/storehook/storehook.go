@@ -1,6 +1,6 @@
 // Package storehook builds chat.Store decorators from one function, so that
 // a decorator (fault injection, timing and tracing) is only what it does
-// around a call, and no decorator repeats the store's eleven methods.
+// around a call, and no decorator repeats the store's methods.
 //
 // It lives outside chat because chat is the domain and has no use for it,
 // and outside both of its users so that neither depends on the other. Like
@@ -28,6 +28,9 @@ const (
 	SaveTicket  = "save_ticket"
 	TakeTicket  = "take_ticket"
 	Ping        = "ping"
+
+	// Paging the room list (issue 16).
+	RoomsAfter = "rooms_after"
 )
 
 // Around runs one store call. op names the operation; call makes it with
@@ -81,6 +84,14 @@ func (s *store) Room(ctx context.Context, id string) (room chat.Room, err error)
 func (s *store) Rooms(ctx context.Context) (rooms []chat.Room, err error) {
 	err = s.around(ctx, Rooms, func(ctx context.Context) (err error) {
 		rooms, err = s.next.Rooms(ctx)
+		return err
+	})
+	return rooms, err
+}
+
+func (s *store) RoomsAfter(ctx context.Context, after string, limit int) (rooms []chat.Room, err error) {
+	err = s.around(ctx, RoomsAfter, func(ctx context.Context) (err error) {
+		rooms, err = s.next.RoomsAfter(ctx, after, limit)
 		return err
 	})
 	return rooms, err

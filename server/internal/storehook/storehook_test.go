@@ -48,6 +48,9 @@ var calls = []call{
 	{storehook.Rooms, func(ctx context.Context, s chat.Store) (any, error) {
 		return s.Rooms(ctx)
 	}, []any(nil), []chat.Room{lobby}},
+	{storehook.RoomsAfter, func(ctx context.Context, s chat.Store) (any, error) {
+		return s.RoomsAfter(ctx, "r0", 10)
+	}, []any{"r0", 10}, []chat.Room{lobby}},
 	{storehook.LastSeqs, func(ctx context.Context, s chat.Store) (any, error) {
 		return s.LastSeqs(ctx, []string{"r1"})
 	}, []any{[]string{"r1"}}, map[string]int64{"r1": 7}},
@@ -84,6 +87,7 @@ var zeroOf = map[string]any{
 	storehook.SaveTicket:  nil,
 	storehook.TakeTicket:  chat.Ticket{},
 	storehook.Ping:        nil,
+	storehook.RoomsAfter:  []chat.Room(nil),
 }
 
 func TestEveryMethodPassesThroughTheHookWithItsOpName(t *testing.T) {
@@ -181,6 +185,11 @@ func (s *fakeStore) Room(ctx context.Context, id string) (chat.Room, error) {
 
 func (s *fakeStore) Rooms(ctx context.Context) ([]chat.Room, error) {
 	s.record(ctx)
+	return []chat.Room{lobby}, s.err
+}
+
+func (s *fakeStore) RoomsAfter(ctx context.Context, after string, limit int) ([]chat.Room, error) {
+	s.record(ctx, after, limit)
 	return []chat.Room{lobby}, s.err
 }
 

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 	}{
 		{"Users", testUsers},
 		{"Rooms", testRooms},
+		{"RoomPages", testRoomPages},
 		{"Append", testAppend},
 		{"Idempotency", testIdempotency},
 		{"ConcurrentAppend", testConcurrentAppend},
