@@ -64,7 +64,7 @@ func DefaultLimits() Limits {
 		LoginPerAddr:       Rate{N: 60, Per: time.Minute, Burst: 500},
 		LoginBackoff:       Backoff{Free: 5, Max: time.Minute},
 		RoomsCreatePerUser: Rate{N: 60, Per: time.Hour, Burst: 300},
-		RoomsCreatePerAddr: Rate{N: 120, Per: time.Hour, Burst: 300},
+		RoomsCreatePerAddr: Rate{N: 120, Per: time.Hour, Burst: 600},
 		HistoryPerUser:     Rate{N: 5, Per: time.Second, Burst: 50},
 		HistoryPerAddr:     Rate{N: 20, Per: time.Second, Burst: 200},
 	}

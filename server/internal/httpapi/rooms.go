@@ -12,21 +12,53 @@ import (
 
 type roomsResponse struct {
 	Rooms []roomJSON `json:"rooms"`
+	// Next is the cursor of the following page: present only when the
+	// client asked for a page and more rooms follow.
+	Next string `json:"next,omitempty"`
 }
 
+// listRooms lists the rooms: every one, as protocol v1 has it, or a page
+// when the client gives limit or after (an extension: the list grows with
+// every room created, and a page costs the same however long it is).
 func (s *Server) listRooms() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		rooms, err := s.chat.Rooms(r.Context())
+		var (
+			rooms []chat.Room
+			next  string
+			err   error
+		)
+		q := r.URL.Query()
+		if q.Has("limit") || q.Has("after") {
+			var limit int
+			if limit, err = parseRoomLimit(q.Get("limit")); err == nil {
+				rooms, next, err = s.chat.RoomsAfter(r.Context(), q.Get("after"), limit)
+			}
+		} else {
+			rooms, err = s.chat.Rooms(r.Context())
+		}
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		resp := roomsResponse{Rooms: make([]roomJSON, len(rooms))}
+		resp := roomsResponse{Rooms: make([]roomJSON, len(rooms)), Next: next}
 		for i, room := range rooms {
 			resp.Rooms[i] = toRoom(room)
 		}
 		writeJSON(w, http.StatusOK, resp)
 	}
+}
+
+// parseRoomLimit reads a page's limit; none (0) takes the service's
+// default.
+func parseRoomLimit(v string) (int, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > chat.MaxRoomPage {
+		return 0, chat.Errorf(chat.ErrInvalid, "limit must be a whole number from 1 to %d", chat.MaxRoomPage)
+	}
+	return n, nil
 }
 
 type createRoomRequest struct {

@@ -1,0 +1,424 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parleychat/parley/server/internal/memstore"
+)
+
+// Addresses the tests' requests come from (documentation addresses).
+const (
+	attackerAddr = "192.0.2.1"
+	victimAddr   = "198.51.100.7"
+)
+
+const password = "correct horse battery" // testAPI.mustRegister's
+
+// 100 wrong passwords for one account in a burst were 100 × 401, at the
+// pace of the password hash. Past a few they are refused at once, with
+// the wait; the account's owner, at another address, logs in as usual,
+// and so does the attacker's own address once the backoff has passed.
+func TestLoginBackoffThrottlesGuessesButDoesNotLockTheOwnerOut(t *testing.T) {
+	t.Parallel()
+	lt := newLimitTest(t, Limits{})
+	lt.api.mustRegister("victim")
+
+	var unauthorized, limited int
+	for i := range 100 {
+		got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", credentials("Victim", fmt.Sprint("guess-", i)))
+		switch got.status {
+		case http.StatusUnauthorized:
+			unauthorized++
+		case http.StatusTooManyRequests:
+			limited++
+			lt.wantRefusal(got, "1")
+		default:
+			t.Fatalf("guess %d: got %d %s, want 401 or 429", i+1, got.status, got.body)
+		}
+	}
+	// Five free failures, then a sixth that starts the backoff.
+	if unauthorized != 6 || limited != 94 {
+		t.Errorf("100 wrong passwords: got %d × 401 and %d × 429, want 6 × 401 and 94 × 429", unauthorized, limited)
+	}
+	if got := lt.api.metric("parley_rate_limited_total", "limit", "login_backoff"); got != float64(limited) {
+		t.Errorf("got parley_rate_limited_total{limit=login_backoff} %v, want %d", got, limited)
+	}
+
+	if got := lt.do("POST", "/api/v1/sessions", victimAddr, "", credentials("victim", password)); got.status != http.StatusCreated {
+		t.Errorf("the owner from another address during the attack: got %d %s, want 201", got.status, got.body)
+	}
+	if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", credentials("victim", password)); got.status != http.StatusTooManyRequests {
+		t.Errorf("the right password from the attacker's address during the backoff: got %d %s, want 429", got.status, got.body)
+	}
+	lt.clock.advance(time.Second)
+	if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", credentials("victim", password)); got.status != http.StatusCreated {
+		t.Errorf("the right password from the attacker's address after the backoff: got %d %s, want 201", got.status, got.body)
+	}
+}
+
+// The backoff doubles from one second with each failure past the free
+// ones, stops doubling at Max, and a success starts it over.
+func TestLoginBackoffDoublesUpToMaxAndEndsWithASuccess(t *testing.T) {
+	t.Parallel()
+	lt := newLimitTest(t, Limits{LoginBackoff: Backoff{Free: 2, Max: 10 * time.Second}})
+	lt.api.mustRegister("alice")
+	wrong := credentials("alice", "wrong")
+
+	for i := range 2 {
+		if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong); got.status != http.StatusUnauthorized {
+			t.Fatalf("free failure %d: got %d %s, want 401", i+1, got.status, got.body)
+		}
+	}
+	for _, want := range []time.Duration{1, 2, 4, 8, 10, 10} {
+		want *= time.Second
+		if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong); got.status != http.StatusUnauthorized {
+			t.Fatalf("a failure after waiting: got %d %s, want 401", got.status, got.body)
+		}
+		got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong)
+		if got.status != http.StatusTooManyRequests {
+			t.Fatalf("at once after it: got %d %s, want 429", got.status, got.body)
+		}
+		if wait := retryAfterOf(t, got); wait != want {
+			t.Errorf("got a wait of %v, want %v", wait, want)
+		}
+		lt.clock.advance(want - time.Millisecond)
+		if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong); got.status != http.StatusTooManyRequests {
+			t.Fatalf("a millisecond before the wait is over: got %d, want 429", got.status)
+		}
+		lt.clock.advance(time.Millisecond)
+	}
+
+	if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", credentials("alice", password)); got.status != http.StatusCreated {
+		t.Fatalf("the right password after the wait: got %d %s, want 201", got.status, got.body)
+	}
+	for i := range 2 {
+		if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong); got.status != http.StatusUnauthorized {
+			t.Errorf("free failure %d after a success: got %d %s, want 401", i+1, got.status, got.body)
+		}
+	}
+}
+
+// Failures long past are forgotten: a user who mistyped twice last week
+// starts over with the free failures.
+func TestLoginBackoffForgetsOldFailures(t *testing.T) {
+	t.Parallel()
+	lt := newLimitTest(t, Limits{LoginBackoff: Backoff{Free: 1, Max: time.Minute}})
+	lt.api.mustRegister("alice")
+	wrong := credentials("alice", "wrong")
+	lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong)
+	lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong) // backoff of 1s
+	lt.clock.advance(forgetAfter + time.Second)
+	for i := range 2 {
+		if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong); got.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d after %v: got %d %s, want 401", i+1, forgetAfter, got.status, got.body)
+		}
+	}
+	if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong); got.status != http.StatusTooManyRequests || retryAfterOf(t, got) != time.Second {
+		t.Errorf("the next at once: got %d %s, want 429 with the first wait, 1s", got.status, got.body)
+	}
+}
+
+// Each limit on an address or a user: past its burst a request is 429
+// rate_limited, with Retry-After from the bucket's real wait, counted by
+// limit; another address or user is not touched, and the same one passes
+// again once the wait is over.
+func TestRESTLimitsRefuseOverTheBurstAndSayHowLong(t *testing.T) {
+	t.Parallel()
+	threeAMinute := Rate{N: 3, Per: time.Minute, Burst: 3} // a token every 20s
+	off := Rate{Off: true}
+	type request struct{ from, user string }
+	tests := []struct {
+		name   string
+		limits Limits
+		limit  string
+		method string
+		path   string // %d is the request's number; %s the room
+		body   func(i int) any
+		// The burst's requests, in turn, pass; then over is refused, and
+		// other passes at once. over passes again after 20s.
+		burst       []request
+		over, other request
+	}{
+		{
+			name: "sign-up per address", limits: Limits{SignupPerAddr: threeAMinute}, limit: "signup",
+			method: "POST", path: "/api/v1/users", body: func(i int) any { return credentials(fmt.Sprint("newcomer", i), password) },
+			burst: []request{{attackerAddr, ""}, {attackerAddr, ""}, {attackerAddr, ""}},
+			over:  request{attackerAddr, ""}, other: request{victimAddr, ""},
+		},
+		{
+			name: "login per address", limits: Limits{LoginPerAddr: threeAMinute}, limit: "login",
+			method: "POST", path: "/api/v1/sessions", body: func(i int) any { return credentials("alice", password) },
+			burst: []request{{attackerAddr, ""}, {attackerAddr, ""}, {attackerAddr, ""}},
+			over:  request{attackerAddr, ""}, other: request{victimAddr, ""},
+		},
+		{
+			name: "room creation per user", limits: Limits{RoomsCreatePerUser: threeAMinute, RoomsCreatePerAddr: off}, limit: "rooms_create",
+			method: "POST", path: "/api/v1/rooms", body: func(i int) any { return map[string]string{"name": fmt.Sprint("room ", i)} },
+			burst: []request{{attackerAddr, "alice"}, {attackerAddr, "alice"}, {victimAddr, "alice"}},
+			over:  request{victimAddr, "alice"}, other: request{attackerAddr, "bob"},
+		},
+		{
+			name: "room creation per address", limits: Limits{RoomsCreatePerUser: off, RoomsCreatePerAddr: threeAMinute}, limit: "rooms_create",
+			method: "POST", path: "/api/v1/rooms", body: func(i int) any { return map[string]string{"name": fmt.Sprint("room ", i)} },
+			burst: []request{{attackerAddr, "alice"}, {attackerAddr, "bob"}, {attackerAddr, "alice"}},
+			over:  request{attackerAddr, "bob"}, other: request{victimAddr, "bob"},
+		},
+		{
+			name: "history per user", limits: Limits{HistoryPerUser: threeAMinute, HistoryPerAddr: off}, limit: "history",
+			method: "GET", path: "/api/v1/rooms/%s/messages",
+			burst: []request{{attackerAddr, "alice"}, {victimAddr, "alice"}, {attackerAddr, "alice"}},
+			over:  request{victimAddr, "alice"}, other: request{attackerAddr, "bob"},
+		},
+		{
+			name: "history per address", limits: Limits{HistoryPerUser: off, HistoryPerAddr: threeAMinute}, limit: "history",
+			method: "GET", path: "/api/v1/rooms/%s/messages",
+			burst: []request{{attackerAddr, "alice"}, {attackerAddr, "bob"}, {attackerAddr, "bob"}},
+			over:  request{attackerAddr, "alice"}, other: request{victimAddr, "alice"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			lt := newLimitTest(t, tt.limits)
+			tokens := map[string]string{"alice": lt.api.mustRegister("alice"), "bob": lt.api.mustRegister("bob")}
+			room := lt.api.mustCreateRoom("lobby")
+			n := 0
+			send := func(r request) response {
+				n++
+				path := tt.path
+				if strings.Contains(path, "%s") {
+					path = fmt.Sprintf(path, room)
+				}
+				var body any
+				if tt.body != nil {
+					body = tt.body(n)
+				}
+				return lt.do(tt.method, path, r.from, tokens[r.user], body)
+			}
+			for i, r := range tt.burst {
+				if got := send(r); got.status >= 400 {
+					t.Fatalf("request %d of the burst (%s as %q): got %d %s, want it to pass", i+1, r.from, r.user, got.status, got.body)
+				}
+			}
+			got := send(tt.over)
+			if got.status != http.StatusTooManyRequests {
+				t.Fatalf("past the burst (%s as %q): got %d %s, want 429", tt.over.from, tt.over.user, got.status, got.body)
+			}
+			lt.wantRefusal(got, "20")
+			if wait := retryAfterOf(t, got); wait != 20*time.Second {
+				t.Errorf("got retry_after %v, want 20s", wait)
+			}
+			if got := lt.api.metric("parley_rate_limited_total", "limit", tt.limit); got != 1 {
+				t.Errorf("got parley_rate_limited_total{limit=%q} %v, want 1", tt.limit, got)
+			}
+			if got := send(tt.other); got.status >= 400 {
+				t.Errorf("another (%s as %q) at once: got %d %s, want it to pass", tt.other.from, tt.other.user, got.status, got.body)
+			}
+			lt.clock.advance(20 * time.Second)
+			if got := send(tt.over); got.status >= 400 {
+				t.Errorf("20s later: got %d %s, want it to pass", got.status, got.body)
+			}
+		})
+	}
+}
+
+// One user made 50,000 rooms in 3 seconds. By default one user gets a
+// burst of 300 (what the load generator's largest scenario creates), and
+// then one a minute.
+func TestOneUserCreatingRoomsFastIsThrottledByDefault(t *testing.T) {
+	t.Parallel()
+	lt := newLimitTest(t, Limits{})
+	token := lt.api.mustRegister("alice")
+	created := 0
+	for i := range 1000 {
+		got := lt.do("POST", "/api/v1/rooms", attackerAddr, token, map[string]string{"name": fmt.Sprint("room ", i)})
+		if got.status == http.StatusTooManyRequests {
+			lt.wantRefusal(got, "60")
+			break
+		}
+		if got.status != http.StatusCreated {
+			t.Fatalf("room %d: got %d %s, want 201 or 429", i+1, got.status, got.body)
+		}
+		created++
+	}
+	if created != 300 {
+		t.Errorf("got %d rooms created before the first 429, want 300", created)
+	}
+}
+
+// A sign-up flood from one address: by default a burst of 500 (every
+// shipped scenario but capacity), then one a second.
+func TestSignupFloodFromOneAddressIsThrottledByDefault(t *testing.T) {
+	t.Parallel()
+	lt := newLimitTest(t, Limits{})
+	for i := range 600 {
+		got := lt.do("POST", "/api/v1/users", attackerAddr, "", credentials(fmt.Sprint("flood", i), password))
+		if got.status == http.StatusTooManyRequests {
+			lt.wantRefusal(got, "1")
+			if i != 500 {
+				t.Errorf("got the first 429 at sign-up %d, want it at 501", i+1)
+			}
+			return
+		}
+		if got.status != http.StatusCreated {
+			t.Fatalf("sign-up %d: got %d %s, want 201 or 429", i+1, got.status, got.body)
+		}
+	}
+	t.Error("got 600 sign-ups from one address, want a 429 after 500")
+}
+
+// A limit switched off refuses nothing.
+func TestALimitSwitchedOffRefusesNothing(t *testing.T) {
+	t.Parallel()
+	lt := newLimitTest(t, Limits{HistoryPerUser: Rate{Off: true}, HistoryPerAddr: Rate{Off: true}})
+	token := lt.api.mustRegister("alice")
+	room := lt.api.mustCreateRoom("lobby")
+	for i := range 300 {
+		if got := lt.do("GET", "/api/v1/rooms/"+room+"/messages", attackerAddr, token, nil); got.status != http.StatusOK {
+			t.Fatalf("history read %d with the limits off: got %d %s, want 200", i+1, got.status, got.body)
+		}
+	}
+}
+
+// IPv6 addresses count by their /64: a host picks any address in its
+// block, and must not get a bucket for each.
+func TestAddrKeyCountsIPv6ByItsSlash64(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", true},
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"192.0.2.1", "192.0.2.2", false},
+		{"192.0.2.1", "192.0.2.1", true},
+	}
+	for _, tt := range tests {
+		a, b := addrKey(netip.MustParseAddr(tt.a)), addrKey(netip.MustParseAddr(tt.b))
+		if (a == b) != tt.same {
+			t.Errorf("addrKey(%s) = %q, addrKey(%s) = %q: got same=%v, want %v", tt.a, a, tt.b, b, a == b, tt.same)
+		}
+	}
+}
+
+// The backoff's memory is bounded under an attacker who tries ever new
+// usernames: at most maxKeys entries, the same bound as a keyedLimiter.
+func TestLoginBackoffMemoryIsBounded(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	b := newLoginBackoff(Backoff{Free: 5, Max: time.Minute}, clockAt(now))
+	b.maxKeys = 100
+	for i := range 10_000 {
+		key := backoffKey(fmt.Sprint("user", i), netip.MustParseAddr(attackerAddr))
+		b.attempt(key)
+	}
+	if got := len(b.entries); got != b.maxKeys {
+		t.Errorf("after 10,000 usernames: got %d entries, want the cap, %d", got, b.maxKeys)
+	}
+	long := backoffKey(strings.Repeat("x", 10_000), netip.MustParseAddr(attackerAddr))
+	if len(long) > 100 {
+		t.Errorf("a 10,000-byte username: got a key of %d bytes, want at most 100", len(long))
+	}
+}
+
+// limitTest is an API on the memory store whose limits run on a clock the
+// test moves. Requests are served in process, from whatever address the
+// test names.
+type limitTest struct {
+	t     *testing.T
+	api   *testAPI
+	h     http.Handler
+	clock *testClock
+}
+
+func newLimitTest(t *testing.T, limits Limits) *limitTest {
+	t.Helper()
+	clock := &testClock{now: time.Now()}
+	api, hub := newTestAPI(t, memstore.New(memstore.Options{}), Config{Now: clock.Now, Limits: limits})
+	t.Cleanup(hub.Close)
+	return &limitTest{t: t, api: api, h: api.server.Handler(), clock: clock}
+}
+
+// do sends a request from address from, with token if not empty, and body
+// as JSON if not nil.
+func (lt *limitTest) do(method, path, from, token string, body any) response {
+	lt.t.Helper()
+	var req *http.Request
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			lt.t.Fatal(err)
+		}
+		req = httptest.NewRequest(method, path, strings.NewReader(string(b)))
+		req.Header.Set("Content-Type", "application/json")
+	} else {
+		req = httptest.NewRequest(method, path, nil)
+	}
+	req.RemoteAddr = from + ":40000"
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	rec := httptest.NewRecorder()
+	lt.h.ServeHTTP(rec, req)
+	return response{status: rec.Code, header: rec.Header(), body: rec.Body.String()}
+}
+
+// wantRefusal checks that got is a refusal by a limit, asking to wait
+// retryAfter seconds.
+func (lt *limitTest) wantRefusal(got response, retryAfter string) {
+	lt.t.Helper()
+	if got.status != http.StatusTooManyRequests {
+		lt.t.Fatalf("got %d %s, want 429", got.status, got.body)
+	}
+	if e := mustDecode[errorJSON](lt.t, got); e.Error.Code != "rate_limited" {
+		lt.t.Errorf("got code %q, want rate_limited", e.Error.Code)
+	}
+	if h := got.header.Get("Retry-After"); h != retryAfter {
+		lt.t.Errorf("got Retry-After %q, want %q", h, retryAfter)
+	}
+}
+
+// retryAfterOf is a refusal's wait as its envelope's retry_after gives it,
+// to the millisecond.
+func retryAfterOf(t *testing.T, got response) time.Duration {
+	t.Helper()
+	var e struct {
+		Error struct {
+			RetryAfter float64 `json:"retry_after"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(got.body), &e); err != nil {
+		t.Fatalf("decoding %q: %v", got.body, err)
+	}
+	return time.Duration(e.Error.RetryAfter * 1000 * float64(time.Millisecond)).Round(time.Millisecond)
+}
+
+func credentials(username, pw string) map[string]string {
+	return map[string]string{"username": username, "password": pw}
+}
+
+// testClock is a clock that moves only when the test says.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
