@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/parleychat/parley/server/internal/httpapi"
 )
 
 // config is everything the server reads from its environment. loadConfig
@@ -34,6 +36,10 @@ type config struct {
 	UserRate       float64       // PARLEY_USER_RATE
 	DrainTimeout   time.Duration // PARLEY_DRAIN_TIMEOUT
 	DrainJitter    time.Duration // PARLEY_DRAIN_JITTER
+
+	// Rate limits of the REST API (issue 16), one variable each: see
+	// limitVars.
+	Limits httpapi.Limits
 }
 
 // defaultAddr is where the API listens without PARLEY_ADDR.
@@ -73,6 +79,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DrainTimeout:   p.duration("PARLEY_DRAIN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
 		DrainJitter:    p.duration("PARLEY_DRAIN_JITTER", 2*time.Second, time.Millisecond, 5*time.Minute),
 	}
+	cfg.Limits = p.limits()
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < minAdminTokenLen {
 		p.fail("PARLEY_ADMIN_TOKEN", "must be at least %d bytes", minAdminTokenLen)
 	}
@@ -126,6 +133,13 @@ func (c config) logAttrs() []any {
 		"PARLEY_USER_RATE", c.UserRate,
 		"PARLEY_DRAIN_TIMEOUT", c.DrainTimeout.String(),
 		"PARLEY_DRAIN_JITTER", c.DrainJitter.String(),
+		"PARLEY_LIMIT_SIGNUP_PER_ADDR", formatRate(c.Limits.SignupPerAddr),
+		"PARLEY_LIMIT_LOGIN_PER_ADDR", formatRate(c.Limits.LoginPerAddr),
+		"PARLEY_LIMIT_LOGIN_BACKOFF", formatBackoff(c.Limits.LoginBackoff),
+		"PARLEY_LIMIT_ROOMS_PER_USER", formatRate(c.Limits.RoomsCreatePerUser),
+		"PARLEY_LIMIT_ROOMS_PER_ADDR", formatRate(c.Limits.RoomsCreatePerAddr),
+		"PARLEY_LIMIT_HISTORY_PER_USER", formatRate(c.Limits.HistoryPerUser),
+		"PARLEY_LIMIT_HISTORY_PER_ADDR", formatRate(c.Limits.HistoryPerAddr),
 	}
 }
 
@@ -286,4 +300,92 @@ func (p *envParser) origins(name string) []string {
 		out = append(out, strings.TrimSuffix(o, "/"))
 	}
 	return out
+}
+
+// limits reads the rate limits of the REST API, each from its variable:
+// a rate as RATE/UNIT,BURST (60/m,500 is 60 a minute on average, in
+// bursts of up to 500; UNIT is s, m or h), the login backoff as FREE,MAX
+// (5,1m: five failures free, then waits doubling from one second up to a
+// minute), and "off" (or 0) to switch one off.
+func (p *envParser) limits() httpapi.Limits {
+	d := httpapi.DefaultLimits()
+	return httpapi.Limits{
+		SignupPerAddr:      p.rateLimit("PARLEY_LIMIT_SIGNUP_PER_ADDR", d.SignupPerAddr),
+		LoginPerAddr:       p.rateLimit("PARLEY_LIMIT_LOGIN_PER_ADDR", d.LoginPerAddr),
+		LoginBackoff:       p.backoff("PARLEY_LIMIT_LOGIN_BACKOFF", d.LoginBackoff),
+		RoomsCreatePerUser: p.rateLimit("PARLEY_LIMIT_ROOMS_PER_USER", d.RoomsCreatePerUser),
+		RoomsCreatePerAddr: p.rateLimit("PARLEY_LIMIT_ROOMS_PER_ADDR", d.RoomsCreatePerAddr),
+		HistoryPerUser:     p.rateLimit("PARLEY_LIMIT_HISTORY_PER_USER", d.HistoryPerUser),
+		HistoryPerAddr:     p.rateLimit("PARLEY_LIMIT_HISTORY_PER_ADDR", d.HistoryPerAddr),
+	}
+}
+
+// rateUnits are the units a rate limit may be given per.
+var rateUnits = []struct {
+	name string
+	per  time.Duration
+}{{"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}}
+
+func (p *envParser) rateLimit(name string, def httpapi.Rate) httpapi.Rate {
+	v := strings.TrimSpace(p.getenv(name))
+	switch v {
+	case "":
+		return def
+	case "off", "0":
+		return httpapi.Rate{Off: true}
+	}
+	rate, burst, hasBurst := strings.Cut(v, ",")
+	count, unit, hasUnit := strings.Cut(rate, "/")
+	var per time.Duration
+	for _, u := range rateUnits {
+		if u.name == unit {
+			per = u.per
+		}
+	}
+	n, nerr := strconv.ParseFloat(count, 64)
+	b, berr := strconv.Atoi(burst)
+	if !hasBurst || !hasUnit || per == 0 || nerr != nil || !(n > 0 && n <= 1e6) || berr != nil || b < 1 || b > 1_000_000 {
+		p.fail(name, "want RATE/UNIT,BURST such as 60/m,500 (UNIT s, m or h; BURST 1 to 1000000), or off, got %q", v)
+		return def
+	}
+	return httpapi.Rate{N: n, Per: per, Burst: b}
+}
+
+func (p *envParser) backoff(name string, def httpapi.Backoff) httpapi.Backoff {
+	v := strings.TrimSpace(p.getenv(name))
+	switch v {
+	case "":
+		return def
+	case "off", "0":
+		return httpapi.Backoff{Off: true}
+	}
+	free, longest, ok := strings.Cut(v, ",")
+	n, nerr := strconv.Atoi(free)
+	d, derr := time.ParseDuration(longest)
+	if !ok || nerr != nil || n < 0 || n > 1000 || derr != nil || d < time.Second || d > time.Hour {
+		p.fail(name, "want FREE,MAX such as 5,1m (FREE failures 0 to 1000, MAX from 1s to 1h), or off, got %q", v)
+		return def
+	}
+	return httpapi.Backoff{Free: n, Max: d}
+}
+
+// formatRate writes a rate limit as its variable takes it.
+func formatRate(r httpapi.Rate) string {
+	if r.Off {
+		return "off"
+	}
+	unit := r.Per.String()
+	for _, u := range rateUnits {
+		if u.per == r.Per {
+			unit = u.name
+		}
+	}
+	return strconv.FormatFloat(r.N, 'g', -1, 64) + "/" + unit + "," + strconv.Itoa(r.Burst)
+}
+
+func formatBackoff(b httpapi.Backoff) string {
+	if b.Off {
+		return "off"
+	}
+	return strconv.Itoa(b.Free) + "," + b.Max.String()
 }

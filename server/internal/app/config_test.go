@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parleychat/parley/server/internal/httpapi"
 )
 
 func envOf(kv map[string]string) func(string) string {
@@ -59,6 +61,7 @@ func TestConfigReadsEveryVariable(t *testing.T) {
 		AllowedOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug, Environment: "staging",
 		AdminToken: "admin-token-admin-token", Faults: true,
 		MemoryHistory: 50, SendQueue: 64, ConnRate: 2.5, UserRate: 100, DrainTimeout: time.Minute, DrainJitter: 5 * time.Second,
+		Limits: httpapi.DefaultLimits(), // TestConfigReadsTheRateLimits reads these
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
@@ -140,5 +143,77 @@ func TestRunRefusesBadConfigurationAndArguments(t *testing.T) {
 	}
 	if err := Run(t.Context(), "test", []string{"-port", "1"}, envOf(nil), &out, &out); err == nil {
 		t.Fatal("got nil, want arguments refused")
+	}
+}
+
+func TestConfigReadsTheRateLimits(t *testing.T) {
+	cfg, err := loadConfig(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Limits != httpapi.DefaultLimits() {
+		t.Fatalf("without the variables: got %+v, want httpapi.DefaultLimits() %+v", cfg.Limits, httpapi.DefaultLimits())
+	}
+
+	cfg, err = loadConfig(envOf(map[string]string{
+		"PARLEY_LIMIT_SIGNUP_PER_ADDR":  "20/m,50",
+		"PARLEY_LIMIT_LOGIN_PER_ADDR":   "0.5/s,10",
+		"PARLEY_LIMIT_LOGIN_BACKOFF":    "3,30s",
+		"PARLEY_LIMIT_ROOMS_PER_USER":   "off",
+		"PARLEY_LIMIT_ROOMS_PER_ADDR":   "100/h,1000",
+		"PARLEY_LIMIT_HISTORY_PER_USER": " 10/s,100 ",
+		"PARLEY_LIMIT_HISTORY_PER_ADDR": "0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := httpapi.Limits{
+		SignupPerAddr:      httpapi.Rate{N: 20, Per: time.Minute, Burst: 50},
+		LoginPerAddr:       httpapi.Rate{N: 0.5, Per: time.Second, Burst: 10},
+		LoginBackoff:       httpapi.Backoff{Free: 3, Max: 30 * time.Second},
+		RoomsCreatePerUser: httpapi.Rate{Off: true},
+		RoomsCreatePerAddr: httpapi.Rate{N: 100, Per: time.Hour, Burst: 1000},
+		HistoryPerUser:     httpapi.Rate{N: 10, Per: time.Second, Burst: 100},
+		HistoryPerAddr:     httpapi.Rate{Off: true},
+	}
+	if cfg.Limits != want {
+		t.Fatalf("got %+v, want %+v", cfg.Limits, want)
+	}
+
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("starting", cfg.logAttrs()...)
+	for _, printed := range []string{
+		"PARLEY_LIMIT_SIGNUP_PER_ADDR=20/m,50", "PARLEY_LIMIT_LOGIN_PER_ADDR=0.5/s,10", "PARLEY_LIMIT_LOGIN_BACKOFF=3,30s",
+		"PARLEY_LIMIT_ROOMS_PER_USER=off", "PARLEY_LIMIT_ROOMS_PER_ADDR=100/h,1000", "PARLEY_LIMIT_HISTORY_PER_USER=10/s,100",
+		"PARLEY_LIMIT_HISTORY_PER_ADDR=off",
+	} {
+		if !strings.Contains(b.String(), printed) {
+			t.Errorf("start-up log %s: want %s", b.String(), printed)
+		}
+	}
+}
+
+func TestConfigRateLimitErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name, variable, value string
+	}{
+		{"no burst", "PARLEY_LIMIT_SIGNUP_PER_ADDR", "20/m"},
+		{"no unit", "PARLEY_LIMIT_LOGIN_PER_ADDR", "20,50"},
+		{"an unknown unit", "PARLEY_LIMIT_ROOMS_PER_USER", "20/d,50"},
+		{"a zero rate", "PARLEY_LIMIT_ROOMS_PER_ADDR", "0/m,50"},
+		{"a negative rate", "PARLEY_LIMIT_HISTORY_PER_USER", "-1/s,5"},
+		{"a zero burst", "PARLEY_LIMIT_HISTORY_PER_ADDR", "1/s,0"},
+		{"words", "PARLEY_LIMIT_SIGNUP_PER_ADDR", "lots"},
+		{"a backoff without its longest wait", "PARLEY_LIMIT_LOGIN_BACKOFF", "5"},
+		{"a backoff longer than an hour", "PARLEY_LIMIT_LOGIN_BACKOFF", "5,2h"},
+		{"a backoff of negative free failures", "PARLEY_LIMIT_LOGIN_BACKOFF", "-1,1m"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig(envOf(map[string]string{tt.variable: tt.value}))
+			if err == nil || !strings.Contains(err.Error(), tt.variable) {
+				t.Fatalf("got %v, want an error naming %s", err, tt.variable)
+			}
+		})
 	}
 }

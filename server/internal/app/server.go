@@ -132,6 +132,7 @@ func (s *server) buildAPI(store chat.Store, reg *prometheus.Registry, tracer tra
 		ConnRate:       s.cfg.ConnRate,
 		UserRate:       s.cfg.UserRate,
 		DrainJitter:    s.cfg.DrainJitter,
+		Limits:         s.cfg.Limits,
 		Telemetry:      httpapi.Telemetry{Tracer: tracer, Propagator: s.tel.Propagator, Reporter: s.tel.Sentry},
 		Metrics:        telemetry.MetricsHandler(reg),
 		AdminToken:     s.cfg.AdminToken,
