@@ -296,6 +296,12 @@ func realtime() board {
 					dataLink("Logs of this replica", logsOfReplica).
 					desc("A full send queue closes the connection (4008) rather than drop a frame, so slow consumer closes are also the send-queue drops. The client resumes with since."),
 			}},
+			{title: "Rate limits", panels: []*Panel{
+				timeseries("Refusals/s by limit", unitNone,
+					q(`sum by (limit) (rate(parley_rate_limited_total{instance=~"$instance"}[$__rate_interval]))`, "{{limit}}")).
+					size(24, 8).
+					desc("Requests and frames refused by each limit: 429 rate_limited with Retry-After over HTTP, an error frame or a close on the WebSocket. Each limit is per replica. signup, login: per client address; login_backoff: failed logins of one account from one address; rooms_create, history: per user and per address; conns_per_user, conns_per_addr: open sockets; ws_frames, ws_joins, ws_typing, sends: frames. A steady line from one limit is a client that does not back off, or a limit set too low for the traffic: docs/operations.md, Rate limits, gives each setting."),
+			}},
 			{title: "Frames", panels: []*Panel{
 				timeseries("Frames in/s by type", unitNone,
 					q(`sum by (type) (rate(parley_ws_frames_in_total{instance=~"$instance"}[$__rate_interval]))`, "{{type}}")).
