@@ -64,6 +64,35 @@ func TestLoginBackoffThrottlesGuessesButDoesNotLockTheOwnerOut(t *testing.T) {
 	}
 }
 
+// Guesses sent all at once, each before any has failed, are held to the
+// same count: the backoff counts an attempt before it checks the password.
+func TestLoginBackoffHoldsConcurrentGuessesToTheFreeOnes(t *testing.T) {
+	t.Parallel()
+	lt := newLimitTest(t, Limits{})
+	lt.api.mustRegister("victim")
+	var wg sync.WaitGroup
+	statuses := make([]int, 100)
+	for i := range statuses {
+		wg.Go(func() {
+			req := httptest.NewRequest("POST", "/api/v1/sessions", strings.NewReader(fmt.Sprintf(`{"username":"victim","password":"guess-%d"}`, i)))
+			req.RemoteAddr = attackerAddr + ":40000"
+			rec := httptest.NewRecorder()
+			lt.h.ServeHTTP(rec, req)
+			statuses[i] = rec.Code
+		})
+	}
+	wg.Wait()
+	checked := 0
+	for _, s := range statuses {
+		if s == http.StatusUnauthorized {
+			checked++
+		}
+	}
+	if checked != 6 {
+		t.Errorf("100 concurrent guesses: got %d passwords checked (401), want 6", checked)
+	}
+}
+
 // The backoff doubles from one second with each failure past the free
 // ones, stops doubling at Max, and a success starts it over.
 func TestLoginBackoffDoublesUpToMaxAndEndsWithASuccess(t *testing.T) {
@@ -329,6 +358,34 @@ func TestLoginBackoffMemoryIsBounded(t *testing.T) {
 	}
 }
 
+// Behind a trusted proxy the limits key on the address the proxy saw: the
+// attacker's sign-ups use up the attacker's bucket, not everyone's behind
+// the proxy, and a forged X-Forwarded-For entry left of the proxy's is
+// ignored.
+func TestLimitsKeyOnTheAddressBehindATrustedProxy(t *testing.T) {
+	t.Parallel()
+	lt := newLimitTestWith(t, Config{
+		Limits:         Limits{SignupPerAddr: Rate{N: 1, Per: time.Hour, Burst: 2}},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+	})
+	const proxy = "10.0.0.1"
+	signUp := func(name, forwardedFor string) int {
+		lt.t.Helper()
+		return lt.doWith("POST", "/api/v1/users", proxy, "", credentials(name, password), http.Header{"X-Forwarded-For": {forwardedFor}}).status
+	}
+	for i := range 2 {
+		if got := signUp(fmt.Sprint("attacker", i), attackerAddr); got != http.StatusCreated {
+			t.Fatalf("sign-up %d of the burst: got %d, want 201", i+1, got)
+		}
+	}
+	if got := signUp("attacker2", victimAddr+", "+attackerAddr); got != http.StatusTooManyRequests {
+		t.Errorf("past the burst, with a forged entry: got %d, want 429", got)
+	}
+	if got := signUp("victim", victimAddr); got != http.StatusCreated {
+		t.Errorf("another client behind the same proxy: got %d, want 201", got)
+	}
+}
+
 // limitTest is an API on the memory store whose limits run on a clock the
 // test moves. Requests are served in process, from whatever address the
 // test names.
@@ -341,8 +398,14 @@ type limitTest struct {
 
 func newLimitTest(t *testing.T, limits Limits) *limitTest {
 	t.Helper()
+	return newLimitTestWith(t, Config{Limits: limits})
+}
+
+func newLimitTestWith(t *testing.T, cfg Config) *limitTest {
+	t.Helper()
 	clock := &testClock{now: time.Now()}
-	api, hub := newTestAPI(t, memstore.New(memstore.Options{}), Config{Now: clock.Now, Limits: limits})
+	cfg.Now = clock.Now
+	api, hub := newTestAPI(t, memstore.New(memstore.Options{}), cfg)
 	t.Cleanup(hub.Close)
 	return &limitTest{t: t, api: api, h: api.server.Handler(), clock: clock}
 }
@@ -350,6 +413,12 @@ func newLimitTest(t *testing.T, limits Limits) *limitTest {
 // do sends a request from address from, with token if not empty, and body
 // as JSON if not nil.
 func (lt *limitTest) do(method, path, from, token string, body any) response {
+	lt.t.Helper()
+	return lt.doWith(method, path, from, token, body, nil)
+}
+
+// doWith is do with headers.
+func (lt *limitTest) doWith(method, path, from, token string, body any, header http.Header) response {
 	lt.t.Helper()
 	var req *http.Request
 	if body != nil {
@@ -361,6 +430,9 @@ func (lt *limitTest) do(method, path, from, token string, body any) response {
 		req.Header.Set("Content-Type", "application/json")
 	} else {
 		req = httptest.NewRequest(method, path, nil)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	req.RemoteAddr = from + ":40000"
 	if token != "" {
