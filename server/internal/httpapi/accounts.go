@@ -50,7 +50,7 @@ func (s *Server) createSession() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		sess, err := s.login(r, req.Username, req.Password) // behind the backoff: limits.go
+		sess, err := s.loginWithBackoff(r, req.Username, req.Password)
 		if errors.Is(err, auth.ErrUnauthorized) {
 			err = errWrongCredentials
 		}

@@ -141,9 +141,9 @@ func addrKey(a netip.Addr) string {
 	return a.String()
 }
 
-// login is auth's Login behind the backoff of the account at the client's
-// address.
-func (s *Server) login(r *http.Request, username, password string) (auth.Session, error) {
+// loginWithBackoff is auth's Login behind the backoff of the account at
+// the client's address.
+func (s *Server) loginWithBackoff(r *http.Request, username, password string) (auth.Session, error) {
 	key := backoffKey(username, s.clientAddr(r))
 	if wait, ok := s.limits.backoff.attempt(key); !ok {
 		return auth.Session{}, s.refuse(limitLoginBackoff, wait, "too many failed logins; retry later")
