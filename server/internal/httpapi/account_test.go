@@ -36,12 +36,24 @@ func TestLogoutEndsTheTokenAndItsSockets(t *testing.T) {
 	token := api.mustRegister("alice")
 	other := api.mustLogin("alice")
 	ws, otherWS := api.mustDialServed(token), api.mustDialServed(other)
+	status, body := api.do(http.MethodPost, token, "/api/v1/ws-tickets", nil)
+	var ticket struct{ Ticket string }
+	if err := json.Unmarshal(body, &ticket); status != http.StatusCreated || err != nil {
+		t.Fatalf("POST /ws-tickets: got %d %s, want 201 and a ticket", status, body)
+	}
 
 	if status, body := api.do(http.MethodDelete, token, "/api/v1/sessions/current", nil); status != http.StatusNoContent {
 		t.Fatalf("DELETE /sessions/current: got %d %s, want 204", status, body)
 	}
 	ws.wantClosedBecause(websocket.ClosePolicyViolation, "session ended")
 	api.wantRefused(token, "a logged out token")
+	d := websocket.Dialer{HandshakeTimeout: waitFor}
+	if ws, resp, err := d.Dial(api.wsURL()+"?ticket="+ticket.Ticket, nil); err == nil {
+		ws.Close()
+		t.Error("upgrade with a ticket of a logged out session: got a connection, want 401")
+	} else if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("upgrade with a ticket of a logged out session: got %v (%v), want 401", resp, err)
+	}
 	api.wantAccepted(other)
 	otherWS.mustJoin(api.mustCreateRoom("hall"))
 }
@@ -129,6 +141,34 @@ func TestADeletedAccountEndsButItsMessagesStay(t *testing.T) {
 	}
 	if got := page.Messages[1].User; got["username"] != "bob" || got["deleted"] != nil {
 		t.Errorf("a live account's message: got user %v, want bob without deleted", got)
+	}
+
+	// A since replay reads the same history.
+	replay, _, err := api.dial(bob)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer replay.Close()
+	replay.SetReadDeadline(time.Now().Add(waitFor))
+	replay.SetWriteDeadline(time.Now().Add(waitFor))
+	if err := replay.WriteJSON(map[string]any{"type": frameJoin, "room": room, "since": 0}); err != nil {
+		t.Fatal(err)
+	}
+	var authors []map[string]any
+	for len(authors) < 2 {
+		var f struct {
+			Type string         `json:"type"`
+			User map[string]any `json:"user"`
+		}
+		if err := replay.ReadJSON(&f); err != nil {
+			t.Fatalf("reading the replay: %v", err)
+		}
+		if f.Type == "message" {
+			authors = append(authors, f.User)
+		}
+	}
+	if authors[0]["deleted"] != true || authors[1]["deleted"] != nil {
+		t.Errorf("replayed authors: got %v, want alice deleted and bob not", authors)
 	}
 }
 
