@@ -45,6 +45,11 @@ type server struct {
 	// failed (room for both) if they end before shutdown.
 	serving sync.WaitGroup
 	failed  chan error
+
+	// checking waits for the API's session checks (httpapi CheckSessions),
+	// which stopChecks ends; nil until start.
+	checking   sync.WaitGroup
+	stopChecks context.CancelFunc
 }
 
 func newServer(cfg config, tel *telemetry.Telemetry, stderr io.Writer) *server {

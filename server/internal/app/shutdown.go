@@ -10,8 +10,9 @@ import (
 
 // shutdown stops the server in the one order that loses nothing:
 //
-//  1. Stop taking sockets and close them, each once the frame in hand is
-//     answered and its acks are flushed.
+//  1. Stop checking the sockets' sessions, then stop taking sockets and
+//     close them, each once the frame in hand is answered and its acks are
+//     flushed.
 //  2. Let REST requests finish, and stop both listeners.
 //  3. Now that nothing can write any more, close each part before what it
 //     uses: the injector (it ends injected delays the bus may be waiting
@@ -29,11 +30,23 @@ func (s *server) shutdown(ctx context.Context) {
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
 	defer cancel()
 
+	s.stopSessionChecks()
 	s.drainSockets(drainCtx)
 	s.stopListening(drainCtx)
 	s.closeParts()
 	s.log.Info("stopped")
 	s.flushTelemetry(ctx)
+}
+
+// stopSessionChecks ends the session checks and waits for the one in hand,
+// which a store call bounds (httpapi's sessionCheckTimeout).
+func (s *server) stopSessionChecks() {
+	if s.stopChecks == nil {
+		return
+	}
+	s.stopChecks()
+	s.checking.Wait()
+	s.stopChecks = nil
 }
 
 func (s *server) drainSockets(ctx context.Context) {

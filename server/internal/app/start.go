@@ -7,7 +7,8 @@ import (
 	"net/http"
 )
 
-// start subscribes the bus and opens both listeners. Both addresses are
+// start subscribes the bus, opens both listeners and starts the checks that
+// close the sockets of sessions ended on other replicas. Both addresses are
 // bound before either serves, so a port in use leaves nothing half open.
 func (s *server) start() error {
 	if s.bus != nil {
@@ -24,6 +25,10 @@ func (s *server) start() error {
 	}
 	s.serve("public", s.public, public)
 	s.serve("admin", s.admin, admin)
+	checks, stop := context.WithCancel(context.Background())
+	s.stopChecks = stop
+	api := s.api
+	s.checking.Go(func() { api.CheckSessions(checks) })
 	return nil
 }
 

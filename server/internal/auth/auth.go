@@ -43,12 +43,13 @@ const (
 // Store is what the service needs from persistence; chat.Store provides it.
 // Credentials and TakeTicket report chat.ErrNotFound for a missing user or a
 // missing or expired ticket, and CreateUser reports chat.ErrConflict for a
-// taken username.
+// taken username. The sessions keep chat.SessionStore's contract.
 type Store interface {
 	CreateUser(ctx context.Context, u chat.User, passwordHash string) error
 	Credentials(ctx context.Context, username string) (chat.User, string, error)
 	SaveTicket(ctx context.Context, t chat.Ticket) error
 	TakeTicket(ctx context.Context, hash string, now time.Time) (chat.Ticket, error)
+	chat.SessionStore
 }
 
 // Config tunes a Service. Only Secret is required.
@@ -64,6 +65,12 @@ type Config struct {
 	PasswordCost int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// SessionCacheTTL is how long a session looked up for a token is
+	// believed without asking the store again; zero means
+	// DefaultSessionCacheTTL. A revocation made through this service drops
+	// its entries at once; one made through another replica's goes unseen
+	// here for at most this long.
+	SessionCacheTTL time.Duration
 }
 
 // Session is what a successful sign-up or login yields.
@@ -76,6 +83,7 @@ type Session struct {
 // Claims is what a verified token or a redeemed ticket says about its bearer.
 type Claims struct {
 	User      chat.User
+	Session   string    // the id of the session the token names (its jti)
 	ExpiresAt time.Time // when the token behind it expires
 }
 
@@ -99,6 +107,8 @@ type Service struct {
 	// response time does not reveal which usernames exist. It is made on
 	// first use so that starting the server does not pay for it.
 	dummyHash func() ([]byte, error)
+
+	sessions *sessionCache
 }
 
 // New returns a Service. It panics when cfg is unusable (no secret, negative
@@ -108,8 +118,8 @@ func New(store Store, cfg Config) *Service {
 	if len(cfg.Secret) == 0 {
 		panic("auth: Config.Secret is empty")
 	}
-	if cfg.TokenTTL < 0 || cfg.TicketTTL < 0 {
-		panic("auth: Config.TokenTTL and Config.TicketTTL must not be negative")
+	if cfg.TokenTTL < 0 || cfg.TicketTTL < 0 || cfg.SessionCacheTTL < 0 {
+		panic("auth: Config.TokenTTL, Config.TicketTTL and Config.SessionCacheTTL must not be negative")
 	}
 	if cfg.TicketTTL > MaxTicketTTL {
 		panic(fmt.Sprintf("auth: Config.TicketTTL %v exceeds %v", cfg.TicketTTL, MaxTicketTTL))
@@ -132,6 +142,7 @@ func New(store Store, cfg Config) *Service {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.sessions = newSessionCache(cmp.Or(cfg.SessionCacheTTL, DefaultSessionCacheTTL), s.now)
 	s.dummyHash = sync.OnceValues(func() ([]byte, error) {
 		return bcrypt.GenerateFromPassword(prehash("parley-dummy-password"), s.cost)
 	})
@@ -159,13 +170,24 @@ func (s *Service) Register(ctx context.Context, username, password string) (Sess
 	if err := s.store.CreateUser(ctx, u, string(hash)); err != nil {
 		return Session{}, fmt.Errorf("create user: %w", err)
 	}
-	return s.newSession(u)
+	return s.newSession(ctx, u)
 }
 
 // Login checks a username and password and signs the user in. Wrong
 // credentials, including an unknown username, are ErrUnauthorized, with no
 // hint of which part was wrong.
 func (s *Service) Login(ctx context.Context, username, password string) (Session, error) {
+	u, err := s.checkPassword(ctx, username, password)
+	if err != nil {
+		return Session{}, err
+	}
+	return s.newSession(ctx, u)
+}
+
+// checkPassword returns the user whose username and password these are.
+// Wrong credentials, including an unknown or deleted user, are
+// ErrUnauthorized and cost the same bcrypt work either way.
+func (s *Service) checkPassword(ctx context.Context, username, password string) (chat.User, error) {
 	u, stored, err := s.store.Credentials(ctx, username)
 	if errors.Is(err, chat.ErrNotFound) {
 		err := s.withHashSlot(ctx, func() error {
@@ -176,28 +198,28 @@ func (s *Service) Login(ctx context.Context, username, password string) (Session
 			return nil
 		})
 		if err != nil {
-			return Session{}, err
+			return chat.User{}, err
 		}
-		return Session{}, ErrUnauthorized
+		return chat.User{}, ErrUnauthorized
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("look up credentials: %w", err)
+		return chat.User{}, fmt.Errorf("look up credentials: %w", err)
 	}
 	var cmpErr error
 	if err := s.withHashSlot(ctx, func() error {
 		cmpErr = bcrypt.CompareHashAndPassword([]byte(stored), prehash(password))
 		return nil
 	}); err != nil {
-		return Session{}, err
+		return chat.User{}, err
 	}
 	switch {
 	case errors.Is(cmpErr, bcrypt.ErrMismatchedHashAndPassword):
-		return Session{}, ErrUnauthorized
+		return chat.User{}, ErrUnauthorized
 	case cmpErr != nil:
 		// A stored hash bcrypt cannot read is our fault, not the user's.
-		return Session{}, fmt.Errorf("check password of user %s: %w", u.ID, cmpErr)
+		return chat.User{}, fmt.Errorf("check password of user %s: %w", u.ID, cmpErr)
 	}
-	return s.newSession(u)
+	return u, nil
 }
 
 // withHashSlot runs f once one of the bcrypt slots is free, or gives up with

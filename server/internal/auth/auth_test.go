@@ -39,7 +39,7 @@ func TestRegisterThenLogin(t *testing.T) {
 	}
 
 	for name, s := range map[string]auth.Session{"register": reg, "login": login} {
-		c, err := svc.Verify(s.Token)
+		c, err := svc.Verify(t.Context(), s.Token)
 		if err != nil {
 			t.Fatalf("Verify(%s token): %v", name, err)
 		}
@@ -153,7 +153,7 @@ func TestStoreUnavailablePassesThrough(t *testing.T) {
 	t.Parallel()
 	svc, store, _ := newService(t)
 	s := mustRegister(t, svc, "alice", "correct horse")
-	claims, err := svc.Verify(s.Token)
+	claims, err := svc.Verify(t.Context(), s.Token)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -185,8 +185,21 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 	t.Parallel()
 	svc, _, clock := newService(t)
 	s := mustRegister(t, svc, "alice", "correct horse")
+	c, err := svc.Verify(t.Context(), s.Token)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
 	now := clock.Now()
-	valid := jwt.MapClaims{"sub": s.User.ID, "name": "alice", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	valid := jwt.MapClaims{"sub": s.User.ID, "name": "alice", "jti": c.Session, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+	with := func(key string, value any) jwt.MapClaims {
+		c := jwt.MapClaims{key: value}
+		for k, v := range valid {
+			if k != key {
+				c[k] = v
+			}
+		}
+		return c
+	}
 
 	without := func(key string) jwt.MapClaims {
 		c := jwt.MapClaims{}
@@ -211,11 +224,14 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 		{"no exp", sign(t, jwt.SigningMethodHS256, without("exp"), testSecret)},
 		{"no sub", sign(t, jwt.SigningMethodHS256, without("sub"), testSecret)},
 		{"no name", sign(t, jwt.SigningMethodHS256, without("name"), testSecret)},
-		{"expired", sign(t, jwt.SigningMethodHS256, jwt.MapClaims{"sub": s.User.ID, "name": "alice", "exp": now.Add(-time.Second).Unix()}, testSecret)},
+		{"no jti (a token from before sessions)", sign(t, jwt.SigningMethodHS256, without("jti"), testSecret)},
+		{"a session the store does not have", sign(t, jwt.SigningMethodHS256, with("jti", "no-such-session"), testSecret)},
+		{"a user the session is not of", sign(t, jwt.SigningMethodHS256, with("sub", "another-user"), testSecret)},
+		{"expired", sign(t, jwt.SigningMethodHS256, with("exp", now.Add(-time.Second).Unix()), testSecret)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := svc.Verify(tt.token); !errors.Is(err, auth.ErrUnauthorized) {
+			if _, err := svc.Verify(t.Context(), tt.token); !errors.Is(err, auth.ErrUnauthorized) {
 				t.Fatalf("Verify: got %v, want ErrUnauthorized", err)
 			}
 		})
@@ -223,7 +239,7 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 
 	// The hand-made valid token proves the refusals above are for the
 	// reason each case names.
-	if _, err := svc.Verify(sign(t, jwt.SigningMethodHS256, valid, testSecret)); err != nil {
+	if _, err := svc.Verify(t.Context(), sign(t, jwt.SigningMethodHS256, valid, testSecret)); err != nil {
 		t.Fatalf("Verify of a well-formed token: %v", err)
 	}
 }
@@ -234,11 +250,11 @@ func TestTokenExpires(t *testing.T) {
 	s := mustRegister(t, svc, "alice", "correct horse")
 
 	clock.Advance(time.Hour - time.Second)
-	if _, err := svc.Verify(s.Token); err != nil {
+	if _, err := svc.Verify(t.Context(), s.Token); err != nil {
 		t.Fatalf("Verify a second before expiry: %v", err)
 	}
 	clock.Advance(time.Second)
-	if _, err := svc.Verify(s.Token); !errors.Is(err, auth.ErrUnauthorized) {
+	if _, err := svc.Verify(t.Context(), s.Token); !errors.Is(err, auth.ErrUnauthorized) {
 		t.Fatalf("Verify at expiry: got %v, want ErrUnauthorized", err)
 	}
 }
@@ -354,7 +370,7 @@ func mustRegister(t *testing.T, svc *auth.Service, username, password string) au
 func mustLogin(t *testing.T, svc *auth.Service) auth.Claims {
 	t.Helper()
 	s := mustRegister(t, svc, "alice", "correct horse")
-	c, err := svc.Verify(s.Token)
+	c, err := svc.Verify(t.Context(), s.Token)
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
@@ -400,23 +416,26 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// fakeStore keeps users and tickets in maps, following the chat.Store
-// contract for the four methods auth uses. The real stores are held to the
-// same contract by their own conformance suite.
+// fakeStore keeps users, tickets and sessions in maps, following the
+// chat.Store contract for the methods auth uses. The real stores are held to
+// the same contract by their own conformance suite.
 type fakeStore struct {
-	mu      sync.Mutex
-	users   map[string]fakeUser // by lower-case username
-	tickets map[string]chat.Ticket
-	fail    error // when set, every call returns it
+	mu       sync.Mutex
+	users    map[string]fakeUser // by lower-case username
+	tickets  map[string]chat.Ticket
+	sessions map[string]chat.Session
+	lookups  int   // calls of Session, to tell the cache's answers from the store's
+	fail     error // when set, every call returns it
 }
 
 type fakeUser struct {
-	user chat.User
-	hash string
+	user    chat.User
+	hash    string
+	deleted bool
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{users: map[string]fakeUser{}, tickets: map[string]chat.Ticket{}}
+	return &fakeStore{users: map[string]fakeUser{}, tickets: map[string]chat.Ticket{}, sessions: map[string]chat.Session{}}
 }
 
 func (s *fakeStore) setFailure(err error) {
@@ -442,7 +461,7 @@ func (s *fakeStore) CreateUser(_ context.Context, u chat.User, passwordHash stri
 	if _, ok := s.users[key]; ok {
 		return chat.Errorf(chat.ErrConflict, "username %q is taken", u.Username)
 	}
-	s.users[key] = fakeUser{u, passwordHash}
+	s.users[key] = fakeUser{user: u, hash: passwordHash}
 	return nil
 }
 
@@ -453,7 +472,7 @@ func (s *fakeStore) Credentials(_ context.Context, username string) (chat.User, 
 		return chat.User{}, "", s.fail
 	}
 	u, ok := s.users[strings.ToLower(username)]
-	if !ok {
+	if !ok || u.deleted {
 		return chat.User{}, "", chat.Errorf(chat.ErrNotFound, "no such user")
 	}
 	return u.user, u.hash, nil

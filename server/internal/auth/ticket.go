@@ -33,6 +33,7 @@ func (s *Service) IssueTicket(ctx context.Context, c Claims) (ticket string, exp
 	err = s.store.SaveTicket(ctx, chat.Ticket{
 		Hash:           hashTicket(ticket),
 		User:           c.User,
+		Session:        c.Session,
 		SessionExpires: c.ExpiresAt,
 		Expires:        expires,
 	})
@@ -43,7 +44,8 @@ func (s *Service) IssueTicket(ctx context.Context, c Claims) (ticket string, exp
 }
 
 // RedeemTicket spends a ticket and returns who it was issued to. A ticket
-// that is unknown, already spent or expired is ErrUnauthorized.
+// that is unknown, already spent or expired, or whose session has ended
+// since it was issued, is ErrUnauthorized.
 func (s *Service) RedeemTicket(ctx context.Context, ticket string) (Claims, error) {
 	if ticket == "" {
 		return Claims{}, chat.Errorf(ErrUnauthorized, "invalid or expired ticket")
@@ -61,7 +63,10 @@ func (s *Service) RedeemTicket(ctx context.Context, ticket string) (Claims, erro
 	if !now.Before(t.Expires) || !now.Before(t.SessionExpires) {
 		return Claims{}, chat.Errorf(ErrUnauthorized, "invalid or expired ticket")
 	}
-	return Claims{User: t.User, ExpiresAt: t.SessionExpires}, nil
+	if err := s.checkSession(ctx, t.Session, t.User.ID); err != nil {
+		return Claims{}, err
+	}
+	return Claims{User: t.User, Session: t.Session, ExpiresAt: t.SessionExpires}, nil
 }
 
 func hashTicket(ticket string) string {

@@ -8,10 +8,12 @@ import (
 	"time"
 )
 
-// User is an account as other users see it.
+// User is an account as other users see it. Deleted is set on the author of
+// a message whose account has since been deleted (see Store.DeleteUser).
 type User struct {
 	ID       string
 	Username string
+	Deleted  bool
 }
 
 // Room is a named conversation. LastSeq is the seq of its newest message
@@ -60,6 +62,7 @@ type Page struct {
 type Ticket struct {
 	Hash           string
 	User           User
+	Session        string    // the id of the session the ticket was issued for
 	SessionExpires time.Time // the expiry of the token the ticket was issued for
 	Expires        time.Time // the ticket itself must be redeemed before this
 }
@@ -82,6 +85,7 @@ type Ticket struct {
 //   - RoomsAfter returns up to limit rooms whose ids sort after after (in
 //     byte order; "" is before every id), in id order: a page of the room
 //     list. It reads only the page, whatever the number of rooms.
+//   - Sessions: see SessionStore.
 //   - A store that cannot be reached reports ErrUnavailable.
 type Store interface {
 	CreateUser(ctx context.Context, u User, passwordHash string) error
@@ -90,10 +94,8 @@ type Store interface {
 	CreateRoom(ctx context.Context, r Room) (Room, error)
 	Room(ctx context.Context, id string) (Room, error)
 	Rooms(ctx context.Context) ([]Room, error)
-	LastSeqs(ctx context.Context, rooms []string) (map[string]int64, error)
-
-	// Paging the room list (issue 16).
 	RoomsAfter(ctx context.Context, after string, limit int) ([]Room, error)
+	LastSeqs(ctx context.Context, rooms []string) (map[string]int64, error)
 
 	Append(ctx context.Context, d Draft) (msg Message, created bool, err error)
 	History(ctx context.Context, room string, p Page) (msgs []Message, hasMore bool, err error)
@@ -102,4 +104,55 @@ type Store interface {
 	TakeTicket(ctx context.Context, hash string, now time.Time) (Ticket, error)
 
 	Ping(ctx context.Context) error
+
+	SessionStore
+}
+
+// Session is one sign-in: a token names it by ID (its JWT jti), and the
+// token is honoured only while the session is live: not revoked, not past
+// Expires, its user not deleted.
+type Session struct {
+	ID      string
+	User    User
+	Expires time.Time
+}
+
+// SessionStatus is what a store knows of a session at a given time.
+type SessionStatus uint8
+
+// The statuses a session can have. A session the store does not know (never
+// created, revoked, or dropped after it expired) is SessionEnded.
+const (
+	SessionLive SessionStatus = iota
+	SessionEnded
+	SessionUserDeleted
+)
+
+// SessionStore keeps sessions and the accounts they end with. Its contract:
+//
+//   - CreateSession stores a live session of an existing user.
+//   - Session returns the session with the id while it is live at now;
+//     missing, revoked, expired at now, or of a deleted user is ErrNotFound.
+//   - SessionStatuses tells the status at now of each listed session, in one
+//     round trip; every listed id has an entry.
+//   - RevokeSession ends one session (an unknown id is not an error);
+//     RevokeSessions ends every session of the user but except ("" for
+//     none).
+//   - SetPassword replaces the user's password hash; an unknown or deleted
+//     user is ErrNotFound.
+//   - DeleteUser deletes the account: its sessions end, its Credentials are
+//     ErrNotFound, its username stays taken (CreateUser of it in any letter
+//     case is ErrConflict) for as long as the store keeps anything, and its
+//     messages stay, returned by History with User.Deleted set. An unknown or
+//     already deleted user is ErrNotFound.
+//   - Expired sessions are dropped by the store on its own, so they do not
+//     pile up.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s Session) error
+	Session(ctx context.Context, id string, now time.Time) (Session, error)
+	SessionStatuses(ctx context.Context, ids []string, now time.Time) (map[string]SessionStatus, error)
+	RevokeSession(ctx context.Context, id string) error
+	RevokeSessions(ctx context.Context, userID, except string) error
+	SetPassword(ctx context.Context, userID, passwordHash string) error
+	DeleteUser(ctx context.Context, userID string) error
 }

@@ -300,6 +300,15 @@ func TestStoreLatencyDelaysEveryStoreMethod(t *testing.T) {
 			}},
 			{"TakeTicket", func() error { _, err := f.store.TakeTicket(ctx, "h", time.Now()); return err }},
 			{"Ping", func() error { return f.store.Ping(ctx) }},
+			{"CreateSession", func() error {
+				return f.store.CreateSession(ctx, chat.Session{ID: "s1", User: chat.User{ID: "u2", Username: "bob"}, Expires: time.Now().Add(time.Hour)})
+			}},
+			{"Session", func() error { _, err := f.store.Session(ctx, "s1", time.Now()); return err }},
+			{"SessionStatuses", func() error { _, err := f.store.SessionStatuses(ctx, []string{"s1"}, time.Now()); return err }},
+			{"SetPassword", func() error { return f.store.SetPassword(ctx, "u2", "another hash") }},
+			{"RevokeSessions", func() error { return f.store.RevokeSessions(ctx, "u2", "s1") }},
+			{"RevokeSession", func() error { return f.store.RevokeSession(ctx, "s1") }},
+			{"DeleteUser", func() error { return f.store.DeleteUser(ctx, "u2") }},
 		}
 		f.mustSet(t, faults.Fault{Name: faults.StoreLatency, Delay: delay})
 		// In order: each call needs what the ones before it stored, which also

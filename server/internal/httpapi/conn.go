@@ -38,6 +38,7 @@ type conn struct {
 	s       *Server
 	ws      *websocket.Conn
 	user    chat.User
+	session string // the id of the session its token or ticket names
 	expires time.Time
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -81,6 +82,7 @@ func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.
 		s:       s,
 		ws:      ws,
 		user:    claims.User,
+		session: claims.Session,
 		expires: claims.ExpiresAt,
 		queue:   make(chan chat.Frame, s.cfg.SendQueue),
 		closing: make(chan struct{}),
@@ -176,6 +178,12 @@ func (c *conn) closeCode() int {
 	default:
 		return closeLost
 	}
+}
+
+// endSession ends the connection with 1008 because its session ended
+// (logged out, revoked, its account deleted); reason says which.
+func (c *conn) endSession(reason string) {
+	c.closeWith(websocket.ClosePolicyViolation, reason)
 }
 
 // drainAfter ends the connection with 1001 after d. The reader finishes the

@@ -36,6 +36,11 @@ func (s *Server) Handler() http.Handler {
 			r.With(s.limit(limitHistory, lim.historyPerAddr, lim.historyPerUser)).Get("/rooms/{room}/messages", s.listMessages())
 			r.Post(strings.TrimPrefix(messagesRoute, "/api/v1"), s.postMessage())
 			r.Post("/ws-tickets", s.createTicket())
+
+			// Accounts and sessions that end (account.go).
+			r.Delete("/sessions/current", s.deleteSession())
+			r.Put("/users/me/password", s.changePassword())
+			r.Delete("/users/me", s.deleteAccount())
 		})
 	})
 

@@ -51,6 +51,11 @@ type Config struct {
 	// DrainJitter spreads the 1001 closes of a drain over this long, so that
 	// clients do not all reconnect at once (default 2s).
 	DrainJitter time.Duration
+	// SessionCheck is how often CheckSessions asks the store which of the
+	// open sockets' sessions have ended (default 3s). With the time the
+	// check takes, it bounds how long a socket of a session ended on
+	// another replica stays open.
+	SessionCheck time.Duration
 	// Telemetry traces requests and frames and reports errors.
 	Telemetry Telemetry
 	// Now is the clock for what the API measures and decides: latencies,
@@ -102,6 +107,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainJitter <= 0 {
 		c.DrainJitter = 2 * time.Second
+	}
+	if c.SessionCheck <= 0 {
+		c.SessionCheck = 3 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now

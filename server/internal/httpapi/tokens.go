@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -27,15 +28,23 @@ func bearer(r *http.Request) (string, bool) {
 	return strings.TrimSpace(token), true
 }
 
-// verify checks the request's bearer token.
+// verify checks the request's bearer token, and that its session is live
+// (see auth.Service.Verify for how fresh that answer is). A token whose
+// session has ended is told so; a store that cannot answer is not a
+// refusal but an error of its own (503).
 func (s *Server) verify(r *http.Request) (auth.Claims, error) {
 	token, ok := bearer(r)
 	if !ok {
 		return auth.Claims{}, errNoToken
 	}
-	claims, err := s.auth.Verify(token)
-	if err != nil {
+	claims, err := s.auth.Verify(r.Context(), token)
+	switch {
+	case errors.Is(err, auth.ErrSessionEnded):
+		return auth.Claims{}, err
+	case errors.Is(err, auth.ErrUnauthorized):
 		return auth.Claims{}, errNoToken
+	case err != nil:
+		return auth.Claims{}, err
 	}
 	return claims, nil
 }

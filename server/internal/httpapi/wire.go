@@ -19,9 +19,12 @@ func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
 type userJSON struct {
 	ID       string `json:"id"`
 	Username string `json:"username"`
+	Deleted  bool   `json:"deleted,omitempty"` // extension: the account has been deleted
 }
 
-func toUser(u chat.User) userJSON { return userJSON{ID: u.ID, Username: u.Username} }
+func toUser(u chat.User) userJSON {
+	return userJSON{ID: u.ID, Username: u.Username, Deleted: u.Deleted}
+}
 
 type roomJSON struct {
 	ID        string `json:"id"`

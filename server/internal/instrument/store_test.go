@@ -88,8 +88,16 @@ func TestStoreNamesEveryOperationAndPassesItsSpanOn(t *testing.T) {
 	s.SaveTicket(ctx, chat.Ticket{})
 	s.TakeTicket(ctx, "", time.Time{})
 	s.Ping(ctx)
+	s.CreateSession(ctx, chat.Session{})
+	s.Session(ctx, "", time.Time{})
+	s.SessionStatuses(ctx, nil, time.Time{})
+	s.RevokeSession(ctx, "")
+	s.RevokeSessions(ctx, "", "")
+	s.SetPassword(ctx, "", "")
+	s.DeleteUser(ctx, "")
 
-	ops := []string{"create_user", "credentials", "create_room", "room", "rooms", "rooms_after", "last_seqs", "append", "history", "save_ticket", "take_ticket", "ping"}
+	ops := []string{"create_user", "credentials", "create_room", "room", "rooms", "rooms_after", "last_seqs", "append", "history", "save_ticket", "take_ticket", "ping",
+		"create_session", "session", "session_statuses", "revoke_session", "revoke_sessions", "set_password", "delete_user"}
 	want := map[string]float64{}
 	for _, op := range ops {
 		want[`parley_store_operation_duration_seconds_count{op="`+op+`",outcome="ok"}`] = 1
@@ -197,3 +205,15 @@ func (s *fakeStore) TakeTicket(ctx context.Context, _ string, _ time.Time) (chat
 	return chat.Ticket{}, s.call(ctx)
 }
 func (s *fakeStore) Ping(ctx context.Context) error { return s.call(ctx) }
+
+func (s *fakeStore) CreateSession(ctx context.Context, _ chat.Session) error { return s.call(ctx) }
+func (s *fakeStore) Session(ctx context.Context, _ string, _ time.Time) (chat.Session, error) {
+	return chat.Session{}, s.call(ctx)
+}
+func (s *fakeStore) SessionStatuses(ctx context.Context, _ []string, _ time.Time) (map[string]chat.SessionStatus, error) {
+	return nil, s.call(ctx)
+}
+func (s *fakeStore) RevokeSession(ctx context.Context, _ string) error     { return s.call(ctx) }
+func (s *fakeStore) RevokeSessions(ctx context.Context, _, _ string) error { return s.call(ctx) }
+func (s *fakeStore) SetPassword(ctx context.Context, _, _ string) error    { return s.call(ctx) }
+func (s *fakeStore) DeleteUser(ctx context.Context, _ string) error        { return s.call(ctx) }

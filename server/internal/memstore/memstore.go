@@ -67,11 +67,20 @@ type Store struct {
 	ticketsMu sync.Mutex
 	tickets   map[string]chat.Ticket // by hash
 	nextSweep int                    // sweep expired tickets once this many are held
+
+	// Accounts that end and their sessions (sessions.go). userKeys and
+	// deleted are guarded by usersMu.
+	userKeys         map[string]string // folded username by user id
+	deleted          map[string]bool   // ids of deleted users
+	sessionsMu       sync.Mutex
+	sessions         map[string]chat.Session // live or expired, by id; revoked ones are removed
+	nextSessionSweep int                     // sweep expired sessions once this many are held
 }
 
 type account struct {
 	user         chat.User
 	passwordHash string
+	deleted      bool // the account was deleted; its name stays taken
 }
 
 var _ chat.Store = (*Store)(nil)
@@ -92,6 +101,11 @@ func New(opts Options) *Store {
 		roomNames:    make(map[string]bool),
 		tickets:      make(map[string]chat.Ticket),
 		nextSweep:    minTicketSweep,
+
+		userKeys:         make(map[string]string),
+		deleted:          make(map[string]bool),
+		sessions:         make(map[string]chat.Session),
+		nextSessionSweep: minTicketSweep,
 	}
 }
 
@@ -108,7 +122,7 @@ func (s *Store) Ping(context.Context) error { return nil }
 func fold(name string) string { return strings.ToLower(name) }
 
 // CreateUser stores u with its password hash. A username taken in any letter
-// case is chat.ErrConflict.
+// case, by a live or a deleted account, is chat.ErrConflict.
 func (s *Store) CreateUser(_ context.Context, u chat.User, passwordHash string) error {
 	key := fold(u.Username)
 	s.usersMu.Lock()
@@ -117,16 +131,17 @@ func (s *Store) CreateUser(_ context.Context, u chat.User, passwordHash string) 
 		return chat.Errorf(chat.ErrConflict, "username is taken")
 	}
 	s.users[key] = account{user: u, passwordHash: passwordHash}
+	s.userKeys[u.ID] = key
 	return nil
 }
 
 // Credentials returns the user whose username matches in any letter case,
-// and its password hash. An unknown user is chat.ErrNotFound.
+// and its password hash. An unknown or deleted user is chat.ErrNotFound.
 func (s *Store) Credentials(_ context.Context, username string) (chat.User, string, error) {
 	s.usersMu.RLock()
 	a, ok := s.users[fold(username)]
 	s.usersMu.RUnlock()
-	if !ok {
+	if !ok || a.deleted {
 		return chat.User{}, "", chat.Errorf(chat.ErrNotFound, "user not found")
 	}
 	return a.user, a.passwordHash, nil
@@ -232,6 +247,7 @@ func (s *Store) History(_ context.Context, roomID string, p chat.Page) ([]chat.M
 		return nil, false, err
 	}
 	msgs, hasMore := rm.page(p)
+	s.markDeleted(msgs)
 	return msgs, hasMore, nil
 }
 

@@ -24,7 +24,7 @@ func TestConformance(t *testing.T) {
 		url := <-databases
 		t.Cleanup(func() { databases <- url })
 		s := mustOpen(t, url, Options{})
-		if _, err := s.pool.Exec(testCtx(t), `TRUNCATE users, rooms, messages, ws_tickets`); err != nil {
+		if _, err := s.pool.Exec(testCtx(t), `TRUNCATE users, rooms, messages, ws_tickets, sessions`); err != nil {
 			t.Fatalf("emptying the database: %v", err)
 		}
 		return s

@@ -29,12 +29,12 @@ func (s *Store) CreateUser(ctx context.Context, u chat.User, passwordHash string
 }
 
 // Credentials returns the user with the username, matched in any letter
-// case, and their password hash.
+// case, and their password hash. A deleted user is not found.
 func (s *Store) Credentials(ctx context.Context, username string) (chat.User, string, error) {
 	var u chat.User
 	var hash string
 	err := s.pool.QueryRow(ctx,
-		`SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1)`,
+		`SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1) AND deleted_at IS NULL`,
 		username).Scan(&u.ID, &u.Username, &hash)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -133,16 +133,20 @@ func scanRoom(row pgx.Row) (chat.Room, error) {
 	return r, err
 }
 
-// History returns a page of a room's messages in ascending seq order.
+// History returns a page of a room's messages in ascending seq order, each
+// author marked Deleted if their account has been deleted since. The join
+// looks each author up by primary key, once per row of the page.
 func (s *Store) History(ctx context.Context, room string, p chat.Page) ([]chat.Message, bool, error) {
 	limit := max(p.Limit, 0)
-	query := `SELECT ` + messageColumns + ` FROM messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`
+	query := `SELECT ` + historyColumns + ` FROM messages m LEFT JOIN users u ON u.id = m.user_id
+		WHERE m.room_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3`
 	if p.Backward {
-		query = `SELECT ` + messageColumns + ` FROM messages WHERE room_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`
+		query = `SELECT ` + historyColumns + ` FROM messages m LEFT JOIN users u ON u.id = m.user_id
+		WHERE m.room_id = $1 AND m.seq < $2 ORDER BY m.seq DESC LIMIT $3`
 	}
 	// One row past the page tells whether there is more.
 	rows, _ := s.pool.Query(ctx, query, room, p.Cursor, limit+1)
-	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Message, error) { return scanMessage(row) })
+	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (chat.Message, error) { return scanHistory(row) })
 	if err != nil {
 		return nil, false, s.fail("history", err)
 	}
@@ -183,6 +187,17 @@ func scanMessage(row pgx.Row) (chat.Message, error) {
 	return m, err
 }
 
+// historyColumns are messageColumns of messages m, and whether the author's
+// account (users u, left joined: user_id has no foreign key) is deleted.
+const historyColumns = `m.room_id, m.seq, m.id, m.user_id, m.username, m.client_id, m.body, m.created_at, u.deleted_at IS NOT NULL`
+
+func scanHistory(row pgx.Row) (chat.Message, error) {
+	var m chat.Message
+	err := row.Scan(&m.Room, &m.Seq, &m.ID, &m.User.ID, &m.User.Username, &m.ClientID, &m.Body, &m.TS, &m.User.Deleted)
+	m.TS = m.TS.UTC()
+	return m, err
+}
+
 // ticketSweepEvery is how often SaveTicket deletes the expired tickets that
 // were never redeemed, which nothing else would remove.
 const ticketSweepEvery = time.Minute
@@ -190,8 +205,8 @@ const ticketSweepEvery = time.Minute
 // SaveTicket stores a WebSocket ticket.
 func (s *Store) SaveTicket(ctx context.Context, t chat.Ticket) error {
 	_, err := s.pool.Exec(ctx,
-		`INSERT INTO ws_tickets (hash, user_id, username, session_expires, expires) VALUES ($1, $2, $3, $4, $5)`,
-		t.Hash, t.User.ID, t.User.Username, t.SessionExpires, t.Expires)
+		`INSERT INTO ws_tickets (hash, user_id, username, session_id, session_expires, expires) VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.Hash, t.User.ID, t.User.Username, t.Session, t.SessionExpires, t.Expires)
 	if isUniqueViolation(err, "ws_tickets_pkey") {
 		return chat.Errorf(chat.ErrConflict, "ticket already exists")
 	}
@@ -223,8 +238,8 @@ func (s *Store) sweepTickets(ctx context.Context) {
 func (s *Store) TakeTicket(ctx context.Context, hash string, now time.Time) (chat.Ticket, error) {
 	t := chat.Ticket{Hash: hash}
 	err := s.pool.QueryRow(ctx,
-		`DELETE FROM ws_tickets WHERE hash = $1 RETURNING user_id, username, session_expires, expires`,
-		hash).Scan(&t.User.ID, &t.User.Username, &t.SessionExpires, &t.Expires)
+		`DELETE FROM ws_tickets WHERE hash = $1 RETURNING user_id, username, session_id, session_expires, expires`,
+		hash).Scan(&t.User.ID, &t.User.Username, &t.Session, &t.SessionExpires, &t.Expires)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return chat.Ticket{}, chat.Errorf(chat.ErrNotFound, "ticket not found")

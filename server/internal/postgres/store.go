@@ -65,9 +65,10 @@ type Store struct {
 	closed    bool
 	closeOnce sync.Once
 
-	nextSweep atomic.Int64 // unix nanoseconds after which SaveTicket deletes expired tickets
-	batches   atomic.Int64
-	drafts    atomic.Int64
+	nextSweep        atomic.Int64 // unix nanoseconds after which SaveTicket deletes expired tickets
+	nextSessionSweep atomic.Int64 // the same for CreateSession and expired sessions
+	batches          atomic.Int64
+	drafts           atomic.Int64
 }
 
 // Open connects to the database at url, brings its schema up to date and

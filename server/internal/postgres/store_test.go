@@ -16,12 +16,12 @@ func TestOpenMigratesAnEmptyDatabase(t *testing.T) {
 	t.Parallel()
 	s := mustOpenStore(t)
 
-	for _, table := range []string{"users", "rooms", "messages", "ws_tickets"} {
+	for _, table := range []string{"users", "rooms", "messages", "ws_tickets", "sessions"} {
 		if n := mustCount(t, s, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename = $1`, table); n != 1 {
 			t.Errorf("table %s: got %d, want 1", table, n)
 		}
 	}
-	if got, want := schemaVersion(t, s), 1; got != want {
+	if got, want := schemaVersion(t, s), latestVersion; got != want {
 		t.Errorf("schema version: got %d, want %d", got, want)
 	}
 }
@@ -35,7 +35,7 @@ func TestOpenTwiceOnTheSameDatabaseKeepsItsData(t *testing.T) {
 
 	second := mustOpen(t, url, Options{})
 
-	if got, want := schemaVersion(t, second), 1; got != want {
+	if got, want := schemaVersion(t, second), latestVersion; got != want {
 		t.Errorf("schema version: got %d, want %d", got, want)
 	}
 	if _, err := second.Room(testCtx(t), room.ID); err != nil {
@@ -66,10 +66,13 @@ func TestOpenConcurrentlyOnAFreshDatabase(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if got, want := schemaVersion(t, stores[0]), 1; got != want {
+	if got, want := schemaVersion(t, stores[0]), latestVersion; got != want {
 		t.Errorf("schema version: got %d, want %d", got, want)
 	}
 }
+
+// latestVersion is the number of the newest file in migrations/.
+const latestVersion = 2
 
 func schemaVersion(t *testing.T, s *Store) int {
 	t.Helper()

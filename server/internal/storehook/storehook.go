@@ -29,8 +29,16 @@ const (
 	TakeTicket  = "take_ticket"
 	Ping        = "ping"
 
-	// Paging the room list (issue 16).
+	// Paging the room list.
 	RoomsAfter = "rooms_after"
+	// Accounts and sessions.
+	CreateSession   = "create_session"
+	Session         = "session"
+	SessionStatuses = "session_statuses"
+	RevokeSession   = "revoke_session"
+	RevokeSessions  = "revoke_sessions"
+	SetPassword     = "set_password"
+	DeleteUser      = "delete_user"
 )
 
 // Around runs one store call. op names the operation; call makes it with
@@ -138,5 +146,51 @@ func (s *store) TakeTicket(ctx context.Context, hash string, now time.Time) (t c
 func (s *store) Ping(ctx context.Context) error {
 	return s.around(ctx, Ping, func(ctx context.Context) error {
 		return s.next.Ping(ctx)
+	})
+}
+
+func (s *store) CreateSession(ctx context.Context, sess chat.Session) error {
+	return s.around(ctx, CreateSession, func(ctx context.Context) error {
+		return s.next.CreateSession(ctx, sess)
+	})
+}
+
+func (s *store) Session(ctx context.Context, id string, now time.Time) (sess chat.Session, err error) {
+	err = s.around(ctx, Session, func(ctx context.Context) (err error) {
+		sess, err = s.next.Session(ctx, id, now)
+		return err
+	})
+	return sess, err
+}
+
+func (s *store) SessionStatuses(ctx context.Context, ids []string, now time.Time) (st map[string]chat.SessionStatus, err error) {
+	err = s.around(ctx, SessionStatuses, func(ctx context.Context) (err error) {
+		st, err = s.next.SessionStatuses(ctx, ids, now)
+		return err
+	})
+	return st, err
+}
+
+func (s *store) RevokeSession(ctx context.Context, id string) error {
+	return s.around(ctx, RevokeSession, func(ctx context.Context) error {
+		return s.next.RevokeSession(ctx, id)
+	})
+}
+
+func (s *store) RevokeSessions(ctx context.Context, userID, except string) error {
+	return s.around(ctx, RevokeSessions, func(ctx context.Context) error {
+		return s.next.RevokeSessions(ctx, userID, except)
+	})
+}
+
+func (s *store) SetPassword(ctx context.Context, userID, passwordHash string) error {
+	return s.around(ctx, SetPassword, func(ctx context.Context) error {
+		return s.next.SetPassword(ctx, userID, passwordHash)
+	})
+}
+
+func (s *store) DeleteUser(ctx context.Context, userID string) error {
+	return s.around(ctx, DeleteUser, func(ctx context.Context) error {
+		return s.next.DeleteUser(ctx, userID)
 	})
 }

@@ -19,7 +19,8 @@ var (
 	alice   = chat.User{ID: "u1", Username: "alice"}
 	lobby   = chat.Room{ID: "r1", Name: "lobby", CreatedAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), LastSeq: 7}
 	message = chat.Message{ID: "m1", Room: "r1", Seq: 8, ClientID: "c1", User: alice, Body: "hi", TS: lobby.CreatedAt}
-	ticket  = chat.Ticket{Hash: "h", User: alice, Expires: lobby.CreatedAt}
+	ticket  = chat.Ticket{Hash: "h", User: alice, Session: "s1", Expires: lobby.CreatedAt}
+	session = chat.Session{ID: "s1", User: alice, Expires: lobby.CreatedAt}
 )
 
 // call is one store method called through a store, with what it returned
@@ -71,6 +72,28 @@ var calls = []call{
 	{storehook.Ping, func(ctx context.Context, s chat.Store) (any, error) {
 		return nil, s.Ping(ctx)
 	}, []any(nil), nil},
+
+	{storehook.CreateSession, func(ctx context.Context, s chat.Store) (any, error) {
+		return nil, s.CreateSession(ctx, session)
+	}, []any{session}, nil},
+	{storehook.Session, func(ctx context.Context, s chat.Store) (any, error) {
+		return s.Session(ctx, "s1", lobby.CreatedAt)
+	}, []any{"s1", lobby.CreatedAt}, session},
+	{storehook.SessionStatuses, func(ctx context.Context, s chat.Store) (any, error) {
+		return s.SessionStatuses(ctx, []string{"s1", "s2"}, lobby.CreatedAt)
+	}, []any{[]string{"s1", "s2"}, lobby.CreatedAt}, map[string]chat.SessionStatus{"s1": chat.SessionLive, "s2": chat.SessionUserDeleted}},
+	{storehook.RevokeSession, func(ctx context.Context, s chat.Store) (any, error) {
+		return nil, s.RevokeSession(ctx, "s1")
+	}, []any{"s1"}, nil},
+	{storehook.RevokeSessions, func(ctx context.Context, s chat.Store) (any, error) {
+		return nil, s.RevokeSessions(ctx, "u1", "s1")
+	}, []any{"u1", "s1"}, nil},
+	{storehook.SetPassword, func(ctx context.Context, s chat.Store) (any, error) {
+		return nil, s.SetPassword(ctx, "u1", "new hash")
+	}, []any{"u1", "new hash"}, nil},
+	{storehook.DeleteUser, func(ctx context.Context, s chat.Store) (any, error) {
+		return nil, s.DeleteUser(ctx, "u1")
+	}, []any{"u1"}, nil},
 }
 
 // zeroOf is what a call returns besides its error when the store was never
@@ -88,6 +111,14 @@ var zeroOf = map[string]any{
 	storehook.TakeTicket:  chat.Ticket{},
 	storehook.Ping:        nil,
 	storehook.RoomsAfter:  []chat.Room(nil),
+
+	storehook.CreateSession:   nil,
+	storehook.Session:         chat.Session{},
+	storehook.SessionStatuses: map[string]chat.SessionStatus(nil),
+	storehook.RevokeSession:   nil,
+	storehook.RevokeSessions:  nil,
+	storehook.SetPassword:     nil,
+	storehook.DeleteUser:      nil,
 }
 
 func TestEveryMethodPassesThroughTheHookWithItsOpName(t *testing.T) {
@@ -220,5 +251,40 @@ func (s *fakeStore) TakeTicket(ctx context.Context, hash string, now time.Time) 
 
 func (s *fakeStore) Ping(ctx context.Context) error {
 	s.record(ctx)
+	return s.err
+}
+
+func (s *fakeStore) CreateSession(ctx context.Context, sess chat.Session) error {
+	s.record(ctx, sess)
+	return s.err
+}
+
+func (s *fakeStore) Session(ctx context.Context, id string, now time.Time) (chat.Session, error) {
+	s.record(ctx, id, now)
+	return session, s.err
+}
+
+func (s *fakeStore) SessionStatuses(ctx context.Context, ids []string, now time.Time) (map[string]chat.SessionStatus, error) {
+	s.record(ctx, ids, now)
+	return map[string]chat.SessionStatus{"s1": chat.SessionLive, "s2": chat.SessionUserDeleted}, s.err
+}
+
+func (s *fakeStore) RevokeSession(ctx context.Context, id string) error {
+	s.record(ctx, id)
+	return s.err
+}
+
+func (s *fakeStore) RevokeSessions(ctx context.Context, userID, except string) error {
+	s.record(ctx, userID, except)
+	return s.err
+}
+
+func (s *fakeStore) SetPassword(ctx context.Context, userID, hash string) error {
+	s.record(ctx, userID, hash)
+	return s.err
+}
+
+func (s *fakeStore) DeleteUser(ctx context.Context, userID string) error {
+	s.record(ctx, userID)
 	return s.err
 }

@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"ConcurrentAppend", testConcurrentAppend},
 		{"History", testHistory},
 		{"Tickets", testTickets},
+		{"Sessions", testSessions},
+		{"DeletedUsers", testDeletedUsers},
 	} {
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()

@@ -78,6 +78,7 @@ func (f *fixture) mustSaveTicket(u chat.User) chat.Ticket {
 	t := chat.Ticket{
 		Hash:           "ticket-hash-" + chat.NewID(now),
 		User:           u,
+		Session:        "session-" + chat.NewID(now),
 		SessionExpires: now.Add(time.Hour),
 		Expires:        now.Add(time.Minute),
 	}
@@ -114,6 +115,8 @@ func ticketDiff(got, want chat.Ticket) string {
 		return fmt.Sprintf("got hash %q, want %q", got.Hash, want.Hash)
 	case got.User != want.User:
 		return fmt.Sprintf("got user %+v, want %+v", got.User, want.User)
+	case got.Session != want.Session:
+		return fmt.Sprintf("got session %q, want %q", got.Session, want.Session)
 	case !got.SessionExpires.Equal(want.SessionExpires):
 		return fmt.Sprintf("got session expiry %v, want %v", got.SessionExpires, want.SessionExpires)
 	case !got.Expires.Equal(want.Expires):

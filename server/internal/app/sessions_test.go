@@ -1,0 +1,141 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parleychat/parley/internal/testenv"
+)
+
+// sessionEndBound is the bound docs/protocol.md states for a socket of an
+// ended session to close on every replica.
+const sessionEndBound = 5 * time.Second
+
+// Two replicas on one PostgreSQL database, as deployed: a session ended
+// through one closes the sockets held on the other, with 1008 and the
+// reason, within the stated bound. The other replica learns of it only
+// from the store, so this is the session checks' work, wired and started
+// by Run.
+func TestASessionEndedOnOneReplicaClosesItsSocketsOnTheOther(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{
+		"DATABASE_URL":      testenv.PostgresURL(t),
+		"REDIS_URL":         testenv.RedisURL(t),
+		"PARLEY_JWT_SECRET": strings.Repeat("k", 32),
+	}
+	a, b := runReplica(t, env), runReplica(t, env)
+	alice, bob := signUp(t, a, "alice"), signUp(t, a, "bob")
+	aliceWS, bobWS := dialWS(t, b, alice), dialWS(t, b, bob)
+
+	start := time.Now()
+	if status := request(t, http.MethodDelete, a+"/api/v1/sessions/current", alice, nil); status != http.StatusNoContent {
+		t.Fatalf("DELETE /sessions/current on the first replica: got %d, want 204", status)
+	}
+	if status := request(t, http.MethodDelete, a+"/api/v1/users/me", bob, map[string]string{"password": "correct horse"}); status != http.StatusNoContent {
+		t.Fatalf("DELETE /users/me on the first replica: got %d, want 204", status)
+	}
+	for _, tt := range []struct {
+		name   string
+		ws     *websocket.Conn
+		reason string
+	}{
+		{"logged out", aliceWS, "session ended"},
+		{"account deleted", bobWS, "account deleted"},
+	} {
+		err := readUntilClosed(tt.ws, start.Add(sessionEndBound))
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.ClosePolicyViolation || ce.Text != tt.reason {
+			t.Errorf("%s: the other replica's socket ended with %v, want close 1008 %q within %v", tt.name, err, tt.reason, sessionEndBound)
+			continue
+		}
+		t.Logf("%s: the other replica closed the socket %v after the session ended", tt.name, time.Since(start).Round(time.Millisecond))
+	}
+	if status := request(t, http.MethodGet, b+"/api/v1/rooms", alice, nil); status != http.StatusUnauthorized {
+		t.Errorf("GET /rooms on the other replica with the logged out token: got %d, want 401", status)
+	}
+}
+
+// runReplica runs a server with extra in its environment until the test
+// ends, and returns its public base URL.
+func runReplica(t *testing.T, extra map[string]string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &logLines{listening: make(chan string, 2)}
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, "test", nil, testEnv(extra), logs, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return within 10s of its context ending")
+		}
+	})
+	return "http://" + logs.waitListening(t)[0]
+}
+
+func signUp(t *testing.T, base, username string) (token string) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": username, "password": "correct horse"})
+	resp, err := http.Post(base+"/api/v1/users", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var session struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&session); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("sign up %s: status %d, err %v; want 201 and a token", username, resp.StatusCode, err)
+	}
+	return session.Token
+}
+
+func dialWS(t *testing.T, base, token string) *websocket.Conn {
+	t.Helper()
+	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	ws, _, err := dialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return ws
+}
+
+// request makes a request with the token and a JSON body (none when nil)
+// and returns its status.
+func request(t *testing.T, method, url, token string, body any) int {
+	t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	req, err := http.NewRequest(method, url, bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// readUntilClosed reads frames until the connection ends or the deadline
+// passes, and returns why it ended.
+func readUntilClosed(ws *websocket.Conn, deadline time.Time) error {
+	ws.SetReadDeadline(deadline)
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return err
+		}
+	}
+}
