@@ -37,7 +37,7 @@ type config struct {
 	DrainTimeout   time.Duration // PARLEY_DRAIN_TIMEOUT
 	DrainJitter    time.Duration // PARLEY_DRAIN_JITTER
 
-	// Rate limits of the REST API (issue 16), one variable each: see
+	// Rate limits of the REST API, one variable each: see
 	// limitVars.
 	Limits httpapi.Limits
 }
