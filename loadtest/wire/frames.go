@@ -24,6 +24,9 @@ type In struct {
 	Code     string `json:"code"`
 	Message  string `json:"message"`
 	Ref      string `json:"ref"`
+	// RetryAfter is, in a rate_limited error, the seconds after which the
+	// refused frame would be accepted (an extension, docs/protocol.md).
+	RetryAfter float64 `json:"retry_after"`
 }
 
 // Server frame types the generator acts on.
@@ -33,6 +36,10 @@ const (
 	TypeAck     = "ack"
 	TypeError   = "error"
 )
+
+// CodeRateLimited is the error code of a frame refused for its rate: it may
+// be sent again after the error's RetryAfter.
+const CodeRateLimited = "rate_limited"
 
 type out struct {
 	Type     string `json:"type"`
