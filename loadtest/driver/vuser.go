@@ -160,7 +160,14 @@ func (u *vuser) run(ctx context.Context) {
 				return
 			}
 			u.ledger.ConnectError()
-			_ = wait.Sleep(ctx, backoff/2+rand.N(backoff))
+			pause := backoff/2 + rand.N(backoff)
+			if d, ok := wire.RetryAfterOf(err); ok {
+				// Refused by a limit on connections: not before the
+				// server says, and jittered, as every user it refused
+				// was told the same.
+				pause = max(pause, d+rand.N(d/10+1))
+			}
+			_ = wait.Sleep(ctx, pause)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}

@@ -92,11 +92,20 @@ func Dial(ctx context.Context, d *websocket.Dialer, url, token string) (*Conn, e
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+token)
 	ws, resp, err := d.DialContext(ctx, url, h)
+	var refusal *APIError
 	if resp != nil && resp.Body != nil {
-		resp.Body.Close() // the upgrade's body is empty; a refusal's is not read
+		if err != nil && resp.StatusCode == http.StatusTooManyRequests {
+			refusal = refused(resp)
+		}
+		resp.Body.Close() // the upgrade's body is empty; other refusals' are not read
 	}
 	if err != nil {
-		if resp != nil {
+		switch {
+		case refusal != nil:
+			// A limit on connections: the caller waits RetryAfter at
+			// least before dialling again.
+			return nil, fmt.Errorf("dial %s: %w: %w", url, err, refusal)
+		case resp != nil:
 			return nil, fmt.Errorf("dial %s: %w (status %d)", url, err, resp.StatusCode)
 		}
 		return nil, fmt.Errorf("dial %s: %w", url, err)

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // handlerTransport serves requests with a handler in the caller's
@@ -241,5 +244,24 @@ func TestPacerSpacesRefusedAttempts(t *testing.T) {
 	}
 	if got := p.Hold(now.Add(time.Second)); got != 0 {
 		t.Errorf("Hold after the slots have passed: got %v, want 0", got)
+	}
+}
+
+// A refused upgrade's 429 carries its wait to the caller, which dials
+// again no sooner.
+func TestDialRefusedByALimitSaysHowLongToWait(t *testing.T) {
+	t.Parallel()
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refuse(w, "1", 0.3)
+	}))
+	defer hs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := Dial(ctx, &websocket.Dialer{}, "ws"+strings.TrimPrefix(hs.URL, "http")+"/ws", "token")
+	if !HasStatus(err, http.StatusTooManyRequests) {
+		t.Fatalf("got %v, want the server's 429", err)
+	}
+	if got, ok := RetryAfterOf(err); !ok || got != 300*time.Millisecond {
+		t.Errorf("got a wait of %v, %v; want 300ms, true", got, ok)
 	}
 }

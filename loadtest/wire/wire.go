@@ -237,18 +237,7 @@ func (c *Client) once(ctx context.Context, method, path, token string, body []by
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct {
-				Code, Message string
-				RetryAfter    float64 `json:"retry_after"`
-			}
-		}
-		_ = json.Unmarshal(raw, &e)
-		apiErr := &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
-		if resp.StatusCode == http.StatusTooManyRequests {
-			apiErr.RetryAfter = retryAfter(e.Error.RetryAfter, resp.Header.Get("Retry-After"), time.Now())
-		}
-		return apiErr
+		return apiError(resp, raw)
 	}
 	if out == nil {
 		return nil
@@ -257,6 +246,38 @@ func (c *Client) once(ctx context.Context, method, path, token string, body []by
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// apiError is the error answer resp, whose body is raw.
+func apiError(resp *http.Response, raw []byte) *APIError {
+	var e struct {
+		Error struct {
+			Code, Message string
+			RetryAfter    float64 `json:"retry_after"`
+		}
+	}
+	_ = json.Unmarshal(raw, &e)
+	apiErr := &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		apiErr.RetryAfter = retryAfter(e.Error.RetryAfter, resp.Header.Get("Retry-After"), time.Now())
+	}
+	return apiErr
+}
+
+// refused is a refused WebSocket upgrade's error answer, of which the
+// WebSocket library keeps the first kilobyte: enough for the envelope.
+func refused(resp *http.Response) *APIError {
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	return apiError(resp, raw)
+}
+
+// RetryAfterOf is the wait a 429 in err's chain asks for, if there is one.
+func RetryAfterOf(err error) (time.Duration, bool) {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) && apiErr.Status == http.StatusTooManyRequests {
+		return apiErr.RetryAfter, true
+	}
+	return 0, false
 }
 
 // retryAfter is the wait a 429 asks for: the envelope's seconds when
