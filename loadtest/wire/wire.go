@@ -203,7 +203,7 @@ func (c *Client) pacer(endpoint string) *Pacer {
 // pause waits d, or until ctx ends, and counts the wait.
 func (c *Client) pause(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
-		return ctx.Err()
+		return nil
 	}
 	start := time.Now()
 	err := wait.Sleep(ctx, d)
