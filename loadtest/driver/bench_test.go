@@ -41,6 +41,6 @@ func BenchmarkReceiveDelivery(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		u.handle(f, time.Now(), &joins)
+		u.handle(nil, f, time.Now(), &joins)
 	}
 }

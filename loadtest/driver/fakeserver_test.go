@@ -28,6 +28,13 @@ func testConfig(target, scenario string) Config {
 // generator's figures can be checked against it.
 type fakeServer struct {
 	delay func(received time.Time) time.Time // when to answer a send received then
+	// refuseFirst, when set, refuses the first attempt of every sign-up,
+	// room creation, join (of each connection) and send as rate limited,
+	// asking for this wait, the way the server's limits answer: 429 with
+	// Retry-After in whole seconds and retry_after in the envelope over
+	// REST, an error frame with retry_after over WebSocket.
+	refuseFirst time.Duration
+	tried       map[string]bool // attempts seen, under mu
 
 	mu      sync.Mutex
 	rooms   map[string][]*fakeConn
@@ -66,7 +73,32 @@ func (c *fakeConn) write(v any) {
 }
 
 func newFakeServer(delay func(time.Time) time.Time) *fakeServer {
-	return &fakeServer{delay: delay, rooms: map[string][]*fakeConn{}, seqs: map[string]int64{}}
+	return &fakeServer{delay: delay, rooms: map[string][]*fakeConn{}, seqs: map[string]int64{}, tried: map[string]bool{}}
+}
+
+// firstTry reports whether the attempt named key is to be refused: when
+// the server refuses first attempts, and this is the first.
+func (f *fakeServer) firstTry(key string) bool {
+	if f.refuseFirst == 0 {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tried[key] {
+		return false
+	}
+	f.tried[key] = true
+	return true
+}
+
+func (f *fakeServer) refuseREST(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(f.refuseFirst.Seconds()))))
+	w.WriteHeader(http.StatusTooManyRequests)
+	fmt.Fprintf(w, `{"error":{"code":"rate_limited","message":"slow down","retry_after":%g}}`, f.refuseFirst.Seconds())
+}
+
+func (f *fakeServer) refuseFrame(c *fakeConn, ref string) {
+	c.write(map[string]any{"type": "error", "code": "rate_limited", "message": "slow down", "ref": ref, "retry_after": f.refuseFirst.Seconds()})
 }
 
 func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -74,10 +106,18 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/users":
 		_ = json.NewDecoder(r.Body).Decode(&in)
+		if f.firstTry("sign-up " + in.Username) {
+			f.refuseREST(w)
+			return
+		}
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"user":{"id":%q,"username":%q},"token":%q}`, in.Username, in.Username, in.Username)
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/rooms":
 		_ = json.NewDecoder(r.Body).Decode(&in)
+		if f.firstTry("room " + in.Name) {
+			f.refuseREST(w)
+			return
+		}
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"room":{"id":%q,"name":%q,"last_seq":0}}`, "room-"+in.Name, in.Name)
 	case r.URL.Path == "/ws":
@@ -104,12 +144,20 @@ func (f *fakeServer) serve(c *fakeConn, user string) {
 		received := time.Now()
 		switch in.Type {
 		case "join":
+			if f.firstTry(fmt.Sprintf("join %p %s", c, in.Room)) {
+				f.refuseFrame(c, "join")
+				continue
+			}
 			f.mu.Lock()
 			f.rooms[in.Room] = append(f.rooms[in.Room], c)
 			last := f.seqs[in.Room]
 			f.mu.Unlock()
 			c.write(map[string]any{"type": "joined", "room": in.Room, "last_seq": last})
 		case "send":
+			if f.firstTry("send " + in.ClientID) {
+				f.refuseFrame(c, in.ClientID)
+				continue
+			}
 			f.mu.Lock()
 			f.seqs[in.Room]++
 			f.nextID++

@@ -26,7 +26,7 @@ func (r *run) report(ctx context.Context, o outcome, stdout io.Writer) error {
 	}
 	out := report.Run{
 		ID: r.cfg.RunID, Scenario: r.sc.Name, Target: strings.Join(r.cfg.Targets, ","), Started: r.started, Duration: time.Since(r.started),
-		Result: res, Stages: o.marks, Checks: checks, Generator: o.generator,
+		Result: res, Stages: o.marks, Checks: checks, Generator: o.generator, Pacing: r.pacing(),
 		Thresholds: thresholds(r.sc, res), Knee: knee(r.sc, res),
 	}
 	if err := writeReports(r.cfg, out, stdout); err != nil {
@@ -39,6 +39,23 @@ func (r *run) report(ctx context.Context, o outcome, stdout io.Writer) error {
 		return ErrThresholds
 	}
 	return nil
+}
+
+// pacing sums up how much the servers' rate limits held the run back: its
+// REST calls (over every target) and its users' frames.
+func (r *run) pacing() report.Pacing {
+	var p report.Pacing
+	for _, api := range r.apis {
+		w := api.Paced()
+		p.REST.Refusals += w.Refusals
+		p.REST.Waits += w.Waits
+		p.REST.Waited += w.Waited
+	}
+	if r.counters != nil {
+		f := r.counters.FramesPaced.Load()
+		p.Frames = report.Paced{Refusals: f.Refusals, Waits: f.Waits, Waited: f.Waited}
+	}
+	return p
 }
 
 // thresholds judges the result against each of the scenario's thresholds.

@@ -27,6 +27,9 @@ func (r *run) setUp(ctx context.Context) error {
 	if r.rooms, err = r.createRooms(ctx, api, tokens[0]); err != nil {
 		return err
 	}
+	if p := api.Paced(); p.Waits > 0 {
+		r.progress("setup paced by the server: %d refusals (429), calls waited %v in all", p.Refusals, p.Waited.Round(time.Millisecond))
+	}
 	r.started = time.Now()
 	r.ledger = ledger.New(r.started, time.Second)
 	r.counters = &stats.Counters{}

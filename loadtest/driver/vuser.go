@@ -49,7 +49,40 @@ type session struct {
 	conn   *wire.Conn
 	outbox chan []byte
 	done   chan struct{} // closed when the connection has ended
+
+	// pacer spaces the frames the server refused as rate_limited; new
+	// sends are not held by it (the open model sends each at its time).
+	pacer wire.Pacer
+	wake  chan struct{} // one slot: a frame was added to later
+
+	mu    sync.Mutex
+	later []retry // refused frames to write again, each once due
+	// joins are the joins written and not yet answered, oldest first. The
+	// server answers a connection's frames in order, and a refused join's
+	// error names only its type (ref "join"), so the oldest is the one
+	// refused.
+	joins []*join
 }
+
+// join is a join frame, and how often the server has refused it.
+type join struct {
+	room  string
+	frame []byte
+	tries int
+}
+
+// retry is a frame to write again at due: a join (answered in order, so
+// queued among the joins again when written) or a send.
+type retry struct {
+	due   time.Time
+	frame []byte
+	join  *join
+}
+
+// maxResends is how many rate_limited refusals of one frame are waited
+// out; one more fails a send (ledger: rate_limited) and leaves a join
+// undone. Pacing makes a second refusal rare.
+const maxResends = 10
 
 // outboxSize bounds each connection's queue: a few hundred bytes a slot,
 // and 15,000 connections.
@@ -59,6 +92,7 @@ const outboxSize = 64
 type pending struct {
 	n     uint64
 	frame []byte
+	tries int // rate_limited refusals waited out
 }
 
 func newVUser(idx int32, token string, l *ledger.Ledger, counters *stats.Counters, dial func(context.Context, string) (*wire.Conn, error)) *vuser {
@@ -75,7 +109,7 @@ func newVUser(idx int32, token string, l *ledger.Ledger, counters *stats.Counter
 func (u *vuser) send(clientID string, frame []byte, typing []byte) {
 	u.mu.Lock()
 	u.sends++
-	u.unacked[clientID] = pending{u.sends, frame}
+	u.unacked[clientID] = pending{n: u.sends, frame: frame}
 	s := u.sess
 	u.mu.Unlock()
 	if s == nil {
@@ -126,7 +160,14 @@ func (u *vuser) run(ctx context.Context) {
 				return
 			}
 			u.ledger.ConnectError()
-			_ = wait.Sleep(ctx, backoff/2+rand.N(backoff))
+			pause := backoff/2 + rand.N(backoff)
+			if d, ok := wire.RetryAfterOf(err); ok {
+				// Refused by a limit on connections: not before the
+				// server says, and jittered, as every user it refused
+				// was told the same.
+				pause = max(pause, d+rand.N(d/10+1))
+			}
+			_ = wait.Sleep(ctx, pause)
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
@@ -141,7 +182,7 @@ func (u *vuser) run(ctx context.Context) {
 // serve joins the rooms (with since after the first time), resends what was
 // unanswered, and then reads until the connection ends.
 func (u *vuser) serve(ctx context.Context, conn *wire.Conn, first bool) {
-	s := &session{conn: conn, outbox: make(chan []byte, outboxSize), done: make(chan struct{})}
+	s := &session{conn: conn, outbox: make(chan []byte, outboxSize), done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	u.mu.Lock()
 	var opening [][]byte
 	for _, r := range u.rooms {
@@ -150,7 +191,9 @@ func (u *vuser) serve(ctx context.Context, conn *wire.Conn, first bool) {
 			s := u.lastSeq[r.id]
 			since = &s
 		}
-		opening = append(opening, wire.JoinFrame(r.id, since))
+		j := &join{room: r.id, frame: wire.JoinFrame(r.id, since)}
+		s.joins = append(s.joins, j) // before the writer starts: no lock needed
+		opening = append(opening, j.frame)
 	}
 	resend := slices.SortedFunc(maps.Values(u.unacked), func(a, b pending) int { return cmp.Compare(a.n, b.n) })
 	for _, p := range resend {
@@ -167,7 +210,7 @@ func (u *vuser) serve(ctx context.Context, conn *wire.Conn, first bool) {
 		if err != nil {
 			break
 		}
-		u.handle(f, time.Now(), &joins)
+		u.handle(s, f, time.Now(), &joins)
 	}
 	u.mu.Lock()
 	u.sess = nil
@@ -177,10 +220,11 @@ func (u *vuser) serve(ctx context.Context, conn *wire.Conn, first bool) {
 	wg.Wait()
 }
 
-// write sends the opening frames, then whatever the scheduler queues, until
-// the connection ends. A failed write closes the connection, so that the
-// reader ends too and the user reconnects; so does the end of the run,
-// which saves a goroutine per connection for watching it.
+// write sends the opening frames, then whatever the scheduler queues and
+// the refused frames as they fall due, until the connection ends. A failed
+// write closes the connection, so that the reader ends too and the user
+// reconnects; so does the end of the run, which saves a goroutine per
+// connection for watching it.
 func (u *vuser) write(ctx context.Context, s *session, opening [][]byte) {
 	for _, f := range opening {
 		if s.conn.Write(f) != nil {
@@ -188,6 +232,9 @@ func (u *vuser) write(ctx context.Context, s *session, opening [][]byte) {
 			return
 		}
 	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -200,11 +247,128 @@ func (u *vuser) write(ctx context.Context, s *session, opening [][]byte) {
 				s.conn.Close()
 				return
 			}
+			continue
+		case <-s.wake:
+		case <-timer.C:
+		}
+		due, next := s.takeDue(time.Now())
+		for _, r := range due {
+			if s.conn.Write(r.frame) != nil {
+				s.conn.Close()
+				return
+			}
+		}
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
 		}
 	}
 }
 
-func (u *vuser) handle(f wire.In, at time.Time, joins *int) {
+// resendAt queues a refused frame to be written again at due.
+func (s *session) resendAt(due time.Time, frame []byte, j *join) {
+	s.mu.Lock()
+	s.later = append(s.later, retry{due: due, frame: frame, join: j})
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default: // the writer has a wake-up coming already
+	}
+}
+
+// takeDue takes the refused frames due by now, earliest first, and says
+// when the next of the others falls due (zero if none is left). A join
+// taken is unanswered again from now on, the newest such.
+func (s *session) takeDue(now time.Time) (due []retry, next time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slices.SortFunc(s.later, func(a, b retry) int { return a.due.Compare(b.due) })
+	n := 0
+	for n < len(s.later) && !s.later[n].due.After(now) {
+		if j := s.later[n].join; j != nil {
+			s.joins = append(s.joins, j)
+		}
+		n++
+	}
+	due = slices.Clone(s.later[:n])
+	s.later = slices.Delete(s.later, 0, n)
+	if len(s.later) > 0 {
+		next = s.later[0].due
+	}
+	return due, next
+}
+
+// answerJoin takes the oldest unanswered join, which an error frame just
+// read answers; nil if there is none.
+func (s *session) answerJoin() *join {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.joins) == 0 {
+		return nil
+	}
+	j := s.joins[0]
+	s.joins = s.joins[1:]
+	return j
+}
+
+// joined takes the unanswered join of room, which a joined frame answers.
+func (s *session) joined(room string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := slices.IndexFunc(s.joins, func(j *join) bool { return j.room == room }); i >= 0 {
+		s.joins = slices.Delete(s.joins, i, i+1)
+	}
+}
+
+// joinRefused deals with an error answering a join: a rate_limited one is
+// written again after the wait the server asks for, up to maxResends
+// times; other refusals leave the room unjoined (the setup then times out
+// saying which user could not join).
+func (u *vuser) joinRefused(s *session, f wire.In, at time.Time) {
+	j := s.answerJoin()
+	if j == nil || f.Code != wire.CodeRateLimited || j.tries >= maxResends {
+		return
+	}
+	j.tries++
+	u.resendLater(s, f, at, j.frame, j)
+}
+
+// sendRefused deals with an error answering a send: a rate_limited one is
+// written again with the same client_id after the wait the server asks
+// for, up to maxResends times, and reports true; its ack latency still
+// runs from the intended send time, so that the wait is measured, not
+// hidden. Otherwise it reports false: the send failed.
+func (u *vuser) sendRefused(s *session, f wire.In, at time.Time) bool {
+	if f.Code != wire.CodeRateLimited {
+		return false
+	}
+	u.mu.Lock()
+	p, ok := u.unacked[f.Ref]
+	again := ok && p.tries < maxResends
+	if again {
+		p.tries++
+		u.unacked[f.Ref] = p
+	}
+	u.mu.Unlock()
+	if again {
+		u.resendLater(s, f, at, p.frame, nil)
+	}
+	return again
+}
+
+// resendLater queues frame to be written again after the refusal f's wait
+// (a second when it names none), in a slot of the session's pacer.
+func (u *vuser) resendLater(s *session, f wire.In, at time.Time, frame []byte, j *join) {
+	wait := wire.Seconds(f.RetryAfter)
+	if wait <= 0 {
+		wait = time.Second
+	}
+	d := s.pacer.Refused(at, wait)
+	u.counters.FramesPaced.Refused()
+	u.counters.FramesPaced.Waited(d)
+	s.resendAt(at.Add(d), frame, j)
+}
+
+func (u *vuser) handle(s *session, f wire.In, at time.Time, joins *int) {
 	switch f.Type {
 	case wire.TypeMessage:
 		u.mu.Lock()
@@ -224,10 +388,15 @@ func (u *vuser) handle(f wire.In, at time.Time, joins *int) {
 	case wire.TypeError:
 		// ref is the client_id of a refused send, or the type of
 		// another refused frame.
-		if u.answered(f.Ref) {
+		switch {
+		case f.Ref == "join":
+			u.joinRefused(s, f, at)
+		case u.sendRefused(s, f, at):
+		case u.answered(f.Ref):
 			u.ledger.Failed(f.Ref, f.Code, at)
 		}
 	case wire.TypeJoined:
+		s.joined(f.Room)
 		u.mu.Lock()
 		u.replay[f.Room] = f.LastSeq
 		if _, seen := u.lastSeq[f.Room]; !seen {

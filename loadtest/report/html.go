@@ -134,6 +134,10 @@ func newPage(r Run) page {
 		{Label: "saturated", Value: yesNo(g.Saturated)},
 		{Label: "connections", Value: formatCount(int64(g.Connections))},
 		{Label: "goroutines", Value: formatCount(int64(g.Goroutines))},
+		{Label: "paced by the server, REST", Value: fmt.Sprintf("%s refusals (429), %s waits, %s in all",
+			formatCount(r.Pacing.REST.Refusals), formatCount(r.Pacing.REST.Waits), formatDuration(r.Pacing.REST.Waited))},
+		{Label: "paced by the server, WebSocket", Value: fmt.Sprintf("%s frames refused as rate_limited and resent, %s in all",
+			formatCount(r.Pacing.Frames.Refusals), formatDuration(r.Pacing.Frames.Waited))},
 	}
 	if k := r.Knee; k != nil {
 		p.Knee = fmt.Sprintf("The server's knee: %s msg/s, reached %s into the run, where %s broke.",

@@ -29,6 +29,7 @@ type (
 		Checks      []jsonCheck       `json:"checks"`
 		Stages      []jsonStage       `json:"stages"`
 		Generator   jsonGenerator     `json:"generator"`
+		Pacing      jsonPacing        `json:"pacing"`
 		Knee        *jsonKnee         `json:"knee,omitempty"`
 		IntervalMS  number            `json:"interval_ms"`
 		Timeline    []jsonPoint       `json:"timeline"`
@@ -102,6 +103,17 @@ type (
 		Connections        int    `json:"connections"`
 		Goroutines         int    `json:"goroutines"`
 	}
+	// jsonPacing is how much the servers' rate limits held the generator
+	// back: REST calls answered 429, and frames answered rate_limited.
+	jsonPacing struct {
+		REST   jsonPaced `json:"rest"`
+		Frames jsonPaced `json:"frames"`
+	}
+	jsonPaced struct {
+		Refusals int64  `json:"refusals"`
+		Waits    int64  `json:"waits"`
+		WaitedMS number `json:"waited_ms"`
+	}
 	jsonKnee struct {
 		Rate     number `json:"rate"`
 		OffsetMS number `json:"offset_ms"`
@@ -167,6 +179,7 @@ func JSON(w io.Writer, r Run) error {
 		Timeline:    []jsonPoint{},
 		LostExample: res.LostExamples,
 		AckErrors:   res.AckErrors,
+		Pacing:      jsonPacing{REST: pacedJSON(r.Pacing.REST), Frames: pacedJSON(r.Pacing.Frames)},
 		Generator: jsonGenerator{
 			CPUSeconds:         number(r.Generator.CPUSeconds),
 			LoadCores:          number(r.Generator.LoadCores),
@@ -246,4 +259,8 @@ func percentiles(h *hdrhistogram.Histogram, l ledger.Latency, ps []float64) []ti
 		out[i] = d
 	}
 	return out
+}
+
+func pacedJSON(p Paced) jsonPaced {
+	return jsonPaced{Refusals: p.Refusals, Waits: p.Waits, WaitedMS: millis(p.Waited)}
 }

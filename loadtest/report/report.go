@@ -23,7 +23,34 @@ type Run struct {
 	Checks               []CheckVerdict
 	Stages               []StageMark
 	Generator            GeneratorStats
+	Pacing               Pacing
 	Knee                 *Knee // set by a ramp-to-knee run
+}
+
+// Pacing is how much the servers' rate limits held the generator back. A
+// run that was paced measured the limits as much as the servers' speed:
+// the report says so, so that waiting is not mistaken for slowness.
+type Pacing struct {
+	REST   Paced // calls answered 429 (setup: sign-ups, logins, rooms)
+	Frames Paced // joins and sends answered rate_limited, and written again
+}
+
+// Paced counts the refusals waited out, the waits (a call may also wait
+// for a slot behind others' refusals), and their time in all, summed over
+// calls that waited at once.
+type Paced struct {
+	Refusals, Waits int64
+	Waited          time.Duration
+}
+
+// Any reports whether the servers held the generator back at all.
+func (p Pacing) Any() bool { return p.REST.Waits+p.Frames.Waits+p.REST.Refusals+p.Frames.Refusals > 0 }
+
+// pacingLine says how the servers paced the generator.
+func pacingLine(p Pacing) string {
+	return fmt.Sprintf("Paced by the server: REST %s refusals (429), %s waits, %s in all · WebSocket %s frames refused as rate_limited and resent, %s in all (waits summed over calls waiting at once; ack latencies include them)",
+		formatCount(p.REST.Refusals), formatCount(p.REST.Waits), formatDuration(p.REST.Waited),
+		formatCount(p.Frames.Refusals), formatDuration(p.Frames.Waited))
 }
 
 // Verdict is a threshold and how the run did against it.

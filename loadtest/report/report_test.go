@@ -78,6 +78,7 @@ func sampleRun(t *testing.T) Run {
 		},
 		Stages:    []StageMark{{Name: "warm-up", Offset: 0}, {Name: "steady <b>", Offset: 5 * time.Second}},
 		Generator: GeneratorStats{CPUSeconds: 1.5, LoadCores: 0.25, MaxSchedulingLag: 3 * ms, P99SchedulingLag: ms, Saturated: true, Connections: 3, Goroutines: 12},
+		Pacing:    Pacing{REST: Paced{Refusals: 5, Waits: 7, Waited: 1200 * ms}, Frames: Paced{Refusals: 44, Waits: 44, Waited: 8800 * ms}},
 		Knee:      &Knee{Rate: 400, Offset: 6 * time.Second, Broke: "delivery_p99 < 250ms"},
 	}
 }
@@ -139,6 +140,7 @@ func TestTableShowsTheKeyFigures(t *testing.T) {
 		"PASS  order",
 		"Knee: 400 msg/s, reached at 6s, where delivery_p99 < 250ms broke",
 		"Generator: CPU 1.5s, 0.25 cores while loading",
+		"Paced by the server: REST 5 refusals (429), 7 waits, 1.20s in all · WebSocket 44 frames refused as rate_limited and resent, 8.80s in all",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)

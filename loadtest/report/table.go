@@ -91,6 +91,9 @@ func Table(w io.Writer, r Run) error {
 	g := r.Generator
 	p("\nGenerator: CPU %.1fs, %.2f cores while loading · scheduling lag p99 %s, max %s · %d connections · %d goroutines\n",
 		g.CPUSeconds, g.LoadCores, formatDuration(g.P99SchedulingLag), formatDuration(g.MaxSchedulingLag), g.Connections, g.Goroutines)
+	if r.Pacing.Any() {
+		p("%s\n", pacingLine(r.Pacing))
+	}
 	if k := r.Knee; k != nil {
 		p("Knee: %s msg/s, reached at %s, where %s broke\n", formatRate(k.Rate), formatOffset(k.Offset.Round(time.Second)), k.Broke)
 	}

@@ -5,7 +5,11 @@
 // which must stay small for the ledger's figures to be the server's.
 package stats
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/parleychat/parley/loadtest/wire"
+)
 
 // Counters are the driver's own counts, beside the ledger's, updated by
 // every virtual user at once.
@@ -20,4 +24,8 @@ type Counters struct {
 	// read, every copy: what the servers' own counts of acks and
 	// deliveries are held against (loadtest/truth).
 	AcksRead, LiveMessagesRead atomic.Int64
+	// FramesPaced counts the frames (joins and sends) the server refused
+	// as rate_limited and the users wrote again after the wait it asked
+	// for, and those waits.
+	FramesPaced wire.PaceCounter
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 )
 
 // DecodeIn decodes a server frame into In. At tens of thousands of frames a
@@ -61,6 +62,19 @@ func scanIn(b []byte) (f In, ok bool) {
 				return In{}, false // a float, null or something odd
 			}
 			*dst, i = n, end
+		} else if dst := f.floatField(key); dst != nil {
+			end := i
+			for end < len(b) && strings.IndexByte("+-.eE0123456789", b[end]) >= 0 {
+				end++
+			}
+			if end == i {
+				return In{}, false // null or something odd
+			}
+			v, err := strconv.ParseFloat(string(b[i:end]), 64)
+			if err != nil {
+				return In{}, false
+			}
+			*dst, i = v, end
 		} else {
 			if foldsToKnown(key) {
 				return In{}, false // encoding/json matches keys case-insensitively
@@ -114,7 +128,14 @@ func (f *In) intField(key []byte) *int64 {
 	return nil
 }
 
-var knownKeys = [][]byte{[]byte("type"), []byte("room"), []byte("client_id"), []byte("code"), []byte("message"), []byte("ref"), []byte("seq"), []byte("last_seq")}
+func (f *In) floatField(key []byte) *float64 {
+	if string(key) == "retry_after" {
+		return &f.RetryAfter
+	}
+	return nil
+}
+
+var knownKeys = [][]byte{[]byte("retry_after"), []byte("type"), []byte("room"), []byte("client_id"), []byte("code"), []byte("message"), []byte("ref"), []byte("seq"), []byte("last_seq")}
 
 func foldsToKnown(key []byte) bool {
 	for _, k := range knownKeys {

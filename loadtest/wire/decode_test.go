@@ -10,6 +10,9 @@ var frames = []string{
 	`{"type":"ack","room":"r","client_id":"c-1","id":"x","seq":12,"ts":"2026-11-22T12:06:03Z"}`,
 	`{"type":"joined","room":"r","last_seq":0}`,
 	`{"type":"error","code":"rate_limited","message":"slow down","ref":"c-9"}`,
+	`{"type":"error","code":"rate_limited","message":"slow down","ref":"join","retry_after":0.35}`,
+	`{"retry_after":2}`, `{"retry_after":1e-3}`, `{"retry_after":-0.5E+1}`, `{"retry_after":null}`, `{"retry_after":"1"}`,
+	`{"retry_after":1e400}`, `{"Retry_After":1}`,
 	`{"type":"typing","room":"r","user":{"id":"u","username":"bob"}}`,
 	`{"type":"presence","room":"r","user":{"id":"u","username":"bob"},"status":"online"}`,
 	`{"type":"message","body":"quote \" and \\ and \u00e9 and [{,}]","seq":5,"client_id":"é"}`,
@@ -53,5 +56,14 @@ func BenchmarkDecodeInWithEncodingJSON(b *testing.B) {
 		if err := json.Unmarshal(raw, &f); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A rate_limited error's retry_after, fractional, is read on the direct
+// path, not handed to encoding/json.
+func TestRetryAfterTakesTheDirectPath(t *testing.T) {
+	f, ok := scanIn([]byte(`{"type":"error","code":"rate_limited","message":"slow down","ref":"join","retry_after":0.35}`))
+	if !ok || f.RetryAfter != 0.35 || f.Ref != "join" {
+		t.Fatalf("got %+v, %v; want retry_after 0.35 on the direct path", f, ok)
 	}
 }

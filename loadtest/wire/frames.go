@@ -24,6 +24,9 @@ type In struct {
 	Code     string `json:"code"`
 	Message  string `json:"message"`
 	Ref      string `json:"ref"`
+	// RetryAfter is, in a rate_limited error, the seconds after which the
+	// refused frame would be accepted (an extension, docs/protocol.md).
+	RetryAfter float64 `json:"retry_after"`
 }
 
 // Server frame types the generator acts on.
@@ -33,6 +36,10 @@ const (
 	TypeAck     = "ack"
 	TypeError   = "error"
 )
+
+// CodeRateLimited is the error code of a frame refused for its rate: it may
+// be sent again after the error's RetryAfter.
+const CodeRateLimited = "rate_limited"
 
 type out struct {
 	Type     string `json:"type"`
@@ -85,11 +92,20 @@ func Dial(ctx context.Context, d *websocket.Dialer, url, token string) (*Conn, e
 	h := http.Header{}
 	h.Set("Authorization", "Bearer "+token)
 	ws, resp, err := d.DialContext(ctx, url, h)
+	var refusal *APIError
 	if resp != nil && resp.Body != nil {
-		resp.Body.Close() // the upgrade's body is empty; a refusal's is not read
+		if err != nil && resp.StatusCode == http.StatusTooManyRequests {
+			refusal = refused(resp)
+		}
+		resp.Body.Close() // the upgrade's body is empty; other refusals' are not read
 	}
 	if err != nil {
-		if resp != nil {
+		switch {
+		case refusal != nil:
+			// A limit on connections: the caller waits RetryAfter at
+			// least before dialling again.
+			return nil, fmt.Errorf("dial %s: %w: %w", url, err, refusal)
+		case resp != nil:
 			return nil, fmt.Errorf("dial %s: %w (status %d)", url, err, resp.StatusCode)
 		}
 		return nil, fmt.Errorf("dial %s: %w", url, err)

@@ -31,13 +31,14 @@ func usernameChar(c rune) bool {
 }
 
 // ValidateRoomName accepts 1 to 64 characters of valid UTF-8 without control
-// characters and not only white space.
+// characters and not blank. It is the one check of a room name: every path
+// that takes one (creation today, a rename tomorrow) calls it.
 func ValidateRoomName(name string) error {
 	if !utf8.ValidString(name) {
 		return Errorf(ErrInvalid, "room name must be valid UTF-8")
 	}
-	if strings.TrimSpace(name) == "" {
-		return Errorf(ErrInvalid, "room name must not be empty")
+	if blank(name) {
+		return Errorf(ErrInvalid, "room name must not be blank")
 	}
 	if utf8.RuneCountInString(name) > MaxRoomNameChars {
 		return Errorf(ErrInvalid, "room name must be at most %d characters", MaxRoomNameChars)
@@ -46,6 +47,35 @@ func ValidateRoomName(name string) error {
 		return Errorf(ErrInvalid, "room name must not contain control characters")
 	}
 	return nil
+}
+
+// blank reports whether s shows nothing: it is empty, or every character in
+// it is invisible by itself. Such characters stay valid inside visible text
+// (a joiner in an emoji sequence, an accent on a letter, a space between
+// words); only a name made of nothing else is blank.
+func blank(s string) bool {
+	return strings.IndexFunc(s, func(c rune) bool { return !invisible(c) }) < 0
+}
+
+// invisible reports whether c shows nothing on its own. The classes are
+// Unicode's: White_Space (U+00A0, U+2003, U+3000, ...); format characters,
+// category Cf (U+200B, U+200D, U+2060, U+FEFF, bidirectional controls,
+// tags); Other_Default_Ignorable_Code_Point (Hangul fillers U+115F, U+1160,
+// U+3164, U+FFA0, ...); variation selectors; and non-spacing and enclosing
+// marks, categories Mn and Me, which draw nothing without a base (spacing
+// marks, Mc, take room of their own and do not count). Together these hold
+// every Default_Ignorable_Code_Point. U+2800 BRAILLE PATTERN BLANK is added
+// by name: it is a symbol, not space, but it renders as an empty cell and is
+// the usual way around a rule on white space.
+func invisible(c rune) bool {
+	return unicode.In(c,
+		unicode.White_Space,
+		unicode.Cf,
+		unicode.Other_Default_Ignorable_Code_Point,
+		unicode.Variation_Selector,
+		unicode.Mn,
+		unicode.Me,
+	) || c == '\u2800'
 }
 
 // ValidateClientID accepts 1 to 64 characters of valid UTF-8 without NUL.
