@@ -188,13 +188,13 @@ type hold struct {
 // every tick, and reports when the server closed the connection (up to
 // giveUp). Whatever the server answers is read and dropped.
 func holdOpen(t *testing.T, addr, head, drip string, tick time.Duration) hold {
+	start := time.Now() // before the server can start its clock
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Error(err)
 		return hold{}
 	}
 	defer conn.Close()
-	start := time.Now()
 	closed := make(chan struct{})
 	go func() {
 		defer close(closed)
