@@ -22,35 +22,39 @@ func TestConfigDefaults(t *testing.T) {
 		cfg.CatchUp != 2*time.Second || cfg.Presence != 5*time.Second || cfg.Environment != "development" ||
 		cfg.TokenTTL != 24*time.Hour || cfg.PasswordCost != 10 || cfg.LogLevel != slog.LevelInfo ||
 		cfg.MemoryHistory != 10000 || cfg.SendQueue != 256 || cfg.ConnRate != 20 || cfg.UserRate != 10 ||
-		cfg.DrainTimeout != 25*time.Second || cfg.DrainJitter != 2*time.Second || len(cfg.AllowedOrigins) != 0 ||
-		cfg.ReadHeaderTimeout != 10*time.Second || cfg.ReadTimeout != 30*time.Second || cfg.WriteTimeout != time.Minute ||
-		cfg.IdleTimeout != 90*time.Second || cfg.MaxConnsPerAddr != 16000 || len(cfg.TrustedProxies) != 0 {
+		cfg.DrainTimeout != 25*time.Second || cfg.DrainJitter != 2*time.Second || len(cfg.AllowedOrigins) != 0 {
 		t.Fatalf("got %+v, want the documented defaults", cfg)
+	}
+	if cfg.ReadHeaderTimeout != 10*time.Second || cfg.ReadTimeout != 30*time.Second || cfg.WriteTimeout != time.Minute ||
+		cfg.IdleTimeout != 90*time.Second || cfg.MaxConnsPerAddr != 16000 || len(cfg.TrustedProxies) != 0 {
+		t.Fatalf("got %+v, want the documented listener timeouts and connection cap", cfg)
 	}
 }
 
 func TestConfigReadsEveryVariable(t *testing.T) {
 	cfg, err := loadConfig(envOf(map[string]string{
-		"PARLEY_ADDR":                "127.0.0.1:9000",
-		"PARLEY_ADMIN_ADDR":          ":9100",
-		"DATABASE_URL":               "postgres://u:pw@db:5432/parley",
-		"REDIS_URL":                  "redis://:pw@cache:6379/0",
-		"PARLEY_CATCHUP_INTERVAL":    "500ms",
-		"PARLEY_PRESENCE_INTERVAL":   "10s",
-		"PARLEY_JWT_SECRET":          strings.Repeat("s", 32),
-		"PARLEY_TOKEN_TTL":           "1h",
-		"PARLEY_PASSWORD_COST":       "12",
-		"PARLEY_ALLOWED_ORIGINS":     "https://a.example, https://b.example/",
-		"LOG_LEVEL":                  "debug",
-		"PARLEY_ENVIRONMENT":         "staging",
-		"PARLEY_ADMIN_TOKEN":         "admin-token-admin-token",
-		"PARLEY_FAULTS":              "on",
-		"PARLEY_MEMORY_HISTORY":      "50",
-		"PARLEY_SEND_QUEUE":          "64",
-		"PARLEY_CONN_RATE":           "2.5",
-		"PARLEY_USER_RATE":           "100",
-		"PARLEY_DRAIN_TIMEOUT":       "1m",
-		"PARLEY_DRAIN_JITTER":        "5s",
+		"PARLEY_ADDR":              "127.0.0.1:9000",
+		"PARLEY_ADMIN_ADDR":        ":9100",
+		"DATABASE_URL":             "postgres://u:pw@db:5432/parley",
+		"REDIS_URL":                "redis://:pw@cache:6379/0",
+		"PARLEY_CATCHUP_INTERVAL":  "500ms",
+		"PARLEY_PRESENCE_INTERVAL": "10s",
+		"PARLEY_JWT_SECRET":        strings.Repeat("s", 32),
+		"PARLEY_TOKEN_TTL":         "1h",
+		"PARLEY_PASSWORD_COST":     "12",
+		"PARLEY_ALLOWED_ORIGINS":   "https://a.example, https://b.example/",
+		"LOG_LEVEL":                "debug",
+		"PARLEY_ENVIRONMENT":       "staging",
+		"PARLEY_ADMIN_TOKEN":       "admin-token-admin-token",
+		"PARLEY_FAULTS":            "on",
+		"PARLEY_MEMORY_HISTORY":    "50",
+		"PARLEY_SEND_QUEUE":        "64",
+		"PARLEY_CONN_RATE":         "2.5",
+		"PARLEY_USER_RATE":         "100",
+		"PARLEY_DRAIN_TIMEOUT":     "1m",
+		"PARLEY_DRAIN_JITTER":      "5s",
+
+		// The listeners' timeouts and connection cap.
 		"PARLEY_READ_HEADER_TIMEOUT": "2s",
 		"PARLEY_READ_TIMEOUT":        "20s",
 		"PARLEY_WRITE_TIMEOUT":       "2m",
