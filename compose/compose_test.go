@@ -9,6 +9,7 @@ package compose
 import (
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -711,5 +712,50 @@ func readYAML(t *testing.T, path string, out any) {
 	}
 	if err := yaml.Unmarshal(raw, out); err != nil {
 		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// The replicas believe X-Forwarded-For from the load balancer and from
+// nothing else: lb has a fixed address on the stack's network, it is the
+// replicas' one trusted proxy, and nginx appends the client's address to
+// the header (the right-most entry, which the server reads).
+func TestReplicasTrustOnlyTheLoadBalancer(t *testing.T) {
+	t.Parallel()
+	p := load(t)
+	lb := service(t, p, "lb")
+	attached := lb.Networks["default"]
+	if attached == nil || attached.Ipv4Address == "" {
+		t.Fatal("lb has no fixed address on the default network: the replicas could not name it as their trusted proxy")
+	}
+	lbAddr, err := netip.ParseAddr(attached.Ipv4Address)
+	if err != nil {
+		t.Fatalf("lb's address %q: %v", attached.Ipv4Address, err)
+	}
+	inSubnet := false
+	for _, c := range p.Networks["default"].Ipam.Config {
+		if prefix, err := netip.ParsePrefix(c.Subnet); err == nil && prefix.Contains(lbAddr) {
+			inSubnet = true
+		}
+	}
+	if !inSubnet {
+		t.Errorf("lb's address %s is outside the default network's subnets %+v", lbAddr, p.Networks["default"].Ipam.Config)
+	}
+	for name, s := range p.Services {
+		if !strings.HasPrefix(name, "parley-") {
+			continue
+		}
+		if got := s.Environment["PARLEY_TRUSTED_PROXIES"]; got == nil || *got != lbAddr.String() {
+			t.Errorf("%s: PARLEY_TRUSTED_PROXIES %v, want lb's address %s and nothing else", name, got, lbAddr)
+		}
+		if len(s.Ports) > 0 {
+			t.Errorf("%s publishes %v: clients must come through lb, whose forwarded address is the one counted", name, s.Ports)
+		}
+	}
+	conf, err := os.ReadFile("nginx/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for") {
+		t.Error("nginx.conf does not append the client's address to X-Forwarded-For: every client would count as lb")
 	}
 }

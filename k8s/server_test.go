@@ -1,6 +1,7 @@
 package k8s
 
 import (
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -634,5 +635,31 @@ func TestServiceMonitorScrapesTheAdminPortAsJobParley(t *testing.T) {
 				t.Errorf("job label %q, want parley", job)
 			}
 		})
+	}
+}
+
+// The server believes X-Forwarded-For from the ingress controller's pod
+// network and from nothing wider: a private range, never the whole
+// internet, in every overlay.
+func TestServerTrustsTheIngressControllersNetworkOnly(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{staging, production, onKind} {
+		m := rendered(t, dir)
+		env := environment(t, m, serverContainer(t, serverDeployment(t, m)))
+		v := env["PARLEY_TRUSTED_PROXIES"]
+		if v == "" {
+			t.Errorf("%s: PARLEY_TRUSTED_PROXIES is unset: every client would count as the ingress controller", dir)
+			continue
+		}
+		for entry := range strings.SplitSeq(v, ",") {
+			prefix, err := netip.ParsePrefix(strings.TrimSpace(entry))
+			if err != nil {
+				t.Errorf("%s: PARLEY_TRUSTED_PROXIES entry %q: %v", dir, entry, err)
+				continue
+			}
+			if !prefix.Addr().IsPrivate() || prefix.Bits() < 8 {
+				t.Errorf("%s: PARLEY_TRUSTED_PROXIES trusts %s, beyond a cluster's private network: anyone there could name any address", dir, prefix)
+			}
+		}
 	}
 }

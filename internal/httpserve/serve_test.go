@@ -5,7 +5,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"testing"
+	"time"
 )
 
 // Serve answers until its context ends, then returns nil and the listener
@@ -48,5 +50,18 @@ func TestServeReturnsAFailedListenersError(t *testing.T) {
 	ln.Close()
 	if err := Serve(t.Context(), ln, &http.Server{}); err == nil {
 		t.Fatal("Serve on a closed listener returned nil")
+	}
+}
+
+// A server served without timeouts gets them all, so that no helper's
+// listener lets a client hold a connection for ever; one it sets is kept.
+func TestServeSetsTheTimeoutsAServerLeavesZero(t *testing.T) {
+	t.Parallel()
+	srv := &http.Server{ReadHeaderTimeout: 3 * time.Second}
+	withTimeouts(srv)
+	got := []time.Duration{srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout}
+	want := []time.Duration{3 * time.Second, readTimeout, writeTimeout, idleTimeout}
+	if !slices.Equal(got, want) {
+		t.Errorf("got header, read, write and idle timeouts %v, want %v", got, want)
 	}
 }

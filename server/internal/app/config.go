@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -40,6 +41,15 @@ type config struct {
 	// Rate limits of the REST API, one variable each: see
 	// limitVars.
 	Limits httpapi.Limits
+	// The listeners' timeouts and the per-address cap: how long, and how
+	// many at once, one client may hold the server's connections. See
+	// docs/operations.md for why each default is what it is.
+	ReadHeaderTimeout time.Duration  // PARLEY_READ_HEADER_TIMEOUT
+	ReadTimeout       time.Duration  // PARLEY_READ_TIMEOUT
+	WriteTimeout      time.Duration  // PARLEY_WRITE_TIMEOUT
+	IdleTimeout       time.Duration  // PARLEY_IDLE_TIMEOUT
+	MaxConnsPerAddr   int            // PARLEY_MAX_CONNS_PER_ADDR
+	TrustedProxies    []netip.Prefix // PARLEY_TRUSTED_PROXIES
 }
 
 // defaultAddr is where the API listens without PARLEY_ADDR.
@@ -78,6 +88,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		UserRate:       p.rate("PARLEY_USER_RATE", 10),
 		DrainTimeout:   p.duration("PARLEY_DRAIN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
 		DrainJitter:    p.duration("PARLEY_DRAIN_JITTER", 2*time.Second, time.Millisecond, 5*time.Minute),
+
+		ReadHeaderTimeout: p.duration("PARLEY_READ_HEADER_TIMEOUT", 10*time.Second, 100*time.Millisecond, 5*time.Minute),
+		ReadTimeout:       p.duration("PARLEY_READ_TIMEOUT", 30*time.Second, 100*time.Millisecond, time.Hour),
+		WriteTimeout:      p.duration("PARLEY_WRITE_TIMEOUT", time.Minute, 100*time.Millisecond, time.Hour),
+		IdleTimeout:       p.duration("PARLEY_IDLE_TIMEOUT", 90*time.Second, 100*time.Millisecond, time.Hour),
+		MaxConnsPerAddr:   p.integer("PARLEY_MAX_CONNS_PER_ADDR", 16000, 1, 1_000_000),
+		TrustedProxies:    p.prefixes("PARLEY_TRUSTED_PROXIES"),
 	}
 	cfg.Limits = p.limits()
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < minAdminTokenLen {
@@ -93,6 +110,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 	}
 	if cfg.DrainJitter >= cfg.DrainTimeout {
 		p.fail("PARLEY_DRAIN_JITTER", "must be shorter than PARLEY_DRAIN_TIMEOUT (%v)", cfg.DrainTimeout)
+	}
+	if cfg.ReadHeaderTimeout > cfg.ReadTimeout {
+		// The read timeout runs from the request's first byte, headers
+		// included: a longer header timeout would never apply.
+		p.fail("PARLEY_READ_HEADER_TIMEOUT", "must not exceed PARLEY_READ_TIMEOUT (%v)", cfg.ReadTimeout)
 	}
 	return cfg, errors.Join(p.errs...)
 }
@@ -140,7 +162,24 @@ func (c config) logAttrs() []any {
 		"PARLEY_LIMIT_ROOMS_PER_ADDR", formatRate(c.Limits.RoomsCreatePerAddr),
 		"PARLEY_LIMIT_HISTORY_PER_USER", formatRate(c.Limits.HistoryPerUser),
 		"PARLEY_LIMIT_HISTORY_PER_ADDR", formatRate(c.Limits.HistoryPerAddr),
+		"PARLEY_READ_HEADER_TIMEOUT", c.ReadHeaderTimeout.String(),
+		"PARLEY_READ_TIMEOUT", c.ReadTimeout.String(),
+		"PARLEY_WRITE_TIMEOUT", c.WriteTimeout.String(),
+		"PARLEY_IDLE_TIMEOUT", c.IdleTimeout.String(),
+		"PARLEY_MAX_CONNS_PER_ADDR", c.MaxConnsPerAddr,
+		"PARLEY_TRUSTED_PROXIES", prefixList(c.TrustedProxies),
 	}
+}
+
+func prefixList(ps []netip.Prefix) string {
+	if len(ps) == 0 {
+		return "none: every request's address is its socket's peer"
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ",")
 }
 
 func redactedIfSet(v, unset string) string {
@@ -283,6 +322,35 @@ func (p *envParser) level(name string) slog.Level {
 		return slog.LevelInfo
 	}
 	return l
+}
+
+// prefixes reads a comma-separated list of CIDRs and single addresses (a
+// prefix of its full length), such as "10.244.0.0/16,172.30.80.10".
+func (p *envParser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for v := range strings.SplitSeq(p.getenv(name), ",") {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if strings.Contains(v, "/") {
+			prefix, err := netip.ParsePrefix(v)
+			if err != nil {
+				p.fail(name, "want CIDRs or addresses like 10.0.0.0/8 or 192.0.2.7, got %q", v)
+				continue
+			}
+			out = append(out, prefix.Masked())
+			continue
+		}
+		addr, err := netip.ParseAddr(v)
+		if err != nil || addr.Zone() != "" {
+			p.fail(name, "want CIDRs or addresses like 10.0.0.0/8 or 192.0.2.7, got %q", v)
+			continue
+		}
+		addr = addr.Unmap()
+		out = append(out, netip.PrefixFrom(addr, addr.BitLen()))
+	}
+	return out
 }
 
 func (p *envParser) origins(name string) []string {

@@ -2,6 +2,7 @@ package app
 
 import (
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -25,6 +26,10 @@ func TestConfigDefaults(t *testing.T) {
 		cfg.MemoryHistory != 10000 || cfg.SendQueue != 256 || cfg.ConnRate != 20 || cfg.UserRate != 10 ||
 		cfg.DrainTimeout != 25*time.Second || cfg.DrainJitter != 2*time.Second || len(cfg.AllowedOrigins) != 0 {
 		t.Fatalf("got %+v, want the documented defaults", cfg)
+	}
+	if cfg.ReadHeaderTimeout != 10*time.Second || cfg.ReadTimeout != 30*time.Second || cfg.WriteTimeout != time.Minute ||
+		cfg.IdleTimeout != 90*time.Second || cfg.MaxConnsPerAddr != 16000 || len(cfg.TrustedProxies) != 0 {
+		t.Fatalf("got %+v, want the documented listener timeouts and connection cap", cfg)
 	}
 }
 
@@ -50,6 +55,14 @@ func TestConfigReadsEveryVariable(t *testing.T) {
 		"PARLEY_USER_RATE":         "100",
 		"PARLEY_DRAIN_TIMEOUT":     "1m",
 		"PARLEY_DRAIN_JITTER":      "5s",
+
+		// The listeners' timeouts and connection cap.
+		"PARLEY_READ_HEADER_TIMEOUT": "2s",
+		"PARLEY_READ_TIMEOUT":        "20s",
+		"PARLEY_WRITE_TIMEOUT":       "2m",
+		"PARLEY_IDLE_TIMEOUT":        "75s",
+		"PARLEY_MAX_CONNS_PER_ADDR":  "500",
+		"PARLEY_TRUSTED_PROXIES":     "10.244.0.0/16, 172.30.80.10,fd00::/8,10.1.2.3/8",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +74,15 @@ func TestConfigReadsEveryVariable(t *testing.T) {
 		AllowedOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug, Environment: "staging",
 		AdminToken: "admin-token-admin-token", Faults: true,
 		MemoryHistory: 50, SendQueue: 64, ConnRate: 2.5, UserRate: 100, DrainTimeout: time.Minute, DrainJitter: 5 * time.Second,
-		Limits: httpapi.DefaultLimits(), // TestConfigReadsTheRateLimits reads these
+		Limits:            httpapi.DefaultLimits(), // TestConfigReadsTheRateLimits reads these
+		ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 20 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 75 * time.Second,
+		MaxConnsPerAddr: 500,
+		// A single address is a prefix of its full length; a CIDR with
+		// host bits set is masked.
+		TrustedProxies: []netip.Prefix{
+			netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("172.30.80.10/32"),
+			netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("10.0.0.0/8"),
+		},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
@@ -95,6 +116,13 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"rate not a number", "PARLEY_USER_RATE", "NaN"},
 		{"drain timeout too short", "PARLEY_DRAIN_TIMEOUT", "10ms"},
 		{"jitter longer than the drain", "PARLEY_DRAIN_JITTER", "1m"},
+		{"header timeout longer than the read timeout", "PARLEY_READ_HEADER_TIMEOUT", "1m"},
+		{"read timeout not a duration", "PARLEY_READ_TIMEOUT", "forever"},
+		{"write timeout of zero", "PARLEY_WRITE_TIMEOUT", "0s"},
+		{"idle timeout too long", "PARLEY_IDLE_TIMEOUT", "2h"},
+		{"connection cap of zero", "PARLEY_MAX_CONNS_PER_ADDR", "0"},
+		{"trusted proxy that is a host name", "PARLEY_TRUSTED_PROXIES", "10.0.0.0/8,lb"},
+		{"trusted proxy CIDR out of range", "PARLEY_TRUSTED_PROXIES", "10.0.0.0/33"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -143,12 +142,33 @@ func (s *server) buildAPI(store chat.Store, reg *prometheus.Registry, tracer tra
 		AdminToken:     s.cfg.AdminToken,
 		Faults:         s.inj,
 		Replica:        s.replica,
+
+		// Who a request comes from, and how many it may have in flight.
+		TrustedProxies:  s.cfg.TrustedProxies,
+		MaxConnsPerAddr: s.cfg.MaxConnsPerAddr,
 	})
 	s.public = s.httpServer(s.api.Handler())
 	s.admin = s.httpServer(s.api.AdminHandler())
 }
 
 // httpServer is a listener's server; its own errors go to the log.
+//
+// Its timeouts bound how long one client may hold a connection: the
+// request's headers, the whole request with its body, the answer (from the
+// end of the headers to the last byte written), and a keep-alive between
+// requests. They end where a WebSocket begins: the upgrade bounds its own
+// 101 (the upgrader's handshake timeout), and from then on the socket sets
+// its own deadline before every read (two ping intervals) and every write,
+// so a socket lives for hours on a listener whose requests get a minute.
+// On the admin listener, net/http/pprof pushes the write deadline out by
+// the seconds a profile or trace asks for.
 func (s *server) httpServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
 }

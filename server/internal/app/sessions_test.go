@@ -82,21 +82,6 @@ func runReplica(t *testing.T, extra map[string]string) string {
 	return "http://" + logs.waitListening(t)[0]
 }
 
-func signUp(t *testing.T, base, username string) (token string) {
-	t.Helper()
-	body, _ := json.Marshal(map[string]string{"username": username, "password": "correct horse"})
-	resp, err := http.Post(base+"/api/v1/users", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var session struct{ Token string }
-	if err := json.NewDecoder(resp.Body).Decode(&session); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("sign up %s: status %d, err %v; want 201 and a token", username, resp.StatusCode, err)
-	}
-	return session.Token
-}
-
 func dialWS(t *testing.T, base, token string) *websocket.Conn {
 	t.Helper()
 	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second}

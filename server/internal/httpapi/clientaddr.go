@@ -39,6 +39,18 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 	return peer
 }
 
+// addrKey is the key a client address counts under in every per-address
+// limit. An IPv6 host is routinely given a whole /64 and may use any
+// address in it (it would otherwise have 2^64 keys), so its /64 is one
+// client; an IPv4 address is one client by itself.
+func addrKey(a netip.Addr) netip.Addr {
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
+}
+
 func (s *Server) trusted(a netip.Addr) bool {
 	for _, p := range s.cfg.TrustedProxies {
 		if p.Contains(a) {

@@ -118,7 +118,7 @@ func newRESTLimits(l Limits, now func() time.Time) *restLimits {
 func (s *Server) limit(name string, perAddr, perUser *keyedLimiter) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if ok, wait := perAddr.allow(addrKey(s.clientAddr(r))); !ok {
+			if ok, wait := perAddr.allow(addrKey(s.clientAddr(r)).String()); !ok {
 				s.writeError(w, r, s.refuse(name, wait, "too many requests from this address; retry later"))
 				return
 			}
@@ -129,16 +129,6 @@ func (s *Server) limit(name string, perAddr, perUser *keyedLimiter) func(http.Ha
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-// addrKey is the key of an address's buckets. An IPv6 address counts by
-// its /64, the block a single subscriber is given: one host can pick any
-// address in it, and would otherwise have 2^64 buckets.
-func addrKey(a netip.Addr) string {
-	if a.Is6() {
-		return netip.PrefixFrom(a, 64).Masked().String()
-	}
-	return a.String()
 }
 
 // loginWithBackoff is auth's Login behind the backoff of the account at
@@ -170,7 +160,7 @@ func backoffKey(username string, a netip.Addr) string {
 	if len(username) > keep {
 		username = username[:keep]
 	}
-	return strings.ToLower(username) + " " + addrKey(a)
+	return strings.ToLower(username) + " " + addrKey(a).String()
 }
 
 // loginBackoff counts failed logins by backoffKey. Entries are forgotten

@@ -100,7 +100,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		s.log.LogAttrs(ctx, level, "http request",
 			slog.String("method", method), slog.String("route", route), slog.String("path", r.URL.Path),
 			slog.Int("status", status), slog.Int64("duration_us", elapsed.Microseconds()),
-			slog.Int("bytes", ww.BytesWritten()))
+			slog.Int("bytes", ww.BytesWritten()), slog.String("client_addr", s.clientAddr(r).String()))
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -313,4 +314,24 @@ func TestDeliveriesAreTimedPerRecipientWithTheSendersTrace(t *testing.T) {
 		alice.closeNormally()
 		bob.closeNormally()
 	})
+}
+
+// The access log names the client a request came from, as the limits count
+// it: behind a trusted proxy, the address the proxy forwarded for.
+func TestTheAccessLogNamesTheClientAddress(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	req, err := http.NewRequest(http.MethodGet, api.base+"/no-such-page", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Forwarded-For", "198.51.100.7")
+	resp, err := api.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if logs := api.logs.String(); !strings.Contains(logs, "client_addr=198.51.100.7") {
+		t.Errorf("got log %q, want the request logged with client_addr=198.51.100.7", logs)
+	}
 }

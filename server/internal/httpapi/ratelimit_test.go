@@ -153,7 +153,7 @@ func TestKeyedLimiterMemoryIsBounded(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	full := newKeyedLimiter(1, 1, clockAt(now))
 	for i := range defaultMaxKeys {
-		full.allow(addrKey(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})))
+		full.allow(addrKey(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})).String())
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)

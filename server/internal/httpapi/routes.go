@@ -15,7 +15,7 @@ const messagesRoute = "/api/v1/rooms/{room}/messages"
 // Handler returns every route of the public listener and its middleware.
 func (s *Server) Handler() http.Handler {
 	r := chi.NewRouter()
-	r.Use(securityHeaders, s.observe, s.recoverPanics)
+	r.Use(securityHeaders, s.observe, s.recoverPanics, s.limitConnsPerAddr())
 
 	r.Get("/healthz", s.healthz())
 	r.Get("/readyz", s.readyz())

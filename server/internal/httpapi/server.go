@@ -81,6 +81,13 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Limits are the REST calls' rate limits (see limits.go).
 	Limits Limits
+	// MaxConnsPerAddr caps the requests one client address may have in
+	// flight on this server, every open WebSocket among them; past it the
+	// server answers 429 (default 16000; see addrlimit.go).
+	MaxConnsPerAddr int
+	// HandshakeTimeout bounds writing the upgrade's 101 to a client that
+	// does not read it (default 10s).
+	HandshakeTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -110,6 +117,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.SessionCheck <= 0 {
 		c.SessionCheck = 3 * time.Second
+	}
+	if c.MaxConnsPerAddr <= 0 {
+		c.MaxConnsPerAddr = 16000
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -169,6 +182,10 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		// Origins are checked before the upgrade, where a refusal can still
 		// be a 403 with a JSON body.
 		CheckOrigin: func(*http.Request) bool { return true },
+		// Without it the upgrader clears the listener's deadlines and
+		// writes the 101 with none: a client that never reads it would
+		// hold the handler for good.
+		HandshakeTimeout: cfg.HandshakeTimeout,
 	}
 	return s
 }
