@@ -126,17 +126,21 @@ func (s *server) buildAPI(store chat.Store, reg *prometheus.Registry, tracer tra
 	svc := chat.NewService(store, s.hub, nil)
 	authn := auth.New(store, auth.Config{Secret: secret, TokenTTL: s.cfg.TokenTTL, PasswordCost: s.cfg.PasswordCost})
 	s.api = httpapi.New(svc, authn, s.log, reg, httpapi.Config{
-		WebUI:          webui.Handler(),
-		AllowedOrigins: s.cfg.AllowedOrigins,
-		SendQueue:      s.cfg.SendQueue,
-		ConnRate:       s.cfg.ConnRate,
-		UserRate:       s.cfg.UserRate,
-		DrainJitter:    s.cfg.DrainJitter,
-		Telemetry:      httpapi.Telemetry{Tracer: tracer, Propagator: s.tel.Propagator, Reporter: s.tel.Sentry},
-		Metrics:        telemetry.MetricsHandler(reg),
-		AdminToken:     s.cfg.AdminToken,
-		Faults:         s.inj,
-		Replica:        s.replica,
+		WebUI:           webui.Handler(),
+		AllowedOrigins:  s.cfg.AllowedOrigins,
+		SendQueue:       s.cfg.SendQueue,
+		ConnRate:        s.cfg.ConnRate,
+		UserRate:        s.cfg.UserRate,
+		JoinRate:        s.cfg.JoinRate,
+		JoinBurst:       s.cfg.JoinBurst,
+		TypingRate:      s.cfg.TypingRate,
+		MaxConnsPerUser: s.cfg.MaxConnsUser,
+		DrainJitter:     s.cfg.DrainJitter,
+		Telemetry:       httpapi.Telemetry{Tracer: tracer, Propagator: s.tel.Propagator, Reporter: s.tel.Sentry},
+		Metrics:         telemetry.MetricsHandler(reg),
+		AdminToken:      s.cfg.AdminToken,
+		Faults:          s.inj,
+		Replica:         s.replica,
 	})
 	s.public = s.httpServer(s.api.Handler())
 	s.admin = s.httpServer(s.api.AdminHandler())
