@@ -271,3 +271,22 @@ func TestConnectionsPerUserAreCapped(t *testing.T) {
 		again.ws.Close()
 	})
 }
+
+// A close frame with a one-byte payload is malformed (RFC 6455 §5.5.1), and
+// would deserve 1002; the WebSocket library maps it to 1005 before the
+// server sees it (docs/protocol.md, close codes). This pins what the server
+// does, so that a library that starts telling the two apart is noticed.
+func TestAOneByteClosePayloadIsAnsweredAsAnEmptyOne(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
+	c := api.mustDialRaw(api.mustRegister("alice"))
+	mask := [4]byte{1, 2, 3, 4}
+	frame := []byte{0x88, 0x80 | 1, mask[0], mask[1], mask[2], mask[3], 0x03 ^ mask[0]}
+	if _, err := c.ws.NetConn().Write(frame); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.read()
+	if got := closeCodeOf(err); got != websocket.CloseNoStatusReceived {
+		t.Fatalf("got %v (close code %d), want the empty close (1005) documented", err, got)
+	}
+}
