@@ -244,3 +244,54 @@ func TestJoiningManyRoomsIsPacedByRetryAfter(t *testing.T) {
 		}
 	})
 }
+
+// A client that resumes with since, with more history to replay than its
+// queue holds, into a room whose messages come as fast as it reads, gets
+// the whole replay and the live messages after it, and is not closed: the
+// replay, like every answer to the client's own frames, leaves half of the
+// queue to what the room fans out.
+func TestAResumeLongerThanTheQueueIntoABusyRoomIsNotClosed(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		api := startBubbledAPI(t, memstore.New(memstore.Options{}), Config{UserRate: 1e6})
+		room := api.mustCreateRoom("lobby")
+		author, err := api.auth.Verify(api.mustRegister("author"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		send := func(clientID string) {
+			if _, _, err := api.chat.Send(t.Context(), author.User, room, clientID, "hi"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const history, live = 1000, 1000
+		for i := range history {
+			send(fmt.Sprint("old-", i))
+		}
+		c := api.mustDialRaw(api.mustRegister("reader"))
+		if err := c.ws.WriteJSON(map[string]any{"type": frameJoin, "room": room, "since": 0}); err != nil {
+			t.Fatal(err)
+		}
+		// A message arrives for every third frame the client reads (or
+		// when it has read them all), until the live ones run out, well
+		// after the replay.
+		var last int64
+		for sent, reads := 0, 0; last < history+live; reads++ {
+			synctest.Wait()
+			if sent < live && (reads%3 == 0 || last == int64(history+sent)) {
+				send(fmt.Sprint("new-", sent))
+				sent++
+			}
+			f, err := c.read()
+			if err != nil {
+				t.Fatalf("connection ended at seq %d of %d: %v (close code %d)", last, history+live, err, closeCodeOf(err))
+			}
+			if f.Type == "message" {
+				if f.Seq != last+1 {
+					t.Fatalf("got seq %d after %d, want %d", f.Seq, last, last+1)
+				}
+				last = f.Seq
+			}
+		}
+	})
+}

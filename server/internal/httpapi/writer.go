@@ -25,15 +25,27 @@ func (c *conn) Offer(frame chat.Frame) bool {
 	}
 }
 
-// Push implements chat.Subscriber.
+// Push implements chat.Subscriber. The hub pushes only the replay a join
+// asked for, on the reader's goroutine: an answer to the client's own frame
+// like any other, so it waits while the queue is above the watermark (as
+// awaitQueue does), and the replay never leaves the queue full for the
+// room's live frames that follow it.
 func (c *conn) Push(ctx context.Context, frame chat.Frame) error {
-	select {
-	case c.queue <- frame:
-		return nil
-	case <-c.closing:
-		return errConnClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		if len(c.queue) <= c.watermark {
+			select {
+			case c.queue <- frame:
+				return nil
+			default: // filled meanwhile by the rooms' frames
+			}
+		}
+		select {
+		case <-c.drained:
+		case <-c.closing:
+			return errConnClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
