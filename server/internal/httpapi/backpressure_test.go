@@ -295,3 +295,43 @@ func TestAResumeLongerThanTheQueueIntoABusyRoomIsNotClosed(t *testing.T) {
 		}
 	})
 }
+
+// A drain that comes while the reader waits for its queue closes the
+// connection with 1001, after the answers already queued.
+func TestADrainEndsAReaderWaitingForItsQueueWith1001(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		api := startBubbledAPI(t, memstore.New(memstore.Options{}), Config{ConnRate: 1e6, DrainJitter: time.Millisecond})
+		room := api.mustCreateRoom("lobby")
+		c := api.mustDialRaw(api.mustRegister("alice"))
+		frames := make([]any, 1000)
+		for i := range frames {
+			frames[i] = map[string]any{"type": frameLeave, "room": room}
+		}
+		sent := c.flood(frames)
+		synctest.Wait() // the reader waits: the client reads nothing yet
+		drained := api.drainInBackground(waitFor)
+		answers := 0
+		for {
+			f, err := c.read()
+			if err != nil {
+				if got := closeCodeOf(err); got != websocket.CloseGoingAway {
+					t.Fatalf("got %v (close code %d) after %d answers, want 1001", err, got, answers)
+				}
+				break
+			}
+			if f.Type == "error" {
+				answers++
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if answers <= api.server.cfg.SendQueue/2 {
+			t.Errorf("got %d answers before the close, want the %d or more queued when the drain came", answers, api.server.cfg.SendQueue/2)
+		}
+		if err := api.drainResult(drained); err != nil {
+			t.Errorf("got Drain() = %v, want nil", err)
+		}
+		c.ws.Close()
+		sent()
+	})
+}
