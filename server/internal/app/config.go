@@ -35,6 +35,10 @@ type config struct {
 	SendQueue      int           // PARLEY_SEND_QUEUE
 	ConnRate       float64       // PARLEY_CONN_RATE
 	UserRate       float64       // PARLEY_USER_RATE
+	JoinRate       float64       // PARLEY_JOIN_RATE
+	JoinBurst      int           // PARLEY_JOIN_BURST
+	TypingRate     float64       // PARLEY_TYPING_RATE
+	MaxConnsUser   int           // PARLEY_MAX_CONNS_PER_USER
 	DrainTimeout   time.Duration // PARLEY_DRAIN_TIMEOUT
 	DrainJitter    time.Duration // PARLEY_DRAIN_JITTER
 
@@ -86,6 +90,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		SendQueue:      p.integer("PARLEY_SEND_QUEUE", 256, 8, 65536),
 		ConnRate:       p.rate("PARLEY_CONN_RATE", 20),
 		UserRate:       p.rate("PARLEY_USER_RATE", 10),
+		JoinRate:       p.rate("PARLEY_JOIN_RATE", 20),
+		JoinBurst:      p.integer("PARLEY_JOIN_BURST", 100, 1, 1_000_000),
+		TypingRate:     p.rate("PARLEY_TYPING_RATE", 5),
+		MaxConnsUser:   p.integer("PARLEY_MAX_CONNS_PER_USER", 32, 1, 1_000_000),
 		DrainTimeout:   p.duration("PARLEY_DRAIN_TIMEOUT", 25*time.Second, time.Second, 10*time.Minute),
 		DrainJitter:    p.duration("PARLEY_DRAIN_JITTER", 2*time.Second, time.Millisecond, 5*time.Minute),
 
@@ -153,6 +161,10 @@ func (c config) logAttrs() []any {
 		"PARLEY_SEND_QUEUE", c.SendQueue,
 		"PARLEY_CONN_RATE", c.ConnRate,
 		"PARLEY_USER_RATE", c.UserRate,
+		"PARLEY_JOIN_RATE", c.JoinRate,
+		"PARLEY_JOIN_BURST", c.JoinBurst,
+		"PARLEY_TYPING_RATE", c.TypingRate,
+		"PARLEY_MAX_CONNS_PER_USER", c.MaxConnsUser,
 		"PARLEY_DRAIN_TIMEOUT", c.DrainTimeout.String(),
 		"PARLEY_DRAIN_JITTER", c.DrainJitter.String(),
 		"PARLEY_LIMIT_SIGNUP_PER_ADDR", formatRate(c.Limits.SignupPerAddr),

@@ -24,6 +24,7 @@ func TestConfigDefaults(t *testing.T) {
 		cfg.CatchUp != 2*time.Second || cfg.Presence != 5*time.Second || cfg.Environment != "development" ||
 		cfg.TokenTTL != 24*time.Hour || cfg.PasswordCost != 10 || cfg.LogLevel != slog.LevelInfo ||
 		cfg.MemoryHistory != 10000 || cfg.SendQueue != 256 || cfg.ConnRate != 20 || cfg.UserRate != 10 ||
+		cfg.JoinRate != 20 || cfg.JoinBurst != 100 || cfg.TypingRate != 5 || cfg.MaxConnsUser != 32 ||
 		cfg.DrainTimeout != 25*time.Second || cfg.DrainJitter != 2*time.Second || len(cfg.AllowedOrigins) != 0 {
 		t.Fatalf("got %+v, want the documented defaults", cfg)
 	}
@@ -73,7 +74,9 @@ func TestConfigReadsEveryVariable(t *testing.T) {
 		JWTSecret: strings.Repeat("s", 32), TokenTTL: time.Hour, PasswordCost: 12,
 		AllowedOrigins: []string{"https://a.example", "https://b.example"}, LogLevel: slog.LevelDebug, Environment: "staging",
 		AdminToken: "admin-token-admin-token", Faults: true,
-		MemoryHistory: 50, SendQueue: 64, ConnRate: 2.5, UserRate: 100, DrainTimeout: time.Minute, DrainJitter: 5 * time.Second,
+		MemoryHistory: 50, SendQueue: 64, ConnRate: 2.5, UserRate: 100,
+		JoinRate: 20, JoinBurst: 100, TypingRate: 5, MaxConnsUser: 32, // TestConfigReadsTheWebSocketLimits
+		DrainTimeout: time.Minute, DrainJitter: 5 * time.Second,
 		Limits:            httpapi.DefaultLimits(), // TestConfigReadsTheRateLimits reads these
 		ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 20 * time.Second, WriteTimeout: 2 * time.Minute, IdleTimeout: 75 * time.Second,
 		MaxConnsPerAddr: 500,
@@ -86,6 +89,22 @@ func TestConfigReadsEveryVariable(t *testing.T) {
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v, want %+v", cfg, want)
+	}
+}
+
+func TestConfigReadsTheWebSocketLimits(t *testing.T) {
+	cfg, err := loadConfig(envOf(map[string]string{
+		"PARLEY_JOIN_RATE":          "7.5",
+		"PARLEY_JOIN_BURST":         "30",
+		"PARLEY_TYPING_RATE":        "0.5",
+		"PARLEY_MAX_CONNS_PER_USER": "4",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.JoinRate != 7.5 || cfg.JoinBurst != 30 || cfg.TypingRate != 0.5 || cfg.MaxConnsUser != 4 {
+		t.Fatalf("got join rate %v, join burst %d, typing rate %v, connections per user %d; want 7.5, 30, 0.5, 4",
+			cfg.JoinRate, cfg.JoinBurst, cfg.TypingRate, cfg.MaxConnsUser)
 	}
 }
 
@@ -114,6 +133,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"queue not a number", "PARLEY_SEND_QUEUE", "lots"},
 		{"negative rate", "PARLEY_CONN_RATE", "-1"},
 		{"rate not a number", "PARLEY_USER_RATE", "NaN"},
+		{"join rate of zero", "PARLEY_JOIN_RATE", "0"},
+		{"join burst of zero", "PARLEY_JOIN_BURST", "0"},
+		{"typing rate not a number", "PARLEY_TYPING_RATE", "fast"},
+		{"no connections per user", "PARLEY_MAX_CONNS_PER_USER", "0"},
 		{"drain timeout too short", "PARLEY_DRAIN_TIMEOUT", "10ms"},
 		{"jitter longer than the drain", "PARLEY_DRAIN_JITTER", "1m"},
 		{"header timeout longer than the read timeout", "PARLEY_READ_HEADER_TIMEOUT", "1m"},

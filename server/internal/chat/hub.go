@@ -28,6 +28,10 @@ type HubOptions struct {
 	// present in its rooms. A replica silent for three intervals is taken
 	// to be gone and its users offline.
 	RosterInterval time.Duration // default 5s
+	// TypingInterval is the least time between two typing frames of one
+	// user in one room: typing frames within it are merged into the first
+	// (see presence.go).
+	TypingInterval time.Duration // default 1s
 
 	// Now is the clock that dates what other replicas say about their
 	// rooms, and so decides when their rosters expire; nil means time.Now.
@@ -52,6 +56,9 @@ func (o HubOptions) withDefaults() HubOptions {
 	}
 	if o.RosterInterval <= 0 {
 		o.RosterInterval = 5 * time.Second
+	}
+	if o.TypingInterval <= 0 {
+		o.TypingInterval = time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -137,6 +144,7 @@ type room struct {
 	members  map[Subscriber]*member
 	seq      sequence // which seqs members have had; see ordering.go
 	presence presence // who is in the room; see presence.go
+	typists  typists  // who was last announced typing; see presence.go
 }
 
 func (h *Hub) shardOf(roomID string) *shard {

@@ -203,8 +203,12 @@ func (r *room) roster() Event {
 	return Event{Kind: EventRoster, Room: r.id, Users: users}
 }
 
-// Typing tells the room's other users that user is typing. sub must have
-// joined the room.
+// Typing tells the room's other users that user is typing, unless they
+// were told less than TypingInterval ago: typing frames are merged per user
+// and room, however many connections the user types from, so that one user
+// cannot flood the members (or, through the bus, other replicas) with
+// them. sub must have joined the room. A merged frame is not an error: the
+// members already know.
 func (h *Hub) Typing(roomID string, sub Subscriber, user User) error {
 	r := h.lookup(roomID)
 	if r == nil {
@@ -214,6 +218,9 @@ func (h *Hub) Typing(roomID string, sub Subscriber, user User) error {
 	defer r.mu.Unlock()
 	if _, ok := r.members[sub]; !ok {
 		return errNotJoined
+	}
+	if !r.typists.announce(user.ID, h.opts.Now(), h.opts.TypingInterval) {
+		return nil
 	}
 	r.typing(user)
 	h.publish(Event{Kind: EventTyping, Room: roomID, User: user})
@@ -232,6 +239,46 @@ func (r *room) typing(user User) {
 		}
 		r.offer(m, frame)
 	}
+}
+
+// remoteTyping passes on that u is typing on another replica. The origin
+// merged u's typing there; merging again here covers a user who types
+// through several replicas at once. r.mu is held.
+func (r *room) remoteTyping(u User, now time.Time) {
+	if r.typists.announce(u.ID, now, r.hub.opts.TypingInterval) {
+		r.typing(u)
+	}
+}
+
+// typists is when each user was last announced typing in a room, here or
+// by another replica. The room's lock guards it. Only entries younger than
+// the interval decide anything, so older ones are swept out at most once
+// an interval: it holds no more than the users who typed in the last two
+// intervals, and nothing while nobody types.
+type typists struct {
+	last  map[string]time.Time // by user id
+	swept time.Time
+}
+
+// announce reports whether a typing frame of the user may go out at now,
+// and if so records it.
+func (t *typists) announce(userID string, now time.Time, every time.Duration) bool {
+	if last, ok := t.last[userID]; ok && now.Sub(last) < every {
+		return false
+	}
+	if t.last == nil {
+		t.last = make(map[string]time.Time)
+	}
+	if now.Sub(t.swept) >= every {
+		for id, last := range t.last {
+			if now.Sub(last) >= every {
+				delete(t.last, id)
+			}
+		}
+		t.swept = now
+	}
+	t.last[userID] = now
+	return true
 }
 
 var errNotJoined = Errorf(ErrInvalid, "join the room first")

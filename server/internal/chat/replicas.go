@@ -122,7 +122,7 @@ func (h *Hub) Receive(ctx context.Context, ev Event) {
 	case EventPresence:
 		r.remotePresence(ev.Origin, ev.User, ev.Online, h.opts.Now())
 	case EventTyping:
-		r.typing(ev.User)
+		r.remoteTyping(ev.User, h.opts.Now())
 	case EventRoster:
 		r.setRoster(ev.Origin, ev.Users, h.opts.Now())
 	}

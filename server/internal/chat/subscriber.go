@@ -27,8 +27,11 @@ type Frame struct {
 type Subscriber interface {
 	// Offer queues frame without blocking and reports whether it fit.
 	Offer(frame Frame) bool
-	// Push queues frame, waiting while the queue is full, until ctx ends.
-	// The hub uses it only to replay history that the subscriber asked for.
+	// Push queues frame, waiting for room in the queue until ctx ends. The
+	// hub uses it only to replay history that the subscriber asked for, on
+	// the goroutine that called Join; a subscriber may keep part of its
+	// queue free for live frames, so that the replay does not leave it full
+	// when the member goes live.
 	Push(ctx context.Context, frame Frame) error
 	// Slow tells the subscriber that it fell behind and was dropped from a
 	// room. It must disconnect (close 4008) and accept nothing more, so that

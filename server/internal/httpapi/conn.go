@@ -44,6 +44,12 @@ type conn struct {
 	cancel  context.CancelFunc
 
 	queue chan chat.Frame
+	// The reader waits while the queue holds more than watermark frames
+	// (see awaitQueue); the writer signals drained as it takes frames
+	// below it, and stopReading closes readStop.
+	watermark int
+	drained   chan struct{}
+	readStop  chan struct{}
 
 	// closing is closed once, by closeWith, when the connection is to end;
 	// code and reason are set just before and read only after.
@@ -72,6 +78,7 @@ type conn struct {
 	rooms   map[string]struct{}
 	limiter *rate.Limiter
 	flood   floodGuard
+	retryAt time.Time // when the last refusal said to send again
 }
 
 func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.Claims) *conn {
@@ -85,10 +92,14 @@ func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.
 		session: claims.Session,
 		expires: claims.ExpiresAt,
 		queue:   make(chan chat.Frame, s.cfg.SendQueue),
-		closing: make(chan struct{}),
-		rooms:   make(map[string]struct{}),
-		limiter: rate.NewLimiter(rate.Limit(s.cfg.ConnRate), max(1, int(2*s.cfg.ConnRate))),
-		flood:   floodGuard{window: s.cfg.RateLimitedClose},
+		// Half the queue stays free for what the rooms fan out.
+		watermark: s.cfg.SendQueue / 2,
+		drained:   make(chan struct{}, 1),
+		readStop:  make(chan struct{}),
+		closing:   make(chan struct{}),
+		rooms:     make(map[string]struct{}),
+		limiter:   rate.NewLimiter(rate.Limit(s.cfg.ConnRate), max(1, int(2*s.cfg.ConnRate))),
+		flood:     floodGuard{window: s.cfg.RateLimitedClose},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"runtime/debug"
 	"time"
 
@@ -33,9 +34,6 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 			readOn = false
 		}
 	}()
-	// Every frame counts against the connection's limit, bad ones too, so
-	// garbage cannot be sent faster than good frames.
-	allowed := c.limiter.AllowN(start, 1)
 	var f clientFrame
 	var ferr *frameError
 	if kind != websocket.TextMessage {
@@ -48,17 +46,20 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 	} else {
 		frameType = f.Type
 		c.s.metrics.framesIn.WithLabelValues(f.Type).Inc()
-		if allowed && f.Type == frameSend {
-			allowed, _ = c.s.sends.allow(c.user.ID)
-		}
 	}
-	if !allowed {
+	if err := c.admit(start, f, ferr == nil); err != nil {
 		c.s.metrics.rateLimited.Inc()
 		if f.Type == frameSend {
 			c.s.recordSend(ctx, "ws", start, errRateLimited)
 		}
-		c.sendError(codeRateLimited, "too many frames; slow down", refOf(f))
-		if c.flood.refused(start) {
+		c.sendRefusal(err, refOf(f))
+		// Only refusals of frames sent before the wait the last refusal
+		// asked for make a flood: a client that honours retry_after is
+		// paced, not flooding, however long it keeps at the limit.
+		wait, _ := retryAfter(err)
+		early := start.Before(c.retryAt)
+		c.retryAt = start.Add(wait)
+		if early && c.flood.refused(start) {
 			c.closeWith(closeRateLimited, "rate limited too long")
 			return false
 		}
@@ -91,6 +92,37 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 		}
 	}
 	return true
+}
+
+// admit charges a frame to the limits it counts against and returns the
+// refusal of the first that has no room for it. Every frame counts against
+// the connection's limit, bad ones too, so garbage cannot be sent faster
+// than good frames; valid frames also count against their user's limit
+// for their type, shared by all of the user's connections.
+func (c *conn) admit(now time.Time, f clientFrame, valid bool) error {
+	if !c.limiter.AllowN(now, 1) {
+		return c.s.refuse(limitWSFrames, tokenWait(c.limiter, now), "too many frames; slow down")
+	}
+	if !valid {
+		return nil
+	}
+	var limit, msg string
+	var users *keyedLimiter
+	switch f.Type {
+	case frameSend:
+		users, limit, msg = c.s.sends, limitSends, "too many messages; slow down"
+	case frameJoin, frameLeave:
+		users, limit, msg = c.s.ws.joins, limitWSJoins, "too many joins and leaves; slow down"
+	case frameTyping:
+		users, limit, msg = c.s.ws.typing, limitWSTyping, "too many typing frames; slow down"
+	default:
+		return nil
+	}
+	ok, wait := users.allow(c.user.ID)
+	if ok {
+		return nil
+	}
+	return c.s.refuse(limit, wait, msg)
 }
 
 func (c *conn) join(ctx context.Context, f clientFrame) {
@@ -150,6 +182,22 @@ func (c *conn) fail(ctx context.Context, err error, ref string) {
 		span.SetStatus(codes.Error, code)
 	}
 	c.sendError(code, msg, ref)
+}
+
+// sendRefusal answers a frame a limit refused, with the wait it asks for
+// in retry_after: rounded up to the millisecond, so that a client waiting
+// exactly that long is not refused again.
+func (c *conn) sendRefusal(err error, ref string) {
+	msg := "rate limited"
+	var le *limitError
+	if errors.As(err, &le) {
+		msg = le.msg
+	}
+	wait, _ := retryAfter(err)
+	c.send("error", encode(errorFrame{
+		Type: "error", Code: codeRateLimited, Message: msg, Ref: ref,
+		RetryAfter: math.Ceil(float64(wait)/float64(time.Millisecond)) / 1000,
+	}))
 }
 
 func (c *conn) sendError(code, msg, ref string) {

@@ -10,16 +10,19 @@ import (
 
 // readLoop is the connection's reader. It runs on the upgrade handler's
 // goroutine and handles one frame at a time, so a client that sends faster
-// than its replies drain is slowed by its own queue, and a drain can let
-// the frame in hand finish. It returns once reading stops, with the close
-// code chosen.
+// than its replies drain is slowed by its own queue (see awaitQueue), and a
+// drain can let the frame in hand finish. It returns once reading stops,
+// with the close code chosen.
 func (c *conn) readLoop() {
 	c.ws.SetReadLimit(c.s.cfg.MaxFrameBytes)
 	c.ws.SetPongHandler(func(string) error {
 		c.extendRead()
 		return nil
 	})
-	for c.extendRead() {
+	// The deadline is extended after the wait: a wait is bounded by the
+	// writer, whose writes time out, not by the client's pongs, which
+	// are read only while reading.
+	for c.awaitQueue() && c.extendRead() {
 		kind, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
@@ -51,11 +54,35 @@ func (c *conn) readFailed(err error) {
 	}
 }
 
-// stopReading makes the reader's next (or current) read fail at t and keeps
-// anything from extending the deadline again.
+// awaitQueue is the backpressure on a client's own frames: it waits, before
+// the next frame is read, while the client's queue holds more than the
+// watermark, so that the replies to its frames (acks, errors, joined, left)
+// never take the room that the frames its rooms fan out need. A client
+// that sends faster than it reads is slowed down, with the excess left in
+// its socket, rather than closed as too slow. It reports whether reading
+// may go on: false once the connection closes or reading stops.
+func (c *conn) awaitQueue() bool {
+	for len(c.queue) > c.watermark {
+		select {
+		case <-c.drained:
+		case <-c.closing:
+			return false
+		case <-c.readStop:
+			return false
+		}
+	}
+	return true
+}
+
+// stopReading makes the reader's next (or current) read fail at t, wakes it
+// if it waits for its queue, and keeps anything from extending the
+// deadline again.
 func (c *conn) stopReading(t time.Time) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
+	if !c.stopped {
+		close(c.readStop)
+	}
 	c.stopped = true
 	c.ws.SetReadDeadline(t)
 }

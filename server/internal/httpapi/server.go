@@ -37,6 +37,18 @@ type Config struct {
 	// UserRate limits the messages a user may send per second over all
 	// connections and REST (default 10; bursts of twice that).
 	UserRate float64
+	// JoinRate limits the join and leave frames a user may send per second
+	// over all connections (default 20), with bursts of JoinBurst (default
+	// 100): enough to rejoin a hundred rooms at once after a reconnect,
+	// too few to flood members with presence frames.
+	JoinRate  float64
+	JoinBurst int
+	// TypingRate limits the typing frames a user may send per second over
+	// all connections (default 5; bursts of twice that).
+	TypingRate float64
+	// MaxConnsPerUser caps a user's open WebSocket connections (default
+	// 32); past it upgrades are refused with 429.
+	MaxConnsPerUser int
 	// RateLimitedClose is how long a connection may keep sending over its
 	// limit before it is closed with 4029 (default 5s).
 	RateLimitedClose time.Duration
@@ -100,6 +112,18 @@ func (c *Config) setDefaults() {
 	if c.UserRate <= 0 {
 		c.UserRate = 10
 	}
+	if c.JoinRate <= 0 {
+		c.JoinRate = 20
+	}
+	if c.JoinBurst <= 0 {
+		c.JoinBurst = 100
+	}
+	if c.TypingRate <= 0 {
+		c.TypingRate = 5
+	}
+	if c.MaxConnsPerUser <= 0 {
+		c.MaxConnsPerUser = 32
+	}
 	if c.RateLimitedClose <= 0 {
 		c.RateLimitedClose = 5 * time.Second
 	}
@@ -148,6 +172,7 @@ type Server struct {
 	upgraded http.Header
 	sends    *keyedLimiter // the per-user send limit, UserRate
 	limits   *restLimits
+	ws       *wsLimits
 
 	draining atomic.Bool
 	mu       sync.Mutex
@@ -168,6 +193,7 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		now:     cfg.Now,
 		sends:   newKeyedLimiter(cfg.UserRate, int(2*cfg.UserRate), cfg.Now),
 		limits:  newRESTLimits(cfg.Limits, cfg.Now),
+		ws:      newWSLimits(cfg),
 		conns:   make(map[*conn]struct{}),
 	}
 	if cfg.Replica != "" {

@@ -94,6 +94,9 @@ type (
 		Code    string `json:"code"`
 		Message string `json:"message"`
 		Ref     string `json:"ref"`
+		// RetryAfter is, on rate_limited, the seconds after which the
+		// same frame would be accepted (an extension).
+		RetryAfter float64 `json:"retry_after,omitempty"`
 	}
 )
 

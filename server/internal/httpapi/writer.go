@@ -25,15 +25,27 @@ func (c *conn) Offer(frame chat.Frame) bool {
 	}
 }
 
-// Push implements chat.Subscriber.
+// Push implements chat.Subscriber. The hub pushes only the replay a join
+// asked for, on the reader's goroutine: an answer to the client's own frame
+// like any other, so it waits while the queue is above the watermark (as
+// awaitQueue does), and the replay never leaves the queue full for the
+// room's live frames that follow it.
 func (c *conn) Push(ctx context.Context, frame chat.Frame) error {
-	select {
-	case c.queue <- frame:
-		return nil
-	case <-c.closing:
-		return errConnClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		if len(c.queue) <= c.watermark {
+			select {
+			case c.queue <- frame:
+				return nil
+			default: // filled meanwhile by the rooms' frames
+			}
+		}
+		select {
+		case <-c.drained:
+		case <-c.closing:
+			return errConnClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 
@@ -44,8 +56,23 @@ func (c *conn) Slow() {
 	}
 }
 
-// send queues a reply of the given kind (ack, error, left) to the client; a
-// client that lets its queue fill up is too slow.
+// wakeReader tells a reader waiting in awaitQueue that the queue has
+// drained to the watermark. The signal is kept for a reader about to wait,
+// and one covers any number of frames taken.
+func (c *conn) wakeReader() {
+	if len(c.queue) > c.watermark {
+		return
+	}
+	select {
+	case c.drained <- struct{}{}:
+	default:
+	}
+}
+
+// send queues a reply of the given kind (ack, error, left) to the client.
+// The reader waits for the queue to drain before each frame (awaitQueue), so
+// a reply finds it full only when the client's rooms filled it: a member
+// that does not read what they fan out is too slow.
 func (c *conn) send(kind string, data []byte) {
 	if !c.Offer(chat.Frame{Data: data, Kind: kind}) {
 		c.Slow()
@@ -69,6 +96,7 @@ func (c *conn) writeLoop() {
 		}
 		select {
 		case frame := <-c.queue:
+			c.wakeReader()
 			if !c.write(frame) {
 				return
 			}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -26,6 +27,12 @@ const (
 	// connection that ended without a close frame, in metrics and logs.
 	closeLost = 1006
 )
+
+// connCapWait is the Retry-After of an upgrade refused by the per-user
+// connection cap. A slot frees only when one of the user's connections
+// ends, which the server cannot foresee; this is a reconnect back-off's
+// scale, not a promise.
+const connCapWait = 5 * time.Second
 
 var (
 	errDraining        = chat.Errorf(chat.ErrUnavailable, "server is draining; connect again")
@@ -75,6 +82,15 @@ func (s *Server) upgrade() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
+		// Counted from before the upgrade until the handler returns, when
+		// the connection has ended (or never began).
+		if !s.ws.conns.take(claims.User.ID) {
+			s.metrics.upgrades.WithLabelValues(codeRateLimited).Inc()
+			s.writeError(w, r, s.refuse(limitConnsPerUser, connCapWait,
+				fmt.Sprintf("too many connections: at most %d per user", s.cfg.MaxConnsPerUser)))
+			return
+		}
+		defer s.ws.conns.give(claims.User.ID)
 		ws, err := s.upgrader.Upgrade(w, r, s.upgraded)
 		if err != nil {
 			// The upgrader has answered with an HTTP error already.
