@@ -1,13 +1,16 @@
 package systemtest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/parleychat/parley/internal/testenv"
 )
@@ -92,5 +95,71 @@ func TestWebClientRejoinsEveryRoomAfterReconnect(t *testing.T) {
 	t.Logf("frames refused after the reconnect: %v", refused)
 	if status := evalIn[string](p, `document.querySelector('#status').dataset.state`); status != "connected" {
 		t.Errorf("status %q at the end, want connected (not closed for flooding)", status)
+	}
+}
+
+// A room that went away while the connection was down cannot be rejoined:
+// the client tries a few times, then shows it as failed, with a way to
+// try again, and never as live; the other room comes back live.
+func TestWebClientShowsARoomItCannotRejoin(t *testing.T) {
+	env := envFor(t, "postgres")
+	s := startServer(t, env)
+	proxy := testenv.StartProxy(t, strings.TrimPrefix(s.base, "http://"))
+	olga := s.mustSignUp("olga")
+	kept := s.mustCreateRoom(olga.Token, "kept")
+	doomed := s.mustCreateRoom(olga.Token, "doomed")
+
+	p := newBrowser(t)
+	p.signUp("http://"+proxy.Addr(), "quinn")
+	p.waitFor("both rooms listed", `document.querySelectorAll('#rooms button').length === 2`)
+	p.openRoom(kept.ID, kept.Name, "quinn")
+	p.openRoom(doomed.ID, doomed.Name, "quinn")
+	// Every state the doomed room is shown in from here on.
+	p.do(chromedp.Evaluate[chromedp.Void](`window.doomedStates = [];
+		new MutationObserver(() => {
+			const s = document.querySelector('#rooms button[data-room="` + doomed.ID + `"]')?.dataset.state;
+			if (s !== window.doomedStates.at(-1)) window.doomedStates.push(s);
+		}).observe(document.querySelector('#rooms'), {subtree: true, childList: true, attributes: true})`))
+
+	proxy.Cut()
+	p.waitFor("the client noticing the cut", `document.querySelector('#status').dataset.state !== 'connected'`)
+	deleteRoom(t, env["DATABASE_URL"], doomed.ID)
+	proxy.Restore()
+	p.waitFor("the client reconnected", `document.querySelector('#status').dataset.state === 'connected'`)
+
+	p.waitFor("the kept room live", `document.querySelector('#rooms button[data-room="`+kept.ID+`"]').dataset.state === 'live'`)
+	p.waitFor("the doomed room failed", `document.querySelector('#rooms button[data-room="`+doomed.ID+`"]').dataset.state === 'failed'`)
+	if states := evalIn[[]string](p, `window.doomedStates`); slices.Contains(states, "live") {
+		t.Errorf("the room that could not be rejoined was shown as %q, want never live", states)
+	}
+	if got := evalIn[string](p, `document.querySelector('#rooms button[data-room="`+doomed.ID+`"] + .room-state').textContent`); got != "could not join" {
+		t.Errorf("the room list says %q of the doomed room, want %q", got, "could not join")
+	}
+	// It is the room on screen: the notice says so and offers a retry,
+	// which tries again (and fails again: the room is gone).
+	notice := evalIn[string](p, `document.querySelector('#room-notice').hidden ? '' : document.querySelector('#room-notice-text').textContent`)
+	if !strings.Contains(notice, "Could not join this room") {
+		t.Errorf("the room's notice says %q, want that it could not be joined", notice)
+	}
+	p.do(chromedp.Evaluate[chromedp.Void](`window.doomedStates = []`),
+		chromedp.Click("#room-retry"))
+	p.waitFor("a second round of tries, failed again", `window.doomedStates.includes('joining') && window.doomedStates.at(-1) === 'failed'`)
+}
+
+// deleteRoom removes a room and its messages behind the server's back, as
+// a store restored from an older backup would.
+func deleteRoom(t *testing.T, databaseURL, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{`DELETE FROM messages WHERE room_id = $1`, `DELETE FROM rooms WHERE id = $1`} {
+		if _, err := conn.Exec(ctx, q, id); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
 	}
 }
