@@ -152,3 +152,55 @@ func TestWebClientSaysHowLongToWait(t *testing.T) {
 		chromedp.SendKeys("#password", "correct horse"+kb.Enter))
 	p.waitFor("the wait on the form", `document.querySelector('#auth-message').textContent === 'Too many attempts. Try again in 42 seconds.'`)
 }
+
+// The account panel changes the password (the session goes on) and
+// deletes the account (back to the log-in form, the name no longer logs
+// in). Against a server without these routes, they are answered in the
+// page as the contract of issue 16 says, to check the client's side.
+func TestWebClientAccountPanel(t *testing.T) {
+	s := startServer(t, envFor(t, "memory"))
+	probe := s.mustSignUp("walt-probe")
+	supported := s.call("PUT", "/api/v1/users/me/password", probe.Token,
+		map[string]string{"password": "correct horse", "new_password": "battery staple"}, nil) == http.StatusNoContent
+
+	p := newBrowser(t)
+	p.signUp(s.base, "walt")
+	if !supported {
+		t.Log("the server has no account routes: answering them in the page")
+		p.do(chromedp.Evaluate[chromedp.Void](`const serverFetch = window.fetch;
+			window.fetch = async (url, opts = {}) => {
+				const body = opts.body ? JSON.parse(opts.body) : {};
+				const answer = (status, code) => new Response(status === 204 ? null : JSON.stringify({error: {code, message: code}}), {status});
+				if (url === '/api/v1/users/me/password' && opts.method === 'PUT') return answer(body.password === 'correct horse' ? 204 : 403, 'forbidden');
+				if (url === '/api/v1/users/me' && opts.method === 'DELETE') return answer(body.password === 'battery staple' ? 204 : 403, 'forbidden');
+				return serverFetch(url, opts);
+			};`))
+	}
+	p.do(chromedp.Click("#account-open"), chromedp.WaitVisible("#current-password"),
+		chromedp.SendKeys("#current-password", "wrong password"),
+		chromedp.SendKeys("#new-password", "battery staple"+kb.Enter))
+	p.waitFor("a wrong password refused", `document.querySelector('#password-message').textContent === 'That is not your password.'`)
+	p.do(chromedp.SetValue("#current-password", "correct horse"),
+		chromedp.SendKeys("#new-password", kb.Enter))
+	p.waitFor("the password changed", `document.querySelector('#password-message').textContent.startsWith('Password changed')`)
+	if state := evalIn[string](p, `document.querySelector('#status').dataset.state`); state != "connected" {
+		t.Errorf("after changing the password the status is %q, want this session still connected", state)
+	}
+	if supported {
+		if code := s.call("POST", "/api/v1/sessions", "", map[string]string{"username": "walt", "password": "battery staple"}, nil); code != http.StatusCreated {
+			t.Errorf("logging in with the new password: %d, want 201", code)
+		}
+	}
+
+	// Deleting needs the box ticked, then the password.
+	p.do(chromedp.SendKeys("#delete-password", "battery staple"), chromedp.Click(`#delete-form button[type="submit"]`))
+	p.waitFor("the box asked for", `document.querySelector('#delete-message').textContent === 'Tick the box to confirm.'`)
+	p.do(chromedp.Click("#delete-confirm"), chromedp.Click(`#delete-form button[type="submit"]`))
+	p.waitFor("the log-in form", `!document.querySelector('#auth').hidden && document.querySelector('#auth-message').textContent.includes('account has been deleted') &&
+		!document.querySelector('#account').open && sessionStorage.getItem('parley.session') === null`)
+	if supported {
+		if code := s.call("POST", "/api/v1/sessions", "", map[string]string{"username": "walt", "password": "battery staple"}, nil); code != http.StatusUnauthorized {
+			t.Errorf("logging in to the deleted account: %d, want 401", code)
+		}
+	}
+}

@@ -177,7 +177,7 @@ const EXPIRED = "Your session has expired. Please log in again.";
 const SESSION_CLOSES = {
   "token expired": EXPIRED,
   "session ended": "Your session has ended: you logged out elsewhere, or the password was changed. Please log in again.",
-  "account deleted": "This account has been deleted.",
+  "account deleted": "Your account has been deleted.",
 };
 
 // sessionEndedMessage says why the server no longer takes the token, as
@@ -219,6 +219,7 @@ function endSession(message) {
   $("#room-name").value = "";
   $("#room-title").textContent = "Pick or create a room";
   $("#room-notice").hidden = true;
+  if ($("#account").open) $("#account").close();
   setComposerEnabled(false);
   $("#app").hidden = true;
   $("#auth").hidden = false;
@@ -276,6 +277,67 @@ async function onAuthSubmit(event) {
     else if (err.code === "unauthorized") msg.textContent = "Wrong username or password.";
     else if (err.status === 429) msg.textContent = `Too many attempts. Try again in ${formatWait(err.retryAfter)}.`;
     else msg.textContent = err.message || "Could not reach the server.";
+  }
+}
+
+// ---- account ----
+
+function openAccount() {
+  for (const id of ["#current-password", "#new-password", "#delete-password"]) $(id).value = "";
+  $("#delete-confirm").checked = false;
+  for (const id of ["#password-message", "#delete-message"]) tell($(id), "");
+  $("#account").showModal();
+}
+
+// tell writes a form's outcome: a failure in red, a success (ok) not.
+function tell(el, text, ok = false) {
+  el.textContent = text;
+  el.classList.toggle("ok", ok);
+}
+
+// accountError says why the server refused an account change.
+function accountError(err) {
+  if (err.status === 403) return "That is not your password.";
+  if (err.status === 429) return `Too many attempts. Try again in ${formatWait(err.retryAfter)}.`;
+  if (err.status === 404 || err.status === 405) return "This server cannot do that.";
+  return err.message || "Could not reach the server.";
+}
+
+// onChangePassword changes the password. The server logs out the
+// account's other sessions; this one goes on.
+async function onChangePassword(event) {
+  event.preventDefault();
+  const password = $("#current-password").value;
+  const next = $("#new-password").value;
+  const msg = $("#password-message");
+  if (next.length < 8 || next.length > 128) {
+    tell(msg, "A password has 8 to 128 characters.");
+    return;
+  }
+  try {
+    await api("PUT", "/users/me/password", { password, new_password: next });
+    $("#current-password").value = "";
+    $("#new-password").value = "";
+    tell(msg, "Password changed. Your other sessions are logged out.", true);
+  } catch (err) {
+    if (state.session) tell(msg, accountError(err));
+  }
+}
+
+// onDeleteAccount deletes the account for good, once the person has
+// ticked the box; the session ends with it.
+async function onDeleteAccount(event) {
+  event.preventDefault();
+  const msg = $("#delete-message");
+  if (!$("#delete-confirm").checked) {
+    tell(msg, "Tick the box to confirm.");
+    return;
+  }
+  try {
+    await api("DELETE", "/users/me", { password: $("#delete-password").value });
+    expire("Your account has been deleted.");
+  } catch (err) {
+    if (state.session) tell(msg, accountError(err));
   }
 }
 
@@ -434,11 +496,14 @@ async function onNewRoom(event) {
   try {
     const { room } = await api("POST", "/rooms", { name });
     state.rooms.set(room.id, { id: room.id, name: room.name });
+    renderRooms();
     input.value = "";
     showRoomsMessage("");
     openRoom(room.id);
   } catch (err) {
-    showRoomsMessage(err.code === "conflict" ? "A room with that name exists." : err.message);
+    if (err.code === "conflict") showRoomsMessage("A room with that name exists.");
+    else if (err.status === 429) showRoomsMessage(`You are creating rooms too fast. Try again in ${formatWait(err.retryAfter)}.`);
+    else showRoomsMessage(err.message);
   }
 }
 
@@ -996,6 +1061,10 @@ function onMessagesScroll() {
 document.addEventListener("DOMContentLoaded", () => {
   $("#auth-form").addEventListener("submit", onAuthSubmit);
   $("#logout").addEventListener("click", logOut);
+  $("#account-open").addEventListener("click", openAccount);
+  $("#account-close").addEventListener("click", () => $("#account").close());
+  $("#password-form").addEventListener("submit", onChangePassword);
+  $("#delete-form").addEventListener("submit", onDeleteAccount);
   $("#refresh-rooms").addEventListener("click", refreshRooms);
   $("#room-retry").addEventListener("click", retryJoin);
   $("#new-room").addEventListener("submit", onNewRoom);
