@@ -6,6 +6,11 @@
 // messages with their original client_id, so that nothing is missed or
 // shown twice. Text from the network only ever becomes DOM text (textContent
 // or text nodes), never HTML.
+//
+// The page loads, in order: outbox.js (the pace of the frames sent),
+// joins.js (which rooms are live; refused joins tried again), account.js
+// (the account panel), and this file, which holds the rest and starts it
+// all. They share one global scope, as classic scripts do.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
@@ -17,7 +22,6 @@ const HISTORY_PAGE = 50;
 const ROOM_PAGE = 100; // rooms per page of the room list
 const ROOM_PAGES = 100; // the list stops at 10,000 rooms: a longer one helps nobody
 const ROOMS_EVERY = 5 * 60000; // ms between refreshes of the room list while the page is shown
-const JOIN_TRIES = 3; // refused joins in a row (other than rate_limited) before a room is shown as failed
 
 const state = {
   session: null, // {token, expires_at, user: {id, username}}
@@ -280,67 +284,6 @@ async function onAuthSubmit(event) {
   }
 }
 
-// ---- account ----
-
-function openAccount() {
-  for (const id of ["#current-password", "#new-password", "#delete-password"]) $(id).value = "";
-  $("#delete-confirm").checked = false;
-  for (const id of ["#password-message", "#delete-message"]) tell($(id), "");
-  $("#account").showModal();
-}
-
-// tell writes a form's outcome: a failure in red, a success (ok) not.
-function tell(el, text, ok = false) {
-  el.textContent = text;
-  el.classList.toggle("ok", ok);
-}
-
-// accountError says why the server refused an account change.
-function accountError(err) {
-  if (err.status === 403) return "That is not your password.";
-  if (err.status === 429) return `Too many attempts. Try again in ${formatWait(err.retryAfter)}.`;
-  if (err.status === 404 || err.status === 405) return "This server cannot do that.";
-  return err.message || "Could not reach the server.";
-}
-
-// onChangePassword changes the password. The server logs out the
-// account's other sessions; this one goes on.
-async function onChangePassword(event) {
-  event.preventDefault();
-  const password = $("#current-password").value;
-  const next = $("#new-password").value;
-  const msg = $("#password-message");
-  if (next.length < 8 || next.length > 128) {
-    tell(msg, "A password has 8 to 128 characters.");
-    return;
-  }
-  try {
-    await api("PUT", "/users/me/password", { password, new_password: next });
-    $("#current-password").value = "";
-    $("#new-password").value = "";
-    tell(msg, "Password changed. Your other sessions are logged out.", true);
-  } catch (err) {
-    if (state.session) tell(msg, accountError(err));
-  }
-}
-
-// onDeleteAccount deletes the account for good, once the person has
-// ticked the box; the session ends with it.
-async function onDeleteAccount(event) {
-  event.preventDefault();
-  const msg = $("#delete-message");
-  if (!$("#delete-confirm").checked) {
-    tell(msg, "Tick the box to confirm.");
-    return;
-  }
-  try {
-    await api("DELETE", "/users/me", { password: $("#delete-password").value });
-    expire("Your account has been deleted.");
-  } catch (err) {
-    if (state.session) tell(msg, accountError(err));
-  }
-}
-
 // ---- rooms ----
 
 function showRoomsMessage(text) {
@@ -407,15 +350,6 @@ async function withRetries(call, tries = 3) {
   }
 }
 
-// The state of an open room in the list, in words; a live room needs none.
-const LINK_WORDS = {
-  live: "",
-  joining: "joining…",
-  offline: "not connected",
-  retrying: "not connected, retrying",
-  failed: "could not join",
-};
-
 function renderRooms() {
   const focused = document.activeElement?.dataset?.room;
   const items = [];
@@ -437,55 +371,6 @@ function renderRooms() {
   }
   $("#rooms").replaceChildren(...items);
   if (focused) roomButton(focused)?.focus(); // a refresh does not move the keyboard's place
-}
-
-function roomButton(id) {
-  return document.querySelector(`#rooms button[data-room="${CSS.escape(id)}"]`);
-}
-
-function paintRoomState(button, note, r) {
-  if (r) button.dataset.state = r.link;
-  else delete button.dataset.state;
-  note.textContent = r ? LINK_WORDS[r.link] : "";
-}
-
-// setLink records how an open room stands and shows it, in the list and,
-// for the room on screen, above its messages.
-function setLink(id, link) {
-  const r = state.joined.get(id);
-  if (!r) return;
-  r.link = link;
-  const b = roomButton(id);
-  if (b) paintRoomState(b, b.nextElementSibling, r);
-  if (id === state.current) renderRoomNotice();
-}
-
-function renderRoomNotice() {
-  const box = $("#room-notice");
-  const r = state.joined.get(state.current);
-  if (!r || r.link === "live") {
-    box.hidden = true;
-    return;
-  }
-  box.hidden = false;
-  box.dataset.state = r.link;
-  $("#room-notice-text").textContent = {
-    joining: "Joining this room…",
-    offline: "Not connected: new messages here are not shown until the connection is back.",
-    retrying: `Not connected to this room (${r.problem}); retrying…`,
-    failed: `Could not join this room: ${r.problem}. New messages here are not shown.`,
-  }[r.link];
-  $("#room-retry").hidden = r.link !== "failed";
-}
-
-// retryJoin is the person asking to try a failed room again.
-function retryJoin() {
-  const id = state.current;
-  const r = state.joined.get(id);
-  if (!r || r.link !== "failed") return;
-  r.failures = 0;
-  if (state.outbox) queueJoin(id);
-  else setLink(id, "offline"); // joined when the connection is back
 }
 
 async function onNewRoom(event) {
@@ -519,66 +404,6 @@ function openRoom(id) {
   renderRoom();
   setComposerEnabled(true);
   $("#composer").focus();
-}
-
-// queueJoin joins a room on the open socket, at the outbox's pace; with
-// no socket the room waits for the next one. The join is built when its
-// turn comes, with since from the messages received by then, and is
-// recorded as in flight: the server answers a socket's frames in order,
-// and its answer to a join is either joined (naming the room) or an error
-// frame whose ref is just "join", so the oldest join in flight is the one
-// an error refers to.
-function queueJoin(id) {
-  const r = state.joined.get(id);
-  if (!r || r.link === "joining" || r.link === "live") return;
-  const outbox = state.outbox;
-  if (!outbox) {
-    setLink(id, "offline");
-    return;
-  }
-  setLink(id, "joining");
-  outbox.push(() => {
-    if (state.outbox !== outbox || state.joined.get(id) !== r || r.link !== "joining") return null;
-    state.joinsInFlight.push(id);
-    const frame = { type: "join", room: id };
-    if (r.lastSeq !== null) frame.since = r.lastSeq;
-    return frame;
-  });
-}
-
-// Refusals of a join that may pass on a later try: the store was away,
-// or a room that is not found yet (created on another replica a moment
-// ago) may be found.
-const RETRYABLE = new Set(["not_found", "unavailable", "internal"]);
-
-// onJoinRefused tries a refused join again: after the wait the server
-// asks for when it was rate_limited, for as long as it takes; after a
-// growing wait for other passing troubles, JOIN_TRIES times; never for the
-// rest. Until joined, the room is shown as not live.
-function onJoinRefused(id, f) {
-  const r = id === undefined ? undefined : state.joined.get(id);
-  if (!r) return; // closed by a log-out meanwhile
-  r.problem = f.message || f.code;
-  let wait;
-  if (f.code === "rate_limited") wait = retryWait(f);
-  else if (RETRYABLE.has(f.code) && ++r.failures < JOIN_TRIES) wait = 1000 * 2 ** (r.failures - 1) * (1 + Math.random() / 2);
-  else {
-    setLink(id, "failed");
-    return;
-  }
-  setLink(id, "retrying");
-  const outbox = state.outbox;
-  const t = setTimeout(() => {
-    state.connTimers.delete(t);
-    if (state.outbox === outbox) queueJoin(id);
-  }, wait);
-  state.connTimers.add(t);
-}
-
-// retryWait is the wait in ms an error frame rate_limited asks for; an
-// older server gives none, and 1 s is its per-second bucket's refill.
-function retryWait(f) {
-  return (typeof f.retry_after === "number" && f.retry_after > 0 ? Math.min(f.retry_after, 60) : 1) * 1000;
 }
 
 // loadOlder reads the page of history before the oldest message on screen
