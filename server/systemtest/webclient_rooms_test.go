@@ -72,6 +72,14 @@ func TestWebClientRejoinsEveryRoomAfterReconnect(t *testing.T) {
 	if live := evalIn[int](p, `document.querySelectorAll('#rooms button[data-state="live"]').length`); live != 0 {
 		t.Errorf("%d rooms shown live while the connection is down, want none", live)
 	}
+	// The page notes when the last room is live again, for the log.
+	p.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`window.restoredAt = Date.now();
+		const watch = setInterval(() => {
+			if (document.querySelectorAll('#rooms button[data-state="live"]').length === %d) {
+				window.allLiveAfter = Date.now() - window.restoredAt;
+				clearInterval(watch);
+			}
+		}, 20)`, n)))
 	proxy.Restore()
 	p.waitFor("the client reconnected", `document.querySelector('#status').dataset.state === 'connected'`)
 
@@ -92,7 +100,8 @@ func TestWebClientRejoinsEveryRoomAfterReconnect(t *testing.T) {
 	if refused <= 0 {
 		t.Errorf("the server refused %v frames after the reconnect; the test needs refusals to mean anything", refused)
 	}
-	t.Logf("frames refused after the reconnect: %v", refused)
+	t.Logf("frames refused after the reconnect: %v; every room live %d ms after the link came back",
+		refused, evalIn[int](p, `window.allLiveAfter`))
 	if status := evalIn[string](p, `document.querySelector('#status').dataset.state`); status != "connected" {
 		t.Errorf("status %q at the end, want connected (not closed for flooding)", status)
 	}
@@ -239,5 +248,48 @@ func TestWebClientReadsTheRoomListInPages(t *testing.T) {
 	p.waitFor("every room listed from the pages", fmt.Sprintf(`document.querySelectorAll('#rooms button').length === %d`, n))
 	if got := evalIn[[]string](p, `window.pagedCalls`); !strings.Contains(got[1], "after=") || !strings.Contains(got[2], "after=") {
 		t.Errorf("pages read with %q, want after= from the second on", got)
+	}
+}
+
+// The outbox (outbox.js) sends a first burst, then a steady pace; told
+// that a frame was refused, it sends nothing for the wait the server
+// asked for, then goes on at half the pace. Only lower bounds on the
+// times are checked: a busy machine makes timers late, never early.
+func TestBrowserOutboxPaces(t *testing.T) {
+	s := startServer(t, envFor(t, "memory"))
+	p := newBrowser(t)
+	p.do(chromedp.Navigate(s.base), chromedp.WaitVisible("#username"),
+		chromedp.Evaluate[chromedp.Void](`window.sent = [];
+			window.outbox = new Outbox((f) => { window.sent.push({at: performance.now(), n: f.n}); return true; }, {burst: 20, rate: 10});
+			window.started = performance.now();
+			for (let n = 0; n < 30; n++) window.outbox.push(() => ({n}));
+			window.burst = window.sent.length;
+			window.outbox.refused(0.35);
+			window.refusedAt = performance.now();`))
+	if burst := evalIn[int](p, `window.burst`); burst != 20 {
+		t.Errorf("%d frames sent at once, want the burst of 20", burst)
+	}
+	p.waitFor("the rest sent", `window.sent.length === 30`)
+	type gap struct{ After, Between float64 }
+	got := evalIn[gap](p, `({after: window.sent[20].at - window.refusedAt,
+		between: Math.min(...window.sent.slice(21).map((s, i) => s.at - window.sent[20 + i].at))})`)
+	if got.After < 350 {
+		t.Errorf("the first frame after the refusal went %.0f ms after it, want at least the 350 ms asked for", got.After)
+	}
+	// Half of 10 a second: one every 200 ms (a little less, for timers).
+	if got.Between < 190 {
+		t.Errorf("frames after the refusal %.0f ms apart at the least, want about 200 (half the pace)", got.Between)
+	}
+	if order := evalIn[bool](p, `window.sent.every((s, i) => s.n === i)`); !order {
+		t.Error("frames sent out of order")
+	}
+	// An older server sends no retry_after: a second.
+	p.do(chromedp.Evaluate[chromedp.Void](`window.sent = [];
+		window.outbox.refused(undefined);
+		window.refusedAt = performance.now();
+		window.outbox.push(() => ({n: 0}));`))
+	p.waitFor("the frame after the default wait", `window.sent.length === 1`)
+	if after := evalIn[float64](p, `window.sent[0].at - window.refusedAt`); after < 1000 {
+		t.Errorf("without retry_after the next frame went after %.0f ms, want at least 1000", after)
 	}
 }
