@@ -203,6 +203,7 @@ function endSession(message) {
   state.timers.clear();
   dropConnectionState();
   state.roomsFetchedAt = 0;
+  state.roomsLoading = null; // a read of the last session's list is not this one's
   state.attempt = 0;
   state.lastTyping = 0;
   if (state.ws) {
@@ -295,7 +296,7 @@ function showRoomsMessage(text) {
 function refreshRooms() {
   if (state.roomsLoading) return state.roomsLoading;
   const gen = state.gen;
-  state.roomsLoading = (async () => {
+  const loading = (async () => {
     try {
       const { rooms, complete } = await readRoomList();
       if (gen !== state.gen) return;
@@ -313,11 +314,13 @@ function refreshRooms() {
       renderRooms();
     } catch (err) {
       if (gen === state.gen && state.session) showRoomsMessage("Could not load the rooms: " + err.message);
-    } finally {
-      if (gen === state.gen) state.roomsLoading = null;
     }
   })();
-  return state.roomsLoading;
+  state.roomsLoading = loading;
+  loading.finally(() => {
+    if (state.roomsLoading === loading) state.roomsLoading = null;
+  });
+  return loading;
 }
 
 // readRoomList reads the list a page at a time (limit and after, an

@@ -112,7 +112,9 @@ const RETRYABLE = new Set(["not_found", "unavailable", "internal"]);
 function onJoinRefused(id, f) {
   const r = id === undefined ? undefined : state.joined.get(id);
   if (!r) return; // closed by a log-out meanwhile
-  r.problem = f.message || f.code;
+  // The words of a rate_limited refusal blame the sender; here the
+  // client is only waiting, as asked.
+  r.problem = f.code === "rate_limited" ? "the server asked to wait" : f.message || f.code;
   let wait;
   if (f.code === "rate_limited") wait = retryWait(f);
   else if (RETRYABLE.has(f.code) && ++r.failures < JOIN_TRIES) wait = 1000 * 2 ** (r.failures - 1) * (1 + Math.random() / 2);
