@@ -136,6 +136,7 @@ func TestWebClient(t *testing.T) {
 	alice.signUp("http://"+proxy.Addr(), "alice")
 	alice.do(chromedp.SendKeys("#room-name", "lobby"), chromedp.Click(`#new-room button`))
 	alice.waitFor("the room open", `document.querySelector('#room-title').textContent === 'lobby' && !document.querySelector('#composer').disabled`)
+	alice.waitFor("the new room listed, live", `document.querySelector('#rooms button[aria-current="true"]')?.dataset.state === 'live'`)
 
 	bob.signUp(s.base, "bob")
 	bob.waitFor("the room listed", `[...document.querySelectorAll('#rooms button')].some(b => b.textContent === 'lobby')`)

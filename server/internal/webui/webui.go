@@ -1,7 +1,7 @@
 // Package webui is Parley's web client: static files embedded in the
 // server (no build step, nothing fetched from elsewhere at run time) that
-// speak only the public protocol. The page is index.html; app.js and
-// app.css are served under /assets/.
+// speak only the public protocol. The page is index.html; its scripts
+// and app.css are served under /assets/.
 package webui
 
 import (

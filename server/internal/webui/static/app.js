@@ -6,6 +6,11 @@
 // messages with their original client_id, so that nothing is missed or
 // shown twice. Text from the network only ever becomes DOM text (textContent
 // or text nodes), never HTML.
+//
+// The page loads, in order: outbox.js (the pace of the frames sent),
+// joins.js (which rooms are live; refused joins tried again), account.js
+// (the account panel), and this file, which holds the rest and starts it
+// all. They share one global scope, as classic scripts do.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
@@ -14,6 +19,9 @@ const SESSION_KEY = "parley.session";
 const TYPING_EVERY = 3000; // ms between our typing frames while the user types
 const TYPING_SHOWN = 5000; // ms a typing indicator lasts without a new frame
 const HISTORY_PAGE = 50;
+const ROOM_PAGE = 100; // rooms per page of the room list
+const ROOM_PAGES = 100; // the list stops at 10,000 rooms: a longer one helps nobody
+const ROOMS_EVERY = 5 * 60000; // ms between refreshes of the room list while the page is shown
 
 const state = {
   session: null, // {token, expires_at, user: {id, username}}
@@ -22,18 +30,31 @@ const state = {
   current: null, // the room on screen
   pending: [], // unacked sends: {clientId, room, body, failed}
   ws: null,
+  outbox: null, // paces the frames of the open socket (outbox.js)
+  joinsInFlight: [], // rooms whose join was sent on this socket and not yet answered, oldest first
+  connTimers: new Set(), // join retries of this socket, cleared when it closes
   attempt: 0, // reconnect attempts since the last good connection
   retryTimer: 0,
   expiryTimer: 0,
   healthyTimer: 0,
   roomsTimer: 0,
+  roomsFetchedAt: 0, // when the room list was last read in full
+  roomsLoading: null, // the read under way, if any
   timers: new Set(), // resend timers of refused sends, cleared with the session
   lastTyping: 0,
   gen: 0, // bumped by every log-in and log-out: async work of an older session stops
 };
 
+// A room the user opened. link says whether the room is live on this
+// socket: "live" only once the server answered its join with joined;
+// "joining" while the join waits to be sent or answered; "offline" while
+// there is no socket; "retrying" after a refusal, until the next try;
+// "failed" after JOIN_TRIES refusals, until the user retries.
 function joinedRoom() {
   return {
+    link: "offline",
+    failures: 0, // refusals in a row
+    problem: "", // why the last join was refused, for people
     lastSeq: null, // highest seq received; null until the first joined
     oldestSeq: null, // lowest seq on screen, for loading older history
     hasMore: false,
@@ -49,14 +70,17 @@ function joinedRoom() {
 // ---- REST ----
 
 class APIError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter) {
     super(message);
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter; // seconds to wait, on a 429
   }
 }
 
-async function api(method, path, body) {
+// api calls the REST API. A 401 ends the session, unless the caller
+// handles it (keep401: logging out).
+async function api(method, path, body, { timeout = 15000, keep401 = false } = {}) {
   const gen = state.gen;
   const headers = {};
   if (state.session) headers.Authorization = "Bearer " + state.session.token;
@@ -67,17 +91,40 @@ async function api(method, path, body) {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15000),
+    signal: AbortSignal.timeout(timeout),
   });
   const data = await res.json().catch(() => ({}));
   if (!res.ok) {
     const err = data.error || {};
-    if (res.status === 401 && state.session && gen === state.gen) {
-      expire("Your session has expired. Please log in again.");
+    if (res.status === 401 && !keep401 && state.session && gen === state.gen) {
+      expire(sessionEndedMessage());
+    }
+    if (res.status === 429) {
+      const wait = waitOf(res, err);
+      throw new APIError(429, err.code || "rate_limited", `Too many requests: try again in ${formatWait(wait)}.`, wait);
     }
     throw new APIError(res.status, err.code || "", err.message || res.statusText);
   }
   return data;
+}
+
+// waitOf reads how long a 429 asks the client to wait, in seconds: the
+// envelope's retry_after if there is one, else the Retry-After header
+// (whole seconds), else 1 s.
+function waitOf(res, err) {
+  if (typeof err.retry_after === "number" && err.retry_after > 0) return err.retry_after;
+  const header = Number(res.headers.get("Retry-After"));
+  return Number.isFinite(header) && header > 0 ? header : 1;
+}
+
+function formatWait(seconds) {
+  const s = Math.max(1, Math.ceil(seconds));
+  if (s < 120) return s === 1 ? "1 second" : `${s} seconds`;
+  return `${Math.ceil(s / 60)} minutes`;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---- session ----
@@ -107,7 +154,12 @@ function startSession(s, message) {
   armExpiry();
   if (message) showRoomsMessage(message);
   refreshRooms();
-  state.roomsTimer = setInterval(refreshRooms, 30000);
+  // The list is read in full at the start, after every reconnect, when
+  // the person asks, and otherwise only every few minutes while the page
+  // is shown: a long list costs the server, and new rooms are rare.
+  state.roomsTimer = setInterval(() => {
+    if (!document.hidden) refreshRooms();
+  }, ROOMS_EVERY);
   connect();
 }
 
@@ -117,10 +169,26 @@ function armExpiry() {
   clearTimeout(state.expiryTimer);
   const left = Date.parse(state.session.expires_at) - Date.now();
   if (left <= 0) {
-    expire("Your session has expired. Please log in again.");
+    expire(EXPIRED);
     return;
   }
   state.expiryTimer = setTimeout(armExpiry, Math.min(left, 2 ** 31 - 1));
+}
+
+const EXPIRED = "Your session has expired. Please log in again.";
+
+// The reasons of a 1008 close (docs/protocol.md, "Close codes") in words.
+const SESSION_CLOSES = {
+  "token expired": EXPIRED,
+  "session ended": "Your session has ended: you logged out elsewhere, or the password was changed. Please log in again.",
+  "account deleted": "Your account has been deleted.",
+};
+
+// sessionEndedMessage says why the server no longer takes the token, as
+// far as the client can tell.
+function sessionEndedMessage() {
+  if (state.session && Date.parse(state.session.expires_at) <= Date.now()) return EXPIRED;
+  return "Your session has ended. Please log in again.";
 }
 
 function endSession(message) {
@@ -133,6 +201,9 @@ function endSession(message) {
   clearInterval(state.roomsTimer);
   for (const t of state.timers) clearTimeout(t);
   state.timers.clear();
+  dropConnectionState();
+  state.roomsFetchedAt = 0;
+  state.roomsLoading = null; // a read of the last session's list is not this one's
   state.attempt = 0;
   state.lastTyping = 0;
   if (state.ws) {
@@ -152,6 +223,8 @@ function endSession(message) {
   $("#composer").value = ""; // a draft is not left for the next person at this screen
   $("#room-name").value = "";
   $("#room-title").textContent = "Pick or create a room";
+  $("#room-notice").hidden = true;
+  if ($("#account").open) $("#account").close();
   setComposerEnabled(false);
   $("#app").hidden = true;
   $("#auth").hidden = false;
@@ -162,6 +235,28 @@ function endSession(message) {
 
 function expire(message) {
   if (state.session) endSession(message);
+}
+
+// logOut ends the session on the server first, so that the token stops
+// working everywhere, then forgets it here. A server that cannot be
+// reached does not keep the person logged in on this screen.
+async function logOut() {
+  if (!state.session) return;
+  const button = $("#logout");
+  button.disabled = true;
+  let message = "You are logged out.";
+  try {
+    await api("DELETE", "/sessions/current", undefined, { timeout: 5000, keep401: true });
+  } catch (err) {
+    // 401: the session had ended already. 404 or 405: a server without
+    // sessions, whose tokens only expire.
+    if (![401, 404, 405].includes(err.status)) {
+      message = "You are logged out on this device, but the server could not be told: the session ends when it expires.";
+    }
+  } finally {
+    button.disabled = false;
+  }
+  expire(message);
 }
 
 async function onAuthSubmit(event) {
@@ -185,6 +280,7 @@ async function onAuthSubmit(event) {
   } catch (err) {
     if (err.code === "conflict") msg.textContent = "That username is taken.";
     else if (err.code === "unauthorized") msg.textContent = "Wrong username or password.";
+    else if (err.status === 429) msg.textContent = `Too many attempts. Try again in ${formatWait(err.retryAfter)}.`;
     else msg.textContent = err.message || "Could not reach the server.";
   }
 }
@@ -195,17 +291,70 @@ function showRoomsMessage(text) {
   $("#rooms-message").textContent = text;
 }
 
-async function refreshRooms() {
-  try {
-    const { rooms } = await api("GET", "/rooms");
-    for (const r of rooms) state.rooms.set(r.id, { id: r.id, name: r.name });
-    renderRooms();
-  } catch (err) {
-    if (state.session) showRoomsMessage("Could not load the rooms: " + err.message);
+// refreshRooms reads the room list in full and shows it. One read at a
+// time: a call while one is under way waits for that one.
+function refreshRooms() {
+  if (state.roomsLoading) return state.roomsLoading;
+  const gen = state.gen;
+  const loading = (async () => {
+    try {
+      const { rooms, complete } = await readRoomList();
+      if (gen !== state.gen) return;
+      const listed = new Map(rooms.map((r) => [r.id, { id: r.id, name: r.name }]));
+      if (complete) {
+        // A room that went away stays listed while it is open, shown as
+        // not joined, rather than vanishing under the person's eyes.
+        for (const [id, r] of state.rooms) if (!listed.has(id) && state.joined.has(id)) listed.set(id, r);
+        state.rooms = listed;
+      } else {
+        for (const [id, r] of listed) state.rooms.set(id, r);
+        showRoomsMessage(`Showing the first ${rooms.length} rooms.`);
+      }
+      state.roomsFetchedAt = Date.now();
+      renderRooms();
+    } catch (err) {
+      if (gen === state.gen && state.session) showRoomsMessage("Could not load the rooms: " + err.message);
+    }
+  })();
+  state.roomsLoading = loading;
+  loading.finally(() => {
+    if (state.roomsLoading === loading) state.roomsLoading = null;
+  });
+  return loading;
+}
+
+// readRoomList reads the list a page at a time (limit and after, an
+// extension). A server without pages ignores both and answers the first
+// call with every room and no next, which ends the loop as well.
+async function readRoomList() {
+  const rooms = [];
+  let after = "";
+  for (let page = 0; page < ROOM_PAGES; page++) {
+    const q = new URLSearchParams({ limit: String(ROOM_PAGE) });
+    if (after) q.set("after", after);
+    const data = await withRetries(() => api("GET", "/rooms?" + q));
+    rooms.push(...data.rooms);
+    if (!data.next || data.next === after) return { rooms, complete: true };
+    after = data.next;
+  }
+  return { rooms, complete: false };
+}
+
+// withRetries makes a read again after the wait a 429 asks for, a few
+// times, before giving up.
+async function withRetries(call, tries = 3) {
+  for (let i = 1; ; i++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (err.status !== 429 || i >= tries) throw err;
+      await sleep(err.retryAfter * 1000);
+    }
   }
 }
 
 function renderRooms() {
+  const focused = document.activeElement?.dataset?.room;
   const items = [];
   for (const r of state.rooms.values()) {
     const li = document.createElement("li");
@@ -215,10 +364,16 @@ function renderRooms() {
     b.dataset.room = r.id;
     if (r.id === state.current) b.setAttribute("aria-current", "true");
     b.addEventListener("click", () => openRoom(r.id));
-    li.append(b);
+    const note = document.createElement("span");
+    note.className = "room-state";
+    note.id = "room-state-" + r.id;
+    b.setAttribute("aria-describedby", note.id);
+    li.append(b, note);
     items.push(li);
+    paintRoomState(b, note, state.joined.get(r.id));
   }
   $("#rooms").replaceChildren(...items);
+  if (focused) roomButton(focused)?.focus(); // a refresh does not move the keyboard's place
 }
 
 async function onNewRoom(event) {
@@ -229,11 +384,14 @@ async function onNewRoom(event) {
   try {
     const { room } = await api("POST", "/rooms", { name });
     state.rooms.set(room.id, { id: room.id, name: room.name });
+    renderRooms();
     input.value = "";
     showRoomsMessage("");
     openRoom(room.id);
   } catch (err) {
-    showRoomsMessage(err.code === "conflict" ? "A room with that name exists." : err.message);
+    if (err.code === "conflict") showRoomsMessage("A room with that name exists.");
+    else if (err.status === 429) showRoomsMessage(`You are creating rooms too fast. Try again in ${formatWait(err.retryAfter)}.`);
+    else showRoomsMessage(err.message);
   }
 }
 
@@ -242,19 +400,13 @@ function openRoom(id) {
   $("#room-title").textContent = state.rooms.get(id)?.name || "Room";
   if (!state.joined.has(id)) {
     state.joined.set(id, joinedRoom());
-    sendJoin(id);
+    queueJoin(id);
   }
-  renderRooms();
+  $("#rooms [aria-current]")?.removeAttribute("aria-current");
+  roomButton(id)?.setAttribute("aria-current", "true");
   renderRoom();
   setComposerEnabled(true);
   $("#composer").focus();
-}
-
-function sendJoin(id) {
-  const r = state.joined.get(id);
-  const frame = { type: "join", room: id };
-  if (r.lastSeq !== null) frame.since = r.lastSeq;
-  sendFrame(frame);
 }
 
 // loadOlder reads the page of history before the oldest message on screen
@@ -280,6 +432,15 @@ async function loadOlder(id, beforeSeq) {
     }
   } catch (err) {
     if (state.session) showRoomsMessage("Could not load older messages: " + err.message);
+    if (err.status === 429 && !r.historyLoaded) {
+      // The first page is not behind a scroll: fetch it again when allowed.
+      const gen = state.gen;
+      const t = setTimeout(() => {
+        state.timers.delete(t);
+        if (gen === state.gen) loadOlder(id, beforeSeq);
+      }, err.retryAfter * 1000);
+      state.timers.add(t);
+    }
   } finally {
     r.loadingOlder = false;
   }
@@ -318,13 +479,23 @@ async function connect() {
     // The backoff starts again only after the connection has lasted: a
     // server that accepts and then closes must not be hammered.
     state.healthyTimer = setTimeout(() => (state.attempt = 0), 10000);
-    refreshRooms();
-    // Rejoin with since, then resend what was never acked: the server
-    // handles a connection's frames in order, so the joins come first.
-    for (const id of state.joined.keys()) sendJoin(id);
-    for (const p of state.pending) if (!p.failed) sendPending(p);
+    // Rooms made while the connection was down, unless the list is fresh
+    // (a flapping connection does not reread it each time).
+    if (Date.now() - state.roomsFetchedAt > 60000) refreshRooms();
+    state.outbox = new Outbox(sendFrame);
+    state.joinsInFlight = [];
+    // Rejoin with since, the room on screen first, then resend what was
+    // never acked: the server handles a connection's frames in order, so
+    // the joins come first. The outbox paces them all.
+    const ids = [...state.joined.keys()].sort((a, b) => (b === state.current) - (a === state.current));
+    for (const id of ids) {
+      state.joined.get(id).failures = 0;
+      queueJoin(id);
+    }
+    for (const p of state.pending) if (!p.failed) queueSend(p);
   });
   ws.addEventListener("message", (ev) => {
+    if (state.ws !== ws) return; // a socket we already let go of
     let frame;
     try {
       frame = JSON.parse(ev.data);
@@ -337,9 +508,12 @@ async function connect() {
     if (state.ws !== ws) return; // a socket we already let go of
     state.ws = null;
     clearTimeout(state.healthyTimer);
+    dropConnectionState();
     if (ev.code === 4029 || ev.code === 4008) state.attempt = Math.max(state.attempt, 4); // told to slow down
     if (ev.code === 1008) {
-      expire("Your session has expired. Please log in again.");
+      // The session ended: expired, logged out elsewhere, or the account
+      // was deleted. Only logging in again helps.
+      expire(SESSION_CLOSES[ev.reason] || sessionEndedMessage());
       return;
     }
     if (state.session) scheduleReconnect();
@@ -365,15 +539,36 @@ function sendFrame(frame) {
   return false;
 }
 
-function sendPending(p) {
-  sendFrame({ type: "send", room: p.room, client_id: p.clientId, body: p.body });
+// dropConnectionState forgets what belonged to a socket that is gone:
+// its pace, its joins in flight and their retries. No room is live
+// without a socket; failed ones stay failed until the next one.
+function dropConnectionState() {
+  state.outbox?.close();
+  state.outbox = null;
+  state.joinsInFlight = [];
+  for (const t of state.connTimers) clearTimeout(t);
+  state.connTimers.clear();
+  for (const [id, r] of state.joined) if (r.link !== "failed") setLink(id, "offline");
+}
+
+// queueSend sends a message not yet acked, when the outbox allows; with
+// no socket, the next one sends it.
+function queueSend(p) {
+  state.outbox?.push(() =>
+    state.pending.includes(p) && !p.failed ? { type: "send", room: p.room, client_id: p.clientId, body: p.body } : null,
+  );
 }
 
 function handleFrame(f) {
   const r = state.joined.get(f.room);
   switch (f.type) {
-    case "joined":
+    case "joined": {
+      const i = state.joinsInFlight.indexOf(f.room);
+      if (i >= 0) state.joinsInFlight.splice(i, 1);
       if (!r) return;
+      r.failures = 0;
+      r.problem = "";
+      setLink(f.room, "live"); // the only way a room becomes live
       r.members = new Map((f.members || []).map((m) => [m.id, m.username]));
       if (r.historyFrom === null) {
         // First join: live messages start after last_seq; history up to it
@@ -384,6 +579,7 @@ function handleFrame(f) {
       if (!r.historyLoaded) loadOlder(f.room, r.historyFrom); // again after a failed first try
       if (f.room === state.current) renderMembers();
       break;
+    }
     case "message":
       if (!r) return;
       settle(f.client_id, f.user && f.user.id);
@@ -437,18 +633,27 @@ function settle(clientId, userId) {
   state.pending = state.pending.filter((p) => p.clientId !== clientId);
 }
 
+// onErrorFrame handles a refused frame, found by its ref: a join (the
+// oldest in flight), a message (its client_id), or anything else.
 function onErrorFrame(f) {
+  if (f.code === "rate_limited") state.outbox?.refused(f.retry_after);
+  if (f.ref === "join") {
+    onJoinRefused(state.joinsInFlight.shift(), f);
+    return;
+  }
   const p = state.pending.find((x) => x.clientId === f.ref);
   if (!p) {
-    if (f.code !== "conflict") showRoomsMessage(f.message || f.code);
+    // A refused typing frame is not worth a word.
+    if (f.code !== "conflict" && f.code !== "rate_limited" && f.ref !== "typing") showRoomsMessage(f.message || f.code);
     return;
   }
   if (f.code === "unavailable" || f.code === "rate_limited") {
     const gen = state.gen;
+    const wait = f.code === "rate_limited" ? retryWait(f) : 1000 + Math.random() * 1000;
     const t = setTimeout(() => {
       state.timers.delete(t);
-      if (gen === state.gen && state.pending.includes(p)) sendPending(p); // same client_id: safe to repeat
-    }, 1000 + Math.random() * 1000);
+      if (gen === state.gen && state.pending.includes(p)) queueSend(p); // same client_id: safe to repeat
+    }, wait);
     state.timers.add(t);
     return;
   }
@@ -472,7 +677,7 @@ function onSend(event) {
   const p = { clientId: newClientID(), room: state.current, body, failed: null };
   state.pending.push(p);
   box.value = "";
-  sendPending(p); // when offline, the reconnect sends it
+  queueSend(p); // when offline, the reconnect sends it
   const list = $("#messages");
   list.append(pendingNode(p));
   list.scrollTop = list.scrollHeight;
@@ -485,9 +690,12 @@ function onComposerKey(event) {
   }
 }
 
+// onComposerInput tells the room the user is typing, if the room is
+// live and the outbox has room to spare: typing is never worth a wait.
 function onComposerInput() {
   const now = Date.now();
-  if (state.current && now - state.lastTyping > TYPING_EVERY && sendFrame({ type: "typing", room: state.current })) {
+  const live = state.joined.get(state.current)?.link === "live";
+  if (live && now - state.lastTyping > TYPING_EVERY && state.outbox?.offer({ type: "typing", room: state.current })) {
     state.lastTyping = now;
   }
 }
@@ -542,8 +750,12 @@ function messageItem(username, ts, body, extraClass) {
   return li;
 }
 
+// messageNode shows a confirmed message. The author of one whose account
+// was deleted is not named: the name may be taken by nobody else, but the
+// person is gone.
 function messageNode(m) {
-  const li = messageItem(m.user.username, m.ts, m.body);
+  const gone = m.user.deleted === true;
+  const li = messageItem(gone ? "deleted account" : m.user.username, m.ts, m.body, gone ? "from-deleted" : "");
   li.dataset.seq = String(m.seq);
   return li;
 }
@@ -569,7 +781,7 @@ function pendingNode(p) {
     retry.addEventListener("click", () => {
       p.failed = null;
       li.replaceWith(pendingNode(p));
-      sendPending(p);
+      queueSend(p);
     });
     const drop = document.createElement("button");
     drop.type = "button";
@@ -631,6 +843,7 @@ function renderRoom() {
   );
   updateHistoryNote(r);
   list.scrollTop = list.scrollHeight;
+  renderRoomNotice();
   renderMembers();
   renderTyping();
 }
@@ -675,7 +888,13 @@ function onMessagesScroll() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("#auth-form").addEventListener("submit", onAuthSubmit);
-  $("#logout").addEventListener("click", () => endSession("You are logged out."));
+  $("#logout").addEventListener("click", logOut);
+  $("#account-open").addEventListener("click", openAccount);
+  $("#account-close").addEventListener("click", () => $("#account").close());
+  $("#password-form").addEventListener("submit", onChangePassword);
+  $("#delete-form").addEventListener("submit", onDeleteAccount);
+  $("#refresh-rooms").addEventListener("click", refreshRooms);
+  $("#room-retry").addEventListener("click", retryJoin);
   $("#new-room").addEventListener("submit", onNewRoom);
   $("#composer-form").addEventListener("submit", onSend);
   $("#composer").addEventListener("keydown", onComposerKey);
@@ -686,6 +905,9 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   window.addEventListener("offline", () => {
     if (!state.ws) setStatus("offline");
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (state.session && !document.hidden && Date.now() - state.roomsFetchedAt > ROOMS_EVERY) refreshRooms();
   });
   const s = loadSession();
   if (s) startSession(s);
