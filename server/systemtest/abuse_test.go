@@ -416,7 +416,9 @@ func (c *control) stop() string {
 		return "no deliveries"
 	}
 	slices.Sort(c.latency)
-	q := func(p float64) time.Duration { return c.latency[int(p*float64(len(c.latency)-1))].Round(100 * time.Microsecond) }
+	q := func(p float64) time.Duration {
+		return c.latency[int(p*float64(len(c.latency)-1))].Round(100 * time.Microsecond)
+	}
 	return fmt.Sprintf("%d delivered, p50 %v p99 %v max %v", len(c.latency), q(0.5), q(0.99), q(1))
 }
 
