@@ -65,6 +65,7 @@ var attacks = []attack{
 	{"one user's sockets", attackUserSockets},
 	{"typing flood", attackTyping},
 	{"frames back to back", attackBackToBack},
+	{"joins of many rooms", attackManyJoins},
 	{"password guessing", attackPasswords},
 	{"room creation flood", attackRoomFlood},
 	{"history readers", attackHistoryReaders},
@@ -241,6 +242,58 @@ func attackBackToBack(t *testing.T, s *testServer) string {
 	default:
 	}
 	return fmt.Sprintf("%d/%d answered, connection %s", answers.Load(), n, state)
+}
+
+// attackManyJoins joins 100 rooms from one socket at once, as a client
+// reconnecting with many rooms open does, and then resends every join the
+// server refused after the wait it asked for.
+func attackManyJoins(t *testing.T, s *testServer) string {
+	const n = 100
+	token := s.mustSignUp("joiner").Token
+	rooms := make([]string, n)
+	for i := range rooms {
+		owner := s.mustSignUp(fmt.Sprintf("owner%d", i))
+		rooms[i] = s.mustCreateRoom(owner.Token, fmt.Sprintf("many-%d", i)).ID
+	}
+	frames := make(chan frame, 4*n)
+	c, _, err := openWS(s.wsURL(), token, func(f frame) { frames <- f })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	pending := slices.Clone(rooms) // joins in flight, in the order sent: answers come in order
+	for _, room := range rooms {
+		c.write(map[string]any{"type": "join", "room": room})
+	}
+	joined, refusals := 0, 0
+	deadline := time.After(30 * time.Second)
+	for joined < n {
+		select {
+		case f := <-frames:
+			switch {
+			case f.Type == "joined":
+				joined++
+				pending = slices.DeleteFunc(pending, func(r string) bool { return r == f.Room })
+			case f.Type == "error" && f.Code == "rate_limited" && len(pending) > 0:
+				refusals++
+				if f.RetryAfter <= 0 && refusals == 1 {
+					t.Errorf("a join refused rate_limited says nothing of when to retry: %+v", f)
+				}
+				room := pending[0]
+				pending = append(pending[1:], room)
+				wait := time.Duration(f.RetryAfter * float64(time.Second))
+				time.AfterFunc(wait, func() { c.write(map[string]any{"type": "join", "room": room}) })
+			case f.Type == "error":
+				t.Fatalf("join answered %+v", f)
+			}
+		case <-c.closed:
+			t.Errorf("joining %d rooms: closed %d after %d joined", n, c.code(), joined)
+			return fmt.Sprintf("closed %d after %d joined", c.code(), joined)
+		case <-deadline:
+			t.Fatalf("joined %d of %d rooms in 30 s", joined, n)
+		}
+	}
+	return fmt.Sprintf("%d rooms joined from one socket, %d joins refused with a wait and resent", joined, refusals)
 }
 
 // attackPasswords tries 100 wrong passwords for one account at once.
