@@ -28,6 +28,8 @@ type frame struct {
 	Code     string    `json:"code"`
 	Message  string    `json:"message"`
 	Ref      string    `json:"ref"`
+	// RetryAfter is a rate_limited error's wait, in seconds.
+	RetryAfter float64 `json:"retry_after"`
 }
 
 // writeTimeout bounds every write of a test's socket: a server that has not
