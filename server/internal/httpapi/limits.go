@@ -60,7 +60,7 @@ type Backoff struct {
 // settings for a bigger load test.
 func DefaultLimits() Limits {
 	return Limits{
-		SignupPerAddr:      Rate{N: 60, Per: time.Minute, Burst: 500},
+		SignupPerAddr:      Rate{N: 10, Per: time.Second, Burst: 1000},
 		LoginPerAddr:       Rate{N: 60, Per: time.Minute, Burst: 500},
 		LoginBackoff:       Backoff{Free: 5, Max: time.Minute},
 		RoomsCreatePerUser: Rate{N: 60, Per: time.Hour, Burst: 300},

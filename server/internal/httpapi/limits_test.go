@@ -283,17 +283,17 @@ func TestOneUserCreatingRoomsFastIsThrottledByDefault(t *testing.T) {
 	}
 }
 
-// A sign-up flood from one address: by default a burst of 500 (every
-// shipped scenario but capacity), then one a second.
+// A sign-up flood from one address: by default a burst of 1,000 (every
+// shipped scenario but capacity, twice over), then ten a second.
 func TestSignupFloodFromOneAddressIsThrottledByDefault(t *testing.T) {
 	t.Parallel()
 	lt := newLimitTest(t, Limits{})
-	for i := range 600 {
+	for i := range 1100 {
 		got := lt.do("POST", "/api/v1/users", attackerAddr, "", credentials(fmt.Sprint("flood", i), password))
 		if got.status == http.StatusTooManyRequests {
 			lt.wantRefusal(got, "1")
-			if i != 500 {
-				t.Errorf("got the first 429 at sign-up %d, want it at 501", i+1)
+			if i != 1000 {
+				t.Errorf("got the first 429 at sign-up %d, want it at 1001", i+1)
 			}
 			return
 		}
@@ -301,7 +301,7 @@ func TestSignupFloodFromOneAddressIsThrottledByDefault(t *testing.T) {
 			t.Fatalf("sign-up %d: got %d %s, want 201 or 429", i+1, got.status, got.body)
 		}
 	}
-	t.Error("got 600 sign-ups from one address, want a 429 after 500")
+	t.Error("got 1100 sign-ups from one address, want a 429 after 1000")
 }
 
 // A limit switched off refuses nothing.
