@@ -45,7 +45,10 @@ func (s *Server) changePassword() http.HandlerFunc {
 			return
 		}
 		c := claimsFrom(r.Context())
-		if err := s.auth.ChangePassword(r.Context(), c, req.Password, req.NewPassword); err != nil {
+		err := s.guardPassword(r, c.User.Username, auth.ErrWrongPassword, func() error {
+			return s.auth.ChangePassword(r.Context(), c, req.Password, req.NewPassword)
+		})
+		if err != nil {
 			s.writeError(w, r, accountError(err))
 			return
 		}
@@ -69,7 +72,10 @@ func (s *Server) deleteAccount() http.HandlerFunc {
 			return
 		}
 		c := claimsFrom(r.Context())
-		if err := s.auth.DeleteAccount(r.Context(), c, req.Password); err != nil {
+		err := s.guardPassword(r, c.User.Username, auth.ErrWrongPassword, func() error {
+			return s.auth.DeleteAccount(r.Context(), c, req.Password)
+		})
+		if err != nil {
 			s.writeError(w, r, accountError(err))
 			return
 		}

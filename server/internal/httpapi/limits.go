@@ -133,14 +133,28 @@ func (s *Server) limit(name string, perAddr, perUser *keyedLimiter) func(http.Ha
 
 // loginWithBackoff is auth's Login behind the backoff of the account at
 // the client's address.
-func (s *Server) loginWithBackoff(r *http.Request, username, password string) (auth.Session, error) {
+func (s *Server) loginWithBackoff(r *http.Request, username, password string) (sess auth.Session, err error) {
+	err = s.guardPassword(r, username, auth.ErrUnauthorized, func() error {
+		sess, err = s.auth.Login(r.Context(), username, password)
+		return err
+	})
+	return sess, err
+}
+
+// guardPassword runs check, which checks a password of username's account
+// and fails with wrong when it is not the account's, behind that account's
+// backoff at the client's address. Every endpoint that takes a password
+// shares the backoff: a login, and a signed-in user's password change or
+// account deletion, so that a stolen token cannot guess the account's
+// password any faster than a login can.
+func (s *Server) guardPassword(r *http.Request, username string, wrong error, check func() error) error {
 	key := backoffKey(username, s.clientAddr(r))
 	if wait, ok := s.limits.backoff.attempt(key); !ok {
-		return auth.Session{}, s.refuse(limitLoginBackoff, wait, "too many failed logins; retry later")
+		return s.refuse(limitLoginBackoff, wait, "too many wrong passwords; retry later")
 	}
-	sess, err := s.auth.Login(r.Context(), username, password)
-	s.limits.backoff.done(key, err)
-	return sess, err
+	err := check()
+	s.limits.backoff.done(key, err == nil, errors.Is(err, wrong))
+	return err
 }
 
 // backoffKey is the account a login tries, as the store matches it (in
@@ -246,8 +260,8 @@ func (b *loginBackoff) attempt(key string) (wait time.Duration, ok bool) {
 // done records how the attempt went: a success forgets the failures, a
 // wrong password keeps the one attempt counted, and anything else (the
 // store down, say) was no guess and is taken back.
-func (b *loginBackoff) done(key string, err error) {
-	if b == nil || errors.Is(err, auth.ErrUnauthorized) {
+func (b *loginBackoff) done(key string, succeeded, wrong bool) {
+	if b == nil || wrong {
 		return
 	}
 	b.mu.Lock()
@@ -255,7 +269,7 @@ func (b *loginBackoff) done(key string, err error) {
 	f, ok := b.entries[key]
 	switch {
 	case !ok:
-	case err == nil || f.n <= 1:
+	case succeeded || f.n <= 1:
 		delete(b.entries, key)
 	default:
 		f.n--

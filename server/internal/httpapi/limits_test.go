@@ -64,6 +64,45 @@ func TestLoginBackoffThrottlesGuessesButDoesNotLockTheOwnerOut(t *testing.T) {
 	}
 }
 
+// A signed-in user, or whoever holds a stolen token, guessing the account's
+// password through the endpoints that ask for it is held back as a login
+// would be: they share the account's backoff at the address.
+func TestPasswordGuessesThroughAStolenTokenShareTheLoginBackoff(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		method, path string
+		body         func(guess string) any
+	}{
+		{"PUT", "/api/v1/users/me/password", func(g string) any {
+			return map[string]string{"password": g, "new_password": "a new password"}
+		}},
+		{"DELETE", "/api/v1/users/me", func(g string) any { return map[string]string{"password": g} }},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			lt := newLimitTest(t, Limits{})
+			stolen := lt.api.mustRegister("victim")
+			var forbidden, limited int
+			for i := range 20 {
+				got := lt.do(tt.method, tt.path, attackerAddr, stolen, tt.body(fmt.Sprint("guess-", i)))
+				switch got.status {
+				case http.StatusForbidden:
+					forbidden++
+				case http.StatusTooManyRequests:
+					limited++
+				default:
+					t.Fatalf("guess %d: got %d %s, want 403 or 429", i+1, got.status, got.body)
+				}
+			}
+			if forbidden != 6 || limited != 14 {
+				t.Errorf("20 wrong passwords: got %d × 403 and %d × 429, want 6 × 403 and 14 × 429", forbidden, limited)
+			}
+			if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", credentials("victim", password)); got.status != http.StatusTooManyRequests {
+				t.Errorf("a login from the same address during the backoff: got %d %s, want 429", got.status, got.body)
+			}
+		})
+	}
+}
+
 // Guesses sent all at once, each before any has failed, are held to the
 // same count: the backoff counts an attempt before it checks the password.
 func TestLoginBackoffHoldsConcurrentGuessesToTheFreeOnes(t *testing.T) {

@@ -39,8 +39,10 @@ func (s *Server) Handler() http.Handler {
 
 			// Accounts and sessions that end (account.go).
 			r.Delete("/sessions/current", s.deleteSession())
-			r.Put("/users/me/password", s.changePassword())
-			r.Delete("/users/me", s.deleteAccount())
+			// Both take the password: they count as logins, per address and
+			// in the account's backoff (see guardPassword).
+			r.With(s.limit(limitLogin, lim.loginPerAddr, nil)).Put("/users/me/password", s.changePassword())
+			r.With(s.limit(limitLogin, lim.loginPerAddr, nil)).Delete("/users/me", s.deleteAccount())
 		})
 	})
 
