@@ -75,6 +75,7 @@ type Config struct {
 
 // Session is what a successful sign-up or login yields.
 type Session struct {
+	ID        string // the session's id, the token's jti
 	User      chat.User
 	Token     string
 	ExpiresAt time.Time
@@ -177,17 +178,37 @@ func (s *Service) Register(ctx context.Context, username, password string) (Sess
 // credentials, including an unknown username, are ErrUnauthorized, with no
 // hint of which part was wrong.
 func (s *Service) Login(ctx context.Context, username, password string) (Session, error) {
-	u, err := s.checkPassword(ctx, username, password)
+	u, hash, err := s.checkPassword(ctx, username, password)
 	if err != nil {
 		return Session{}, err
 	}
-	return s.newSession(ctx, u)
+	sess, err := s.newSession(ctx, u)
+	if err != nil {
+		return Session{}, err
+	}
+	// A password change (or a deletion) that lands between the check and
+	// the new session ends the account's other sessions before this one
+	// exists, and would leave it live on the old password. So the
+	// credentials are read again after it is made: if they still match, a
+	// later change ends it as usual; if not, it ends here.
+	_, now, err := s.store.Credentials(ctx, u.Username)
+	if err == nil && now == hash {
+		return sess, nil
+	}
+	if rerr := s.store.RevokeSession(ctx, sess.ID); rerr != nil && !errors.Is(rerr, chat.ErrNotFound) {
+		return Session{}, fmt.Errorf("revoke a session made on changed credentials: %w", rerr)
+	}
+	if err != nil && !errors.Is(err, chat.ErrNotFound) {
+		return Session{}, fmt.Errorf("look up credentials again: %w", err)
+	}
+	return Session{}, ErrUnauthorized
 }
 
-// checkPassword returns the user whose username and password these are.
+// checkPassword returns the user whose username and password these are,
+// and the password hash it checked against.
 // Wrong credentials, including an unknown or deleted user, are
 // ErrUnauthorized and cost the same bcrypt work either way.
-func (s *Service) checkPassword(ctx context.Context, username, password string) (chat.User, error) {
+func (s *Service) checkPassword(ctx context.Context, username, password string) (chat.User, string, error) {
 	u, stored, err := s.store.Credentials(ctx, username)
 	if errors.Is(err, chat.ErrNotFound) {
 		err := s.withHashSlot(ctx, func() error {
@@ -198,28 +219,28 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 			return nil
 		})
 		if err != nil {
-			return chat.User{}, err
+			return chat.User{}, "", err
 		}
-		return chat.User{}, ErrUnauthorized
+		return chat.User{}, "", ErrUnauthorized
 	}
 	if err != nil {
-		return chat.User{}, fmt.Errorf("look up credentials: %w", err)
+		return chat.User{}, "", fmt.Errorf("look up credentials: %w", err)
 	}
 	var cmpErr error
 	if err := s.withHashSlot(ctx, func() error {
 		cmpErr = bcrypt.CompareHashAndPassword([]byte(stored), prehash(password))
 		return nil
 	}); err != nil {
-		return chat.User{}, err
+		return chat.User{}, "", err
 	}
 	switch {
 	case errors.Is(cmpErr, bcrypt.ErrMismatchedHashAndPassword):
-		return chat.User{}, ErrUnauthorized
+		return chat.User{}, "", ErrUnauthorized
 	case cmpErr != nil:
 		// A stored hash bcrypt cannot read is our fault, not the user's.
-		return chat.User{}, fmt.Errorf("check password of user %s: %w", u.ID, cmpErr)
+		return chat.User{}, "", fmt.Errorf("check password of user %s: %w", u.ID, cmpErr)
 	}
-	return u, nil
+	return u, stored, nil
 }
 
 // withHashSlot runs f once one of the bcrypt slots is free, or gives up with

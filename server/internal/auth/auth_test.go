@@ -424,8 +424,9 @@ type fakeStore struct {
 	users    map[string]fakeUser // by lower-case username
 	tickets  map[string]chat.Ticket
 	sessions map[string]chat.Session
-	lookups  int   // calls of Session, to tell the cache's answers from the store's
-	fail     error // when set, every call returns it
+	lookups  int    // calls of Session, to tell the cache's answers from the store's
+	fail     error  // when set, every call returns it
+	hook     func() // run by the next CreateSession, before it stores
 }
 
 type fakeUser struct {

@@ -83,7 +83,7 @@ func (s *Service) DeleteAccount(ctx context.Context, c Claims, password string) 
 
 // confirm checks that password is the current one of the claims' user.
 func (s *Service) confirm(ctx context.Context, c Claims, password string) error {
-	u, err := s.checkPassword(ctx, c.User.Username, password)
+	u, _, err := s.checkPassword(ctx, c.User.Username, password)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		return errWrongPassword

@@ -45,6 +45,30 @@ func TestLogoutEndsOnlyItsSession(t *testing.T) {
 	mustVerify(t, svc, second.Token)
 }
 
+// A login whose password check passed just before a password change, and
+// whose session was made just after the change had ended the others, kept
+// a session on the old password.
+func TestALoginRacingAPasswordChangeGetsNoSession(t *testing.T) {
+	t.Parallel()
+	svc, store, _ := newService(t)
+	owner := mustVerify(t, svc, mustRegister(t, svc, "alice", "correct horse").Token)
+	store.beforeCreateSession(func() {
+		if err := svc.ChangePassword(t.Context(), owner, "correct horse", "battery staple"); err != nil {
+			t.Errorf("ChangePassword: %v", err)
+		}
+	})
+	if s, err := svc.Login(t.Context(), "alice", "correct horse"); !errors.Is(err, auth.ErrUnauthorized) {
+		t.Fatalf("Login with the password being changed: got %+v, %v; want ErrUnauthorized", s, err)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	for id, sess := range store.sessions {
+		if id != owner.Session {
+			t.Errorf("session %s of %s outlived the password change", id, sess.User.Username)
+		}
+	}
+}
+
 func TestChangePassword(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -210,6 +234,9 @@ func (s *fakeStore) status(sess chat.Session, now time.Time) chat.SessionStatus 
 }
 
 func (s *fakeStore) CreateSession(_ context.Context, sess chat.Session) error {
+	if hook := s.takeHook(); hook != nil {
+		hook()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fail != nil {
@@ -303,3 +330,18 @@ func (s *fakeStore) DeleteUser(_ context.Context, userID string) error {
 }
 
 var _ auth.Store = (*fakeStore)(nil)
+
+// beforeCreateSession makes the next CreateSession call hook first.
+func (s *fakeStore) beforeCreateSession(hook func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hook = hook
+}
+
+func (s *fakeStore) takeHook() func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hook := s.hook
+	s.hook = nil
+	return hook
+}

@@ -42,7 +42,7 @@ func (s *Service) newSession(ctx context.Context, u chat.User) (Session, error) 
 	if err != nil {
 		return Session{}, fmt.Errorf("sign token: %w", err)
 	}
-	return Session{User: u, Token: token, ExpiresAt: exp.UTC()}, nil
+	return Session{ID: id, User: u, Token: token, ExpiresAt: exp.UTC()}, nil
 }
 
 // Verify checks a bearer token and returns who it speaks for. Anything short
