@@ -16,7 +16,7 @@ import (
 // Config.SessionCacheTTL is not set: short enough that a revocation made on
 // another replica is honoured here within a couple of seconds, long enough
 // that a client's burst of requests costs one store round trip.
-const DefaultSessionCacheTTL = 2 * time.Second
+const DefaultSessionCacheTTL = time.Second
 
 // ErrWrongPassword is the kind of a wrong current password given to change
 // the password or delete the account. The bearer is signed in, so it is not

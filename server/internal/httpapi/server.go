@@ -140,7 +140,7 @@ func (c *Config) setDefaults() {
 		c.DrainJitter = 2 * time.Second
 	}
 	if c.SessionCheck <= 0 {
-		c.SessionCheck = 3 * time.Second
+		c.SessionCheck = 2 * time.Second
 	}
 	if c.MaxConnsPerAddr <= 0 {
 		c.MaxConnsPerAddr = 16000
