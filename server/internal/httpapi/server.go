@@ -64,7 +64,7 @@ type Config struct {
 	// clients do not all reconnect at once (default 2s).
 	DrainJitter time.Duration
 	// SessionCheck is how often CheckSessions asks the store which of the
-	// open sockets' sessions have ended (default 3s). With the time the
+	// open sockets' sessions have ended (default 2s). With the time the
 	// check takes, it bounds how long a socket of a session ended on
 	// another replica stays open.
 	SessionCheck time.Duration
