@@ -54,7 +54,7 @@ type Backoff struct {
 }
 
 // DefaultLimits are generous to people and to the load generator's shipped
-// scenarios (up to 500 users signed up from one address, and one user
+// scenarios (up to 1,000 users signed up from one address at once, and one user
 // creating 300 rooms, within the bursts) and still cut each abuse found by
 // orders of magnitude. docs/operations.md explains each and gives the
 // settings for a bigger load test.
