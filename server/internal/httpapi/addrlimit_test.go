@@ -190,25 +190,3 @@ func waitSlotFreed(t *testing.T, from *testClient, token string) {
 		return true
 	})
 }
-
-// An IPv6 host may use any address of its /64, so the /64 is one client;
-// IPv4 addresses are clients by themselves.
-func TestAddrKeyCountsAnIPv6HostByIts64(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct{ a, b string }{
-		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe"},
-		{"198.51.100.7", "198.51.100.7"},
-	} {
-		if got, want := addrKey(netip.MustParseAddr(tt.a)), addrKey(netip.MustParseAddr(tt.b)); got != want {
-			t.Errorf("got keys %v and %v for %s and %s, want one", got, want, tt.a, tt.b)
-		}
-	}
-	for _, tt := range []struct{ a, b string }{
-		{"2001:db8:1:2::1", "2001:db8:1:3::1"},
-		{"198.51.100.7", "198.51.100.8"},
-	} {
-		if addrKey(netip.MustParseAddr(tt.a)) == addrKey(netip.MustParseAddr(tt.b)) {
-			t.Errorf("got one key for %s and %s, want two clients", tt.a, tt.b)
-		}
-	}
-}

@@ -42,3 +42,24 @@ func TestClientAddrBelievesOnlyTrustedProxies(t *testing.T) {
 		})
 	}
 }
+
+// IPv6 addresses count by their /64: a host picks any address in its
+// block, and must not get a bucket for each.
+func TestAddrKeyCountsIPv6ByItsSlash64(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		a, b string
+		same bool
+	}{
+		{"2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", true},
+		{"2001:db8:1:2::1", "2001:db8:1:3::1", false},
+		{"192.0.2.1", "192.0.2.2", false},
+		{"192.0.2.1", "192.0.2.1", true},
+	}
+	for _, tt := range tests {
+		a, b := addrKey(netip.MustParseAddr(tt.a)), addrKey(netip.MustParseAddr(tt.b))
+		if (a == b) != tt.same {
+			t.Errorf("addrKey(%s) = %q, addrKey(%s) = %q: got same=%v, want %v", tt.a, a, tt.b, b, a == b, tt.same)
+		}
+	}
+}

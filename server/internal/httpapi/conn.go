@@ -12,7 +12,6 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/time/rate"
 
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
@@ -76,7 +75,7 @@ type conn struct {
 	// Used by the reader goroutine only.
 	frame   string // the type of the frame being handled, for error reports
 	rooms   map[string]struct{}
-	limiter *rate.Limiter
+	frames  bucket // the connection's own frame limit, ConnRate
 	flood   floodGuard
 	retryAt time.Time // when the last refusal said to send again
 }
@@ -98,7 +97,7 @@ func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.
 		readStop:  make(chan struct{}),
 		closing:   make(chan struct{}),
 		rooms:     make(map[string]struct{}),
-		limiter:   rate.NewLimiter(rate.Limit(s.cfg.ConnRate), max(1, int(2*s.cfg.ConnRate))),
+		frames:    s.connRate.full(),
 		flood:     floodGuard{window: s.cfg.RateLimitedClose},
 	}
 }

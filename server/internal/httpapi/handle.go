@@ -100,8 +100,8 @@ func (c *conn) handle(kind int, data []byte) (readOn bool) {
 // than good frames; valid frames also count against their user's limit
 // for their type, shared by all of the user's connections.
 func (c *conn) admit(now time.Time, f clientFrame, valid bool) error {
-	if !c.limiter.AllowN(now, 1) {
-		return c.s.refuse(limitWSFrames, tokenWait(c.limiter, now), "too many frames; slow down")
+	if ok, wait := c.s.connRate.take(&c.frames, now); !ok {
+		return c.s.refuse(limitWSFrames, wait, "too many frames; slow down")
 	}
 	if !valid {
 		return nil

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -20,10 +21,9 @@ import (
 //
 // A nil *keyedLimiter is a limit switched off: it allows everything.
 type keyedLimiter struct {
-	perSecond float64
-	burst     float64
-	maxKeys   int
-	now       func() time.Time
+	rateSpec
+	maxKeys int
+	now     func() time.Time
 
 	mu        sync.Mutex
 	buckets   map[string]bucket
@@ -51,7 +51,7 @@ func newKeyedLimiter(perSecond float64, burst int, now func() time.Time) *keyedL
 		return nil
 	}
 	// A burst under one would refuse everything.
-	return &keyedLimiter{perSecond: perSecond, burst: float64(max(burst, 1)), maxKeys: defaultMaxKeys, now: now,
+	return &keyedLimiter{rateSpec: newRateSpec(perSecond, burst), maxKeys: defaultMaxKeys, now: now,
 		buckets: make(map[string]bucket), lastSweep: now()}
 }
 
@@ -73,24 +73,50 @@ func (k *keyedLimiter) allow(key string) (ok bool, wait time.Duration) {
 		if len(k.buckets) >= k.maxKeys {
 			k.evictOne()
 		}
-		b = bucket{tokens: k.burst}
-	} else {
-		b.tokens = k.refilled(b, now)
+		b = k.full()
 	}
+	ok, wait = k.take(&b, now)
+	k.buckets[key] = b
+	return ok, wait
+}
+
+// rateSpec is a token bucket's refill rate and size: the one rule of
+// every limit, keyed (keyedLimiter) or a connection's own.
+type rateSpec struct {
+	perSecond float64
+	burst     float64
+}
+
+// newRateSpec returns perSecond with bursts of burst, at least one: a
+// burst under one would refuse everything.
+func newRateSpec(perSecond float64, burst int) rateSpec {
+	return rateSpec{perSecond: perSecond, burst: float64(max(burst, 1))}
+}
+
+// full is a bucket that has not been used yet.
+func (r rateSpec) full() bucket { return bucket{tokens: r.burst} }
+
+// take takes a token from b at now. When there is none it takes nothing
+// and returns how long until there is one: the wait a refusal tells the
+// client, rounded up so that a client that waits it is let through.
+func (r rateSpec) take(b *bucket, now time.Time) (ok bool, wait time.Duration) {
+	b.tokens = r.refilled(*b, now)
 	b.at = now.UnixNano()
 	if b.tokens < 1 {
-		k.buckets[key] = b
-		return false, time.Duration((1 - b.tokens) / k.perSecond * float64(time.Second))
+		return false, time.Duration(math.Ceil((1 - b.tokens) / r.perSecond * float64(time.Second)))
 	}
 	b.tokens--
-	k.buckets[key] = b
 	return true, 0
 }
 
-// refilled is b's tokens at now. A clock that steps back refills nothing.
-func (k *keyedLimiter) refilled(b bucket, now time.Time) float64 {
+// refilled is b's tokens at now. A clock that steps back refills nothing,
+// and neither does a bucket that was never used (at is zero: it is full).
+func (r rateSpec) refilled(b bucket, now time.Time) float64 {
+	if b.at == 0 {
+		return b.tokens
+	}
 	elapsed := max(0, float64(now.UnixNano()-b.at)/float64(time.Second))
-	return min(k.burst, b.tokens+elapsed*k.perSecond)
+	return min(r.burst, b.tokens+elapsed*r.perSecond)
 }
 
 // sweep drops the buckets that have refilled: forgetting them changes

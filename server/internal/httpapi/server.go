@@ -171,6 +171,7 @@ type Server struct {
 	// itself: it sees only the headers it is handed, not w's.
 	upgraded http.Header
 	sends    *keyedLimiter // the per-user send limit, UserRate
+	connRate rateSpec      // each connection's frame limit, ConnRate
 	limits   *restLimits
 	ws       *wsLimits
 
@@ -184,17 +185,18 @@ type Server struct {
 func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server {
 	cfg.setDefaults()
 	s := &Server{
-		chat:    svc,
-		auth:    authn,
-		log:     log,
-		metrics: newMetrics(reg),
-		cfg:     cfg,
-		tel:     cfg.Telemetry,
-		now:     cfg.Now,
-		sends:   newKeyedLimiter(cfg.UserRate, int(2*cfg.UserRate), cfg.Now),
-		limits:  newRESTLimits(cfg.Limits, cfg.Now),
-		ws:      newWSLimits(cfg),
-		conns:   make(map[*conn]struct{}),
+		chat:     svc,
+		auth:     authn,
+		log:      log,
+		metrics:  newMetrics(reg),
+		cfg:      cfg,
+		tel:      cfg.Telemetry,
+		now:      cfg.Now,
+		sends:    newKeyedLimiter(cfg.UserRate, int(2*cfg.UserRate), cfg.Now),
+		connRate: newRateSpec(cfg.ConnRate, int(2*cfg.ConnRate)),
+		limits:   newRESTLimits(cfg.Limits, cfg.Now),
+		ws:       newWSLimits(cfg),
+		conns:    make(map[*conn]struct{}),
 	}
 	if cfg.Replica != "" {
 		s.upgraded = http.Header{replicaHeader: {cfg.Replica}}

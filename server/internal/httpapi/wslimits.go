@@ -1,11 +1,7 @@
 package httpapi
 
 import (
-	"math"
 	"sync"
-	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // wsLimits are the per-user limits of the WebSocket endpoint, besides the
@@ -28,15 +24,6 @@ func newWSLimits(cfg Config) *wsLimits {
 		typing: newKeyedLimiter(cfg.TypingRate, int(2*cfg.TypingRate), cfg.Now),
 		conns:  connCounts{max: cfg.MaxConnsPerUser, open: make(map[string]int)},
 	}
-}
-
-// tokenWait is how long until lim holds a whole token.
-func tokenWait(lim *rate.Limiter, now time.Time) time.Duration {
-	missing := 1 - lim.TokensAt(now)
-	if missing <= 0 || lim.Limit() <= 0 {
-		return 0
-	}
-	return time.Duration(math.Ceil(missing / float64(lim.Limit()) * float64(time.Second)))
 }
 
 // connCounts counts open connections by user, to cap them. A slot is taken
