@@ -257,7 +257,8 @@ func TestWebClientReadsTheRoomListInPages(t *testing.T) {
 
 // The outbox (outbox.js) sends a first burst, then a steady pace; told
 // that a frame was refused, it sends nothing for the wait the server
-// asked for, then goes on at half the pace. Only lower bounds on the
+// asked for, then goes on at half the pace, and after a quiet spell at the
+// first pace again. Only lower bounds on the
 // times are checked: a busy machine makes timers late, never early.
 func TestBrowserOutboxPaces(t *testing.T) {
 	s := startServer(t, envFor(t, "memory"))
@@ -295,6 +296,18 @@ func TestBrowserOutboxPaces(t *testing.T) {
 	p.waitFor("the frame after the default wait", `window.sent.length === 1`)
 	if after := evalIn[float64](p, `window.sent[0].at - window.refusedAt`); after < 1000 {
 		t.Errorf("without retry_after the next frame went after %.0f ms, want at least 1000", after)
+	}
+	// A quiet spell without refusals brings the first pace back.
+	p.do(chromedp.Evaluate[chromedp.Void](`window.quiet = new Outbox(() => true, {rate: 10, recoverAfter: 300});
+		window.quiet.refused(0.01);
+		window.halved = window.quiet.rate;
+		window.quietFrom = performance.now();`))
+	if halved := evalIn[float64](p, `window.halved`); halved != 5 {
+		t.Errorf("the pace after a refusal: got %v a second, want 5", halved)
+	}
+	p.waitFor("the pace back after a quiet spell", `(window.quiet.take(), window.quiet.rate === 10)`)
+	if after := evalIn[float64](p, `performance.now() - window.quietFrom`); after < 300 {
+		t.Errorf("the pace came back after %.0f ms, want a quiet spell of at least 300", after)
 	}
 }
 

@@ -6,16 +6,19 @@
 // with many rooms open must not spend its whole allowance at once: the
 // outbox sends a first burst well under the server's, then a steady pace,
 // and when the server refuses a frame anyway it waits as long as the
-// server asks and goes on at half the pace.
+// server asks and goes on at half the pace, doubling back to the first pace
+// after each quiet spell without a refusal.
 "use strict";
 
 class Outbox {
   // write sends one frame on the socket and reports whether it could.
-  constructor(write, { burst = 20, rate = 10, minRate = 1 } = {}) {
+  constructor(write, { burst = 20, rate = 10, minRate = 1, recoverAfter = 10000 } = {}) {
     this.write = write;
     this.burst = burst;
     this.rate = rate; // frames per second
+    this.fullRate = rate;
     this.minRate = minRate;
+    this.recoverAfter = recoverAfter; // ms without a refusal before the pace doubles back
     this.tokens = burst;
     this.refilled = Date.now();
     this.pausedUntil = 0;
@@ -70,6 +73,10 @@ class Outbox {
   take() {
     const now = Date.now();
     if (now < this.pausedUntil) return false;
+    if (this.rate < this.fullRate && now - this.slowedAt > this.recoverAfter) {
+      this.rate = Math.min(this.fullRate, this.rate * 2);
+      this.slowedAt = now;
+    }
     this.tokens = Math.min(this.burst, this.tokens + ((now - this.refilled) / 1000) * this.rate);
     this.refilled = now;
     if (this.tokens < 1) return false;
