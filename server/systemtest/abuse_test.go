@@ -93,22 +93,14 @@ func attackSlowBodies(t *testing.T, s *testServer) string {
 // request each.
 func attackIdleKeepAlives(t *testing.T, s *testServer) string {
 	const n = 100
-	addr := strings.TrimPrefix(s.base, "http://")
-	conns := make([]net.Conn, 0, n)
-	for range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+	conns := dialN(t, s, n, func(c net.Conn) error {
 		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: parley\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatal(err)
+		if err == nil {
+			resp.Body.Close()
 		}
-		resp.Body.Close()
-		conns = append(conns, c)
-	}
+		return err
+	})
 	held := stillOpen(conns, idleWait)
 	if held > 0 {
 		t.Errorf("%d of %d idle keep-alives still open after %v, want none", held, n, idleWait)
@@ -492,19 +484,7 @@ func (c *control) stop() string {
 // then send a byte a second, and returns how many the server still holds
 // after wait.
 func dribble(t *testing.T, s *testServer, n int, wait time.Duration, begin func(net.Conn) error) int {
-	addr := strings.TrimPrefix(s.base, "http://")
-	conns := make([]net.Conn, 0, n)
-	for range n {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := begin(c); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
+	conns := dialN(t, s, n, begin)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, c := range conns {
@@ -524,6 +504,25 @@ func dribble(t *testing.T, s *testServer, n int, wait time.Duration, begin func(
 		}()
 	}
 	return stillOpen(conns, wait)
+}
+
+// dialN opens n connections to the server's public listener, each started
+// with begin, closed when the test ends.
+func dialN(t *testing.T, s *testServer, n int, begin func(net.Conn) error) []net.Conn {
+	addr := strings.TrimPrefix(s.base, "http://")
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if err := begin(c); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	return conns
 }
 
 // stillOpen waits until wait has passed and counts the connections the

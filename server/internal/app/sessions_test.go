@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -31,7 +30,9 @@ func TestASessionEndedOnOneReplicaClosesItsSocketsOnTheOther(t *testing.T) {
 		"REDIS_URL":         testenv.RedisURL(t),
 		"PARLEY_JWT_SECRET": strings.Repeat("k", 32),
 	}
-	a, b := runReplica(t, env), runReplica(t, env)
+	a, _ := startServer(t, env)
+	b, _ := startServer(t, env)
+	a, b = "http://"+a, "http://"+b
 	alice, bob := signUp(t, a, "alice"), signUp(t, a, "bob")
 	aliceWS, bobWS := dialWS(t, b, alice), dialWS(t, b, bob)
 
@@ -61,25 +62,6 @@ func TestASessionEndedOnOneReplicaClosesItsSocketsOnTheOther(t *testing.T) {
 	if status := request(t, http.MethodGet, b+"/api/v1/rooms", alice, nil); status != http.StatusUnauthorized {
 		t.Errorf("GET /rooms on the other replica with the logged out token: got %d, want 401", status)
 	}
-}
-
-// runReplica runs a server with extra in its environment until the test
-// ends, and returns its public base URL.
-func runReplica(t *testing.T, extra map[string]string) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logs := &logLines{listening: make(chan string, 2)}
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, "test", nil, testEnv(extra), logs, logs) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of its context ending")
-		}
-	})
-	return "http://" + logs.waitListening(t)[0]
 }
 
 func dialWS(t *testing.T, base, token string) *websocket.Conn {

@@ -103,12 +103,8 @@ func TestAFastSenderOnASlowLinkIsSlowedNotClosed(t *testing.T) {
 		room := api.mustCreateRoom("lobby")
 		c := api.mustDialRaw(api.mustRegister("alice"))
 		const n = 1000
-		frames := make([]any, n)
-		for i := range frames {
-			frames[i] = map[string]any{"type": frameLeave, "room": room}
-		}
 		start := time.Now()
-		sent := c.flood(frames)
+		sent := c.flood(leaves(room, n))
 		for answered := 0; answered < n; answered++ {
 			f, err := c.read()
 			if err != nil {
@@ -147,11 +143,7 @@ func TestAClientThatReadsNothingStillEnds(t *testing.T) {
 		api := startBubbledAPI(t, memstore.New(memstore.Options{}), Config{ConnRate: 1e6, WriteTimeout: time.Second})
 		room := api.mustCreateRoom("lobby")
 		c := api.mustDialRaw(api.mustRegister("alice"))
-		frames := make([]any, 1000)
-		for i := range frames {
-			frames[i] = map[string]any{"type": frameLeave, "room": room}
-		}
-		sent := c.flood(frames)
+		sent := c.flood(leaves(room, 1000))
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		if got := api.metric("parley_ws_connections"); got != 0 {
@@ -304,11 +296,7 @@ func TestADrainEndsAReaderWaitingForItsQueueWith1001(t *testing.T) {
 		api := startBubbledAPI(t, memstore.New(memstore.Options{}), Config{ConnRate: 1e6, DrainJitter: time.Millisecond})
 		room := api.mustCreateRoom("lobby")
 		c := api.mustDialRaw(api.mustRegister("alice"))
-		frames := make([]any, 1000)
-		for i := range frames {
-			frames[i] = map[string]any{"type": frameLeave, "room": room}
-		}
-		sent := c.flood(frames)
+		sent := c.flood(leaves(room, 1000))
 		synctest.Wait() // the reader waits: the client reads nothing yet
 		drained := api.drainInBackground(waitFor)
 		answers := 0
@@ -334,4 +322,14 @@ func TestADrainEndsAReaderWaitingForItsQueueWith1001(t *testing.T) {
 		c.ws.Close()
 		sent()
 	})
+}
+
+// leaves is n leave frames for room, each answered with an error frame
+// (the client never joined): n answers to frames of the client's own.
+func leaves(room string, n int) []any {
+	frames := make([]any, n)
+	for i := range frames {
+		frames[i] = map[string]any{"type": frameLeave, "room": room}
+	}
+	return frames
 }
