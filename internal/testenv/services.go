@@ -85,14 +85,27 @@ func requireEnv(t testing.TB, getenv func(string) string, name, service string) 
 	return ""
 }
 
-func adminExec(ctx context.Context, url, sql string) error {
+func adminExec(ctx context.Context, url, sql string, args ...any) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
+	_, err = conn.Exec(ctx, sql, args...)
 	return err
+}
+
+// PostgresExec runs one statement on the test database at url, for a test
+// that must change what a server stores behind its back (a row that
+// vanishes while a client is away). It fails the test if the statement
+// does.
+func PostgresExec(t testing.TB, url, sql string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := adminExec(ctx, url, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
 }
 
 // withDatabase returns base with its database replaced by name, keeping the

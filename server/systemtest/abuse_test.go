@@ -3,6 +3,7 @@ package systemtest
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -541,7 +542,7 @@ func stillOpen(conns []net.Conn, wait time.Duration) int {
 				if err == nil {
 					continue // an error answer; the close follows
 				}
-				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 					open.Add(1)
 				}
 				return

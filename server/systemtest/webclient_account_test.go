@@ -60,7 +60,7 @@ func TestWebClientLogOutEndsTheSession(t *testing.T) {
 	calls := evalIn[[]fetch](p, `window.fetches`)
 	found := false
 	for _, c := range calls {
-		if c.Method == "DELETE" && strings.HasSuffix(c.URL, "/api/v1/sessions/current") && c.Auth == "Bearer "+token {
+		if c.Method == http.MethodDelete && strings.HasSuffix(c.URL, "/api/v1/sessions/current") && c.Auth == "Bearer "+token {
 			found = true
 		}
 	}

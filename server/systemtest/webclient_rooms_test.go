@@ -1,7 +1,6 @@
 package systemtest
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/parleychat/parley/internal/testenv"
 )
@@ -163,17 +161,8 @@ func TestWebClientShowsARoomItCannotRejoin(t *testing.T) {
 // a store restored from an older backup would.
 func deleteRoom(t *testing.T, databaseURL, id string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, databaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	for _, q := range []string{`DELETE FROM messages WHERE room_id = $1`, `DELETE FROM rooms WHERE id = $1`} {
-		if _, err := conn.Exec(ctx, q, id); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
+		testenv.PostgresExec(t, databaseURL, q, id)
 	}
 }
 
@@ -210,7 +199,7 @@ func TestWebClientReadsTheRoomListInPages(t *testing.T) {
 	roomCalls := func() []string {
 		var urls []string
 		for _, c := range evalIn[[]fetch](p, `window.fetches`) {
-			if c.Method == "GET" && strings.Contains(c.URL, "/api/v1/rooms?") {
+			if c.Method == http.MethodGet && strings.Contains(c.URL, "/api/v1/rooms?") {
 				urls = append(urls, c.URL)
 			}
 		}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -82,7 +83,7 @@ func (c *rawClient) flood(frames []any) (wait func() error) {
 
 // closeCode returns the code of a close error, or -1.
 func closeCodeOf(err error) int {
-	if ce, ok := err.(*websocket.CloseError); ok {
+	if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) {
 		return ce.Code
 	}
 	return -1

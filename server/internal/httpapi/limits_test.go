@@ -113,7 +113,7 @@ func TestLoginBackoffHoldsConcurrentGuessesToTheFreeOnes(t *testing.T) {
 	statuses := make([]int, 100)
 	for i := range statuses {
 		wg.Go(func() {
-			req := httptest.NewRequest("POST", "/api/v1/sessions", strings.NewReader(fmt.Sprintf(`{"username":"victim","password":"guess-%d"}`, i)))
+			req := httptest.NewRequest(http.MethodPost, "/api/v1/sessions", strings.NewReader(fmt.Sprintf(`{"username":"victim","password":"guess-%d"}`, i)))
 			req.RemoteAddr = attackerAddr + ":40000"
 			rec := httptest.NewRecorder()
 			lt.h.ServeHTTP(rec, req)
