@@ -25,9 +25,6 @@ import (
 // goroutines) are logged, so a run shows them side by side. Latencies are
 // reported, not asserted: this machine's other work moves them.
 func TestAttacksDoNotCostOtherUsersTheirService(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a server process per attack")
-	}
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
 			env := envFor(t, "postgres")
