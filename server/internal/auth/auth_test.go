@@ -11,6 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/auth"
 	"github.com/parleychat/parley/server/internal/chat"
 )
@@ -344,10 +345,10 @@ func TestRandomSecretIsFresh(t *testing.T) {
 
 // newService returns a Service over an empty fakeStore, with a one-hour token
 // lifetime, the default ticket lifetime and a clock that moves only when told.
-func newService(t *testing.T) (*auth.Service, *fakeStore, *fakeClock) {
+func newService(t *testing.T) (*auth.Service, *fakeStore, *testenv.Clock) {
 	t.Helper()
 	store := newFakeStore()
-	clock := &fakeClock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	svc := auth.New(store, auth.Config{
 		Secret:       testSecret,
 		TokenTTL:     time.Hour,
@@ -397,23 +398,6 @@ func tamper(token string) string {
 	}
 	parts[1] = string(p)
 	return strings.Join(parts, ".")
-}
-
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 // fakeStore keeps users, tickets and sessions in maps, following the

@@ -6,11 +6,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/chat"
 	"github.com/parleychat/parley/server/internal/memstore"
 )
@@ -250,31 +250,13 @@ func TestALeaveIsNotAnExpiredRoster(t *testing.T) {
 	})
 }
 
-// manualClock is a clock that moves only when the test moves it.
-type manualClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // Rosters age by the hub's clock: the roster loop's ticks only say when to
 // look at it.
 func TestRostersExpireByTheHubsClock(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const interval = time.Second
-		clock := &manualClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+		clock := testenv.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 		store := memstore.New(memstore.Options{})
 		hub := chat.NewHub(store, rosterCodec{}, chat.HubOptions{
 			Bus: newBoundedBus(t, 100), RosterInterval: interval, CatchUpInterval: time.Hour, Now: clock.Now,
@@ -296,7 +278,7 @@ func TestRostersExpireByTheHubsClock(t *testing.T) {
 		if got := online(&a); !slices.Equal(got, []string{"alice", "bob"}) {
 			t.Fatalf("member sees %q online after ten intervals of ticks on a stopped clock, want alice and bob", got)
 		}
-		clock.Add(4 * interval) // past a roster's life of three intervals
+		clock.Advance(4 * interval) // past a roster's life of three intervals
 		sees(t, &a, "alice")
 		if n := hub.Stats().RostersExpired; n != 1 {
 			t.Fatalf("got %d expired rosters, want 1", n)

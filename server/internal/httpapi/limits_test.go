@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/memstore"
 )
 
@@ -58,7 +59,7 @@ func TestLoginBackoffThrottlesGuessesButDoesNotLockTheOwnerOut(t *testing.T) {
 	if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", credentials("victim", password)); got.status != http.StatusTooManyRequests {
 		t.Errorf("the right password from the attacker's address during the backoff: got %d %s, want 429", got.status, got.body)
 	}
-	lt.clock.advance(time.Second)
+	lt.clock.Advance(time.Second)
 	if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", credentials("victim", password)); got.status != http.StatusCreated {
 		t.Errorf("the right password from the attacker's address after the backoff: got %d %s, want 201", got.status, got.body)
 	}
@@ -157,11 +158,11 @@ func TestLoginBackoffDoublesUpToMaxAndEndsWithASuccess(t *testing.T) {
 		if wait := retryAfterOf(t, got); wait != want {
 			t.Errorf("got a wait of %v, want %v", wait, want)
 		}
-		lt.clock.advance(want - time.Millisecond)
+		lt.clock.Advance(want - time.Millisecond)
 		if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong); got.status != http.StatusTooManyRequests {
 			t.Fatalf("a millisecond before the wait is over: got %d, want 429", got.status)
 		}
-		lt.clock.advance(time.Millisecond)
+		lt.clock.Advance(time.Millisecond)
 	}
 
 	if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", credentials("alice", password)); got.status != http.StatusCreated {
@@ -183,7 +184,7 @@ func TestLoginBackoffForgetsOldFailures(t *testing.T) {
 	wrong := credentials("alice", "wrong")
 	lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong)
 	lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong) // backoff of 1s
-	lt.clock.advance(forgetAfter + time.Second)
+	lt.clock.Advance(forgetAfter + time.Second)
 	for i := range 2 {
 		if got := lt.do("POST", "/api/v1/sessions", attackerAddr, "", wrong); got.status != http.StatusUnauthorized {
 			t.Fatalf("failure %d after %v: got %d %s, want 401", i+1, forgetAfter, got.status, got.body)
@@ -290,7 +291,7 @@ func TestRESTLimitsRefuseOverTheBurstAndSayHowLong(t *testing.T) {
 			if got := send(tt.other); got.status >= 400 {
 				t.Errorf("another (%s as %q) at once: got %d %s, want it to pass", tt.other.from, tt.other.user, got.status, got.body)
 			}
-			lt.clock.advance(20 * time.Second)
+			lt.clock.Advance(20 * time.Second)
 			if got := send(tt.over); got.status >= 400 {
 				t.Errorf("20s later: got %d %s, want it to pass", got.status, got.body)
 			}
@@ -411,7 +412,7 @@ type limitTest struct {
 	t     *testing.T
 	api   *testAPI
 	h     http.Handler
-	clock *testClock
+	clock *testenv.Clock
 }
 
 func newLimitTest(t *testing.T, limits Limits) *limitTest {
@@ -421,7 +422,7 @@ func newLimitTest(t *testing.T, limits Limits) *limitTest {
 
 func newLimitTestWith(t *testing.T, cfg Config) *limitTest {
 	t.Helper()
-	clock := &testClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	cfg.Now = clock.Now
 	api, hub := newTestAPI(t, memstore.New(memstore.Options{}), cfg)
 	t.Cleanup(hub.Close)
@@ -493,22 +494,4 @@ func retryAfterOf(t *testing.T, got response) time.Duration {
 
 func credentials(username, pw string) map[string]string {
 	return map[string]string{"username": username, "password": pw}
-}
-
-// testClock is a clock that moves only when the test says.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/parleychat/parley/internal/testenv"
 	"github.com/parleychat/parley/server/internal/chat"
 	"github.com/parleychat/parley/server/internal/instrument"
 )
@@ -136,7 +136,7 @@ func newFixture(t *testing.T, err error) *fixture {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	clock := &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	next := &fakeStore{err: err, clock: clock}
 	reg := prometheus.NewRegistry()
 	return &fixture{
@@ -145,35 +145,17 @@ func newFixture(t *testing.T, err error) *fixture {
 	}
 }
 
-// clock is a test's time, which only the fake store moves.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // fakeStore answers every call with err after taking took on the clock, and
 // records the span each call found in its context.
 type fakeStore struct {
 	err   error
-	clock *clock
+	clock *testenv.Clock
 	seen  []trace.SpanContext
 }
 
 func (s *fakeStore) call(ctx context.Context) error {
 	s.seen = append(s.seen, trace.SpanContextFromContext(ctx))
-	s.clock.advance(took)
+	s.clock.Advance(took)
 	return s.err
 }
 
