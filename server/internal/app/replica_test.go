@@ -1,8 +1,6 @@
 package app
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -46,22 +44,10 @@ type replicaNames struct{ header, bus string }
 
 // runAndAskReplica runs a server with extra in its environment, reads
 // X-Parley-Replica off a signed-in user's WebSocket upgrade (the one
-// answer that names the replica) and the replica its bus logged, and
-// stops it.
+// answer that names the replica) and the replica its bus logged.
 func runAndAskReplica(t *testing.T, extra map[string]string) replicaNames {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	logs := &logLines{listening: make(chan string, 2)}
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, "test", nil, testEnv(extra), logs, logs) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of its context ending")
-		}
-	}()
+	logs := runServer(t, extra)
 	addrs := logs.waitListening(t)
 	var names replicaNames
 	names.header = upgradeReplica(t, "http://"+addrs[0])
@@ -80,21 +66,9 @@ func runAndAskReplica(t *testing.T, extra map[string]string) replicaNames {
 // token and returns the upgrade's X-Parley-Replica.
 func upgradeReplica(t *testing.T, base string) string {
 	t.Helper()
-	body, err := json.Marshal(map[string]string{"username": "replica-checker", "password": "correct horse"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(base+"/api/v1/users", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var session struct{ Token string }
-	if err := json.NewDecoder(resp.Body).Decode(&session); err != nil || resp.StatusCode != http.StatusCreated || session.Token == "" {
-		t.Fatalf("sign up: status %d, token %q, err %v; want 201 and a token", resp.StatusCode, session.Token, err)
-	}
+	token := signUp(t, base, "replica-checker")
 	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	ws, up, err := dialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", http.Header{"Authorization": {"Bearer " + session.Token}})
+	ws, up, err := dialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", http.Header{"Authorization": {"Bearer " + token}})
 	if err != nil {
 		t.Fatalf("upgrade: %v", err)
 	}

@@ -163,6 +163,14 @@ func TestProfilesMayOutlastTheWriteTimeout(t *testing.T) {
 // until the test ends, and returns its public and admin addresses.
 func startServer(t *testing.T, extra map[string]string) (public, admin string) {
 	t.Helper()
+	addrs := runServer(t, extra).waitListening(t)
+	return addrs[0], addrs[1]
+}
+
+// runServer runs the server with the memory store and extra settings until
+// the test ends, and returns its log.
+func runServer(t *testing.T, extra map[string]string) *logLines {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	logs := &logLines{listening: make(chan string, 2)}
 	done := make(chan error, 1)
@@ -175,8 +183,7 @@ func startServer(t *testing.T, extra map[string]string) (public, admin string) {
 			t.Error("Run did not return within 10s of its context ending")
 		}
 	})
-	addrs := logs.waitListening(t)
-	return addrs[0], addrs[1]
+	return logs
 }
 
 // hold is how long the server kept a connection open, and whether it had
