@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -231,9 +232,19 @@ func holdOpen(t *testing.T, addr, head, drip string, tick time.Duration) hold {
 // signUp creates a user at base and returns its token.
 func signUp(t *testing.T, base, name string) string {
 	t.Helper()
+	token, err := trySignUp(base, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// trySignUp is signUp for a goroutine other than the test's, which may not
+// end the test.
+func trySignUp(base, name string) (string, error) {
 	var session struct{ Token string }
-	post(t, base+"/api/v1/users", "", map[string]string{"username": name, "password": "correct horse"}, &session)
-	return session.Token
+	err := tryPost(base+"/api/v1/users", "", map[string]string{"username": name, "password": "correct horse"}, &session)
+	return session.Token, err
 }
 
 // createRoom creates a room at base and returns its id.
@@ -246,13 +257,21 @@ func createRoom(t *testing.T, base, token, name string) string {
 
 func post(t *testing.T, url, token string, body, into any) {
 	t.Helper()
+	if err := tryPost(url, token, body, into); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryPost posts body as JSON with the token (none when empty), wants 201,
+// and decodes the answer into into.
+func tryPost(url, token string, body, into any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
@@ -260,13 +279,14 @@ func post(t *testing.T, url, token string, body, into any) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("POST %s: got %s, want 201", url, resp.Status)
+		return fmt.Errorf("POST %s: got %s, want 201", url, resp.Status)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-		t.Fatalf("POST %s: %v", url, err)
+		return fmt.Errorf("POST %s: %v", url, err)
 	}
+	return nil
 }
