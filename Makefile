@@ -11,13 +11,18 @@ run:
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/parley ./server
 
-# A short fuzz of the frame decoder, then every test under the race detector.
+# A short fuzz of the frame decoder, then every test under the race detector,
+# then the idle-memory bound without it.
 # The fuzz budget is a count, not a duration: Go 1.26's fuzz coordinator can
 # fail a timed run with "context deadline exceeded" at the deadline, having
 # found nothing (go.dev/issue/75804, fixed in Go 1.27).
+# The race detector changes what allocations and goroutines cost, so the
+# memory test is built only without it (//go:build !race) and needs a run
+# of its own.
 test:
 	go test -run='^$$' -fuzz=FuzzDecodeFrame -fuzztime=100000x ./server/internal/httpapi/
 	go test -race -count=1 ./...
+	go test -count=1 -run 'TestIdleMemory' ./server/internal/app/
 
 # golangci-lint is pinned and built from source into bin/, so every machine
 # lints with the same version (the first build takes a few minutes).
