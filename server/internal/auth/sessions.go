@@ -96,9 +96,9 @@ func (s *Service) confirm(ctx context.Context, c Claims, password string) error 
 	return nil
 }
 
-// SessionStatuses asks the store, bypassing the cache, for the status of
-// each listed session, for a replica that must close the sockets of ended
-// sessions. The ended ones leave the cache too.
+// SessionStatuses asks the store, bypassing the cache, which of the listed
+// sessions are not live (a live one has no entry), for a replica that must
+// close the sockets of ended sessions. The ended ones leave the cache too.
 func (s *Service) SessionStatuses(ctx context.Context, ids []string) (map[string]chat.SessionStatus, error) {
 	st, err := s.store.SessionStatuses(ctx, ids, s.now())
 	if err != nil {
@@ -174,12 +174,17 @@ func (c *sessionCache) get(ctx context.Context, store Store, id string) (chat.Se
 
 // drop forgets the entries for which match is true; ended entries are
 // forgotten too, which costs only a store lookup if they are asked again.
+//
+// Entries past their ttl go too: drop runs every few seconds (each session
+// check calls it), which keeps the cache to about the sessions used in the
+// last ttl, rather than to what the last sweep left (a thousand or more).
 func (c *sessionCache) drop(match func(id string, sess chat.Session) bool) {
+	now := c.now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.drops++
 	for id, e := range c.entries {
-		if e.err != nil || match(id, e.sess) {
+		if e.err != nil || !now.Before(e.until) || match(id, e.sess) {
 			delete(c.entries, id)
 		}
 	}

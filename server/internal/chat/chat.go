@@ -133,8 +133,12 @@ const (
 //   - CreateSession stores a live session of an existing user.
 //   - Session returns the session with the id while it is live at now;
 //     missing, revoked, expired at now, or of a deleted user is ErrNotFound.
-//   - SessionStatuses tells the status at now of each listed session, in one
-//     round trip; every listed id has an entry.
+//   - SessionStatuses tells, in one round trip, which of the listed
+//     sessions are not live at now, and why (SessionEnded for a missing,
+//     revoked or expired one, SessionUserDeleted); a listed id without an
+//     entry is live. Live ones are left out because almost every session
+//     asked about is live: the answer stays small however many sockets
+//     are open.
 //   - RevokeSession ends one session (an unknown id is not an error);
 //     RevokeSessions ends every session of the user but except ("" for
 //     none).

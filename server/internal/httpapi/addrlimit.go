@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -16,8 +17,9 @@ const connsPerAddrRetry = 5 * time.Second
 
 // limitConnsPerAddr caps the requests one client address (clientAddr) has
 // in flight on this server at Config.MaxConnsPerAddr. An open WebSocket is
-// one of them for as long as it lives, since its handler runs until the
-// socket closes; a slow body counts until the read timeout cuts it. Idle
+// one of them for as long as it lives: its handler keeps the request's
+// place for the connection (keepAddrSlot), which gives it back when it
+// ends. A slow body counts until the read timeout cuts it. Idle
 // keep-alives are not counted: the listener's idle timeout closes them.
 // The cap is per replica, like every limit.
 //
@@ -42,9 +44,46 @@ func (s *Server) limitConnsPerAddr() func(http.Handler) http.Handler {
 					"too many connections from your address; close some or try again later"))
 				return
 			}
-			defer inFlight.give(key)
-			next.ServeHTTP(w, r)
+			slot := &addrSlot{counts: inFlight, key: key}
+			defer slot.end()
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), addrSlotKey{}, slot)))
 		})
+	}
+}
+
+// addrSlot is a request's place under the per-address cap, in its
+// context. It is given back when the request ends, unless a handler kept
+// it for something that outlives the request.
+type addrSlot struct {
+	counts *addrCounts
+	key    netip.Addr
+	kept   bool // read and written on the request's goroutine only
+}
+
+type addrSlotKey struct{}
+
+func (s *addrSlot) end() {
+	if !s.kept {
+		s.counts.give(s.key)
+	}
+}
+
+// keepAddrSlot takes over r's place under the per-address cap, for a
+// WebSocket that outlives its upgrade request; release gives it back. A
+// request the cap did not count (a handler served without the middleware)
+// has none, and nil releases nothing.
+func keepAddrSlot(r *http.Request) *addrSlot {
+	slot, _ := r.Context().Value(addrSlotKey{}).(*addrSlot)
+	if slot != nil {
+		slot.kept = true
+	}
+	return slot
+}
+
+// release gives back a place that keepAddrSlot kept. Call it once.
+func (s *addrSlot) release() {
+	if s != nil {
+		s.counts.give(s.key)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -27,12 +28,13 @@ const closeGrace = time.Second
 
 var errConnClosed = errors.New("connection closed")
 
-// conn is one WebSocket connection. Its reader (reader.go) runs in the
-// upgrade handler's goroutine and handles one frame at a time (handle.go);
-// its writer (writer.go) runs in a goroutine of its own that serve starts
-// and waits for. Everything sent to the client goes through queue, so
-// frames are written in the order queued. This file holds its state and
-// how it ends.
+// conn is one WebSocket connection. Its reader (reader.go) runs in a
+// goroutine of its own, started once the upgrade is done so that the
+// upgrade handler returns and net/http lets go of its buffers and its
+// goroutine; it handles one frame at a time (handle.go). Its writer
+// (writer.go) runs only while there is something to write. Everything sent
+// to the client goes through out, so frames are written in the order
+// queued. This file holds its state and how it ends.
 type conn struct {
 	s       *Server
 	ws      *websocket.Conn
@@ -41,8 +43,10 @@ type conn struct {
 	expires time.Time
 	ctx     context.Context
 	cancel  context.CancelFunc
+	start   time.Time // when it opened
 
-	queue chan chat.Frame
+	out     sendQueue
+	writers sync.WaitGroup // the writer, while one runs (writer.go)
 	// The reader waits while the queue holds more than watermark frames
 	// (see awaitQueue); the writer signals drained as it takes frames
 	// below it, and stopReading closes readStop.
@@ -57,6 +61,10 @@ type conn struct {
 	code      int
 	reason    string
 
+	// addrSlot is the connection's place under the per-address cap; it
+	// and its place under the per-user cap are given back as it ends.
+	addrSlot *addrSlot
+
 	// readMu guards the read deadline and stopped: once reading has been
 	// stopped (for a drain or a close), nothing may extend the deadline again.
 	// It also guards the drain timer and ended, so the timer is stopped
@@ -69,77 +77,121 @@ type conn struct {
 
 	framesIn, framesOut atomic.Int64
 
+	// nextPing is when the keepalive loop pings next; it is guarded by the
+	// server's mu.
+	nextPing time.Time
+
 	// upgrade is the upgrade request's span, which frame spans link to.
 	upgrade trace.SpanContext
 
 	// Used by the reader goroutine only.
-	frame   string // the type of the frame being handled, for error reports
-	rooms   map[string]struct{}
-	frames  bucket // the connection's own frame limit, ConnRate
+	frame   string   // the type of the frame being handled, for error reports
+	rooms   []string // joined; a slice, as a connection joins few
+	frames  bucket   // the connection's own frame limit, ConnRate
 	flood   floodGuard
 	retryAt time.Time // when the last refusal said to send again
 }
 
-func newConn(parent context.Context, s *Server, ws *websocket.Conn, claims auth.Claims) *conn {
-	ctx, cancel := sessionContext(parent)
-	return &conn{
-		ctx:     ctx,
-		cancel:  cancel,
-		s:       s,
-		ws:      ws,
-		user:    claims.User,
-		session: claims.Session,
-		expires: claims.ExpiresAt,
-		queue:   make(chan chat.Frame, s.cfg.SendQueue),
+func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSlot) *conn {
+	// The connection's own context: it outlives the upgrade request, and
+	// carries none of the request's values, which would keep the request
+	// (and net/http's buffers) alive for as long as the socket.
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		ctx:      ctx,
+		cancel:   cancel,
+		s:        s,
+		ws:       ws,
+		user:     claims.User,
+		session:  claims.Session,
+		expires:  claims.ExpiresAt,
+		out:      sendQueue{limit: s.cfg.SendQueue, rings: &s.rings},
+		addrSlot: addrSlot,
 		// Half the queue stays free for what the rooms fan out.
 		watermark: s.cfg.SendQueue / 2,
 		drained:   make(chan struct{}, 1),
 		readStop:  make(chan struct{}),
 		closing:   make(chan struct{}),
-		rooms:     make(map[string]struct{}),
 		frames:    s.connRate.full(),
 		flood:     floodGuard{window: s.cfg.RateLimitedClose},
+		start:     s.now(),
 	}
+	ws.SetReadLimit(s.cfg.MaxFrameBytes)
+	ws.SetPongHandler(func(string) error {
+		c.extendRead()
+		return nil
+	})
+	return c
 }
 
-// serve runs the connection until it ends and cleans up after it.
+// serve is the connection's reader: it reads and handles one frame, then
+// hands reading on to a fresh goroutine, until reading stops and it ends
+// the connection. Handling a frame (JSON, the store, the hub, spans) grows
+// a goroutine's stack to 8 KiB or more, which Go does not give back while
+// the goroutine waits in a read: on an idle connection that was most of
+// its memory. A fresh goroutine waits with the smallest stack, for the
+// cost of starting one per frame. One reader runs at a time, so frames are
+// still handled in order. The server counts the connection among its own
+// (track) until end, and Drain waits for it. Pings and the token's expiry
+// are the server's keepalive loop's to check (keepalive.go): a connection
+// has no timer of its own.
 func (c *conn) serve() {
-	start := c.s.now()
-	c.s.metrics.connections.Inc()
-	var writer sync.WaitGroup
-	writer.Go(c.writeLoop)
-	expiry := time.AfterFunc(c.expires.Sub(start), func() {
-		c.closeWith(websocket.ClosePolicyViolation, "token expired")
-	})
-	defer c.end(start, expiry, &writer)
-	c.readLoop()
+	readOn := false
+	defer func() {
+		if readOn {
+			go c.serve()
+		} else {
+			c.end()
+		}
+	}()
+	defer c.recoverPanic()
+	readOn = c.readFrame()
+}
+
+// recoverPanic ends, with 1011, a connection whose reader panicked outside
+// a frame's handling (handle recovers its own), rather than the process.
+func (c *conn) recoverPanic() {
+	if v := recover(); v != nil {
+		c.s.metrics.panics.WithLabelValues("ws").Inc()
+		logPanic(c.s.log, c.ctx, "ws reader", v, debug.Stack())
+		c.s.tel.Reporter.CapturePanic(c.ctx, v, nil)
+		c.closeWith(websocket.CloseInternalServerErr, "internal error")
+	}
 }
 
 // end cleans up after the reader, deferred so that it runs even if the
 // reader died unexpectedly.
-func (c *conn) end(start time.Time, expiry *time.Timer, writer *sync.WaitGroup) {
+func (c *conn) end() {
+	defer c.s.untrack(c)
+	defer c.releaseSlots()
 	defer c.s.metrics.connections.Dec()
 	// The reader has set the close code on every way out it knows; if it
 	// has not, it died, and the writer must still be told to stop.
 	c.closeWith(websocket.CloseInternalServerErr, "internal error")
-	expiry.Stop()
 	c.readMu.Lock()
 	c.ended = true
 	if c.drainTimer != nil {
 		c.drainTimer.Stop()
 	}
 	c.readMu.Unlock()
-	for room := range c.rooms {
+	for _, room := range c.rooms {
 		c.s.chat.Leave(room, c)
 	}
-	writer.Wait()
+	c.writers.Wait()
 	c.lingeringClose()
 
 	code := c.closeCode()
 	c.s.metrics.disconnects.WithLabelValues(closeCodeLabel(code)).Inc()
 	c.s.log.InfoContext(c.ctx, "ws session ended",
-		"user_id", c.user.ID, "duration_ms", c.s.now().Sub(start).Milliseconds(),
+		"user_id", c.user.ID, "duration_ms", c.s.now().Sub(c.start).Milliseconds(),
 		"frames_in", c.framesIn.Load(), "frames_out", c.framesOut.Load(), "close_code", code)
+}
+
+// releaseSlots gives back the connection's places under the per-address
+// and per-user caps.
+func (c *conn) releaseSlots() {
+	c.addrSlot.release()
+	c.s.ws.conns.give(c.user.ID)
 }
 
 // lingeringClose closes the socket without losing the close frame. Closing a
@@ -178,6 +230,9 @@ func (c *conn) closeWith(code int, reason string) bool {
 		c.cancel()
 		first = true
 	})
+	if first {
+		c.wakeWriter() // to write the close frame
+	}
 	return first
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -143,7 +144,9 @@ func (c *conn) join(ctx context.Context, f clientFrame) {
 		}
 		return
 	}
-	c.rooms[f.Room] = struct{}{}
+	if !slices.Contains(c.rooms, f.Room) {
+		c.rooms = append(c.rooms, f.Room)
+	}
 }
 
 func (c *conn) leave(f clientFrame) {
@@ -151,7 +154,7 @@ func (c *conn) leave(f clientFrame) {
 		c.sendError(codeBadRequest, "not in this room", refOf(f))
 		return
 	}
-	delete(c.rooms, f.Room)
+	c.rooms = slices.DeleteFunc(c.rooms, func(r string) bool { return r == f.Room })
 	c.send("left", encode(leftFrame{Type: "left", Room: f.Room}))
 }
 

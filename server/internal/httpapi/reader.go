@@ -8,32 +8,26 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// readLoop is the connection's reader. It runs on the upgrade handler's
-// goroutine and handles one frame at a time, so a client that sends faster
-// than its replies drain is slowed by its own queue (see awaitQueue), and a
-// drain can let the frame in hand finish. It returns once reading stops,
-// with the close code chosen.
-func (c *conn) readLoop() {
-	c.ws.SetReadLimit(c.s.cfg.MaxFrameBytes)
-	c.ws.SetPongHandler(func(string) error {
-		c.extendRead()
-		return nil
-	})
+// readFrame reads and handles one frame, and reports whether reading goes
+// on. It handles one frame at a time, so a client that sends faster than
+// its replies drain is slowed by its own queue (see awaitQueue), and a
+// drain can let the frame in hand finish. When it returns false, reading
+// has stopped and the close code is chosen.
+func (c *conn) readFrame() bool {
 	// The deadline is extended after the wait: a wait is bounded by the
 	// writer, whose writes time out, not by the client's pongs, which
 	// are read only while reading.
-	for c.awaitQueue() && c.extendRead() {
-		kind, data, err := c.ws.ReadMessage()
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		c.framesIn.Add(1)
-		if !c.handle(kind, data) {
-			return
-		}
+	if !c.awaitQueue() || !c.extendRead() {
+		c.readFailed(nil)
+		return false
 	}
-	c.readFailed(nil)
+	kind, data, err := c.ws.ReadMessage()
+	if err != nil {
+		c.readFailed(err)
+		return false
+	}
+	c.framesIn.Add(1)
+	return c.handle(kind, data)
 }
 
 // readFailed picks the close code for a reader that stopped.
@@ -62,7 +56,7 @@ func (c *conn) readFailed(err error) {
 // its socket, rather than closed as too slow. It reports whether reading
 // may go on: false once the connection closes or reading stops.
 func (c *conn) awaitQueue() bool {
-	for len(c.queue) > c.watermark {
+	for c.out.length() > c.watermark {
 		select {
 		case <-c.drained:
 		case <-c.closing:

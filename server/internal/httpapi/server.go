@@ -178,8 +178,15 @@ type Server struct {
 	draining atomic.Bool
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
-	connWG   sync.WaitGroup
+	keeping  bool           // the keepalive loop runs (keepalive.go)
+	rings    sync.Pool      // the connections' small send buffers (sendqueue.go)
+	checkMu  sync.Mutex     // one session check at a time, for checked
+	checked  []string       // the session check's buffer (sessioncheck.go)
+	connWG   sync.WaitGroup // the connections' readers and the keepalive loop
 }
+
+// readBufferSize is each connection's read buffer (see New).
+const readBufferSize = 256
 
 // New returns a Server. Its metrics are registered with reg.
 func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server {
@@ -198,11 +205,17 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		ws:       newWSLimits(cfg),
 		conns:    make(map[*conn]struct{}),
 	}
+	s.rings.New = func() any { return new([smallRing]chat.Frame) }
 	if cfg.Replica != "" {
 		s.upgraded = http.Header{replicaHeader: {cfg.Replica}}
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4 << 10,
+		// Each connection keeps its read buffer for life, so it is small:
+		// a chat frame fits, and a bigger one is read straight into the
+		// message (gorilla reads past the buffer when asked for more
+		// than it holds). Set, it also keeps gorilla from adopting
+		// net/http's 4 KiB reader, which could then not be let go.
+		ReadBufferSize:  readBufferSize,
 		WriteBufferSize: 4 << 10,
 		// Idle connections hold no write buffer: with thousands of sockets
 		// that is most of a connection's memory.
@@ -273,7 +286,13 @@ func (s *Server) track(c *conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	c.nextPing = s.firstPing()
 	s.connWG.Add(1)
+	if !s.keeping {
+		s.keeping = true
+		s.connWG.Add(1)
+		go s.keepAlive()
+	}
 	return true
 }
 

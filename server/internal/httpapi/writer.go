@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"time"
 
 	"github.com/gorilla/websocket"
 	"go.opentelemetry.io/otel/trace"
@@ -17,12 +16,11 @@ func (c *conn) Offer(frame chat.Frame) bool {
 		return false
 	default:
 	}
-	select {
-	case c.queue <- frame:
-		return true
-	default:
-		return false
-	}
+	c.out.mu.Lock()
+	ok, start := c.out.push(frame)
+	c.startWriter(start)
+	c.out.mu.Unlock()
+	return ok
 }
 
 // Push implements chat.Subscriber. The hub pushes only the replay a join
@@ -32,12 +30,20 @@ func (c *conn) Offer(frame chat.Frame) bool {
 // room's live frames that follow it.
 func (c *conn) Push(ctx context.Context, frame chat.Frame) error {
 	for {
-		if len(c.queue) <= c.watermark {
-			select {
-			case c.queue <- frame:
+		c.out.mu.Lock()
+		if c.out.shut {
+			c.out.mu.Unlock()
+			return errConnClosed
+		}
+		if c.out.n <= c.watermark {
+			ok, start := c.out.push(frame)
+			c.startWriter(start)
+			c.out.mu.Unlock()
+			if ok {
 				return nil
-			default: // filled meanwhile by the rooms' frames
 			}
+		} else {
+			c.out.mu.Unlock()
 		}
 		select {
 		case <-c.drained:
@@ -56,19 +62,6 @@ func (c *conn) Slow() {
 	}
 }
 
-// wakeReader tells a reader waiting in awaitQueue that the queue has
-// drained to the watermark. The signal is kept for a reader about to wait,
-// and one covers any number of frames taken.
-func (c *conn) wakeReader() {
-	if len(c.queue) > c.watermark {
-		return
-	}
-	select {
-	case c.drained <- struct{}{}:
-	default:
-	}
-}
-
 // send queues a reply of the given kind (ack, error, left) to the client.
 // The reader waits for the queue to drain before each frame (awaitQueue), so
 // a reply finds it full only when the client's rooms filled it: a member
@@ -79,36 +72,124 @@ func (c *conn) send(kind string, data []byte) {
 	}
 }
 
-// writeLoop is the connection's writer, on a goroutine of its own that
-// serve starts and waits for: it writes the queue in order, pings, and ends
-// with the close frame once the connection is closing.
+// ping asks the writer for a ping; keepalive.go calls it when one is due.
+func (c *conn) ping() {
+	c.out.mu.Lock()
+	if !c.out.shut {
+		c.out.pingDue = true
+		c.startWriter(c.out.claimWriter())
+	}
+	c.out.mu.Unlock()
+}
+
+// wakeWriter makes sure a writer runs to see that the connection is
+// closing. closeWith calls it.
+func (c *conn) wakeWriter() {
+	c.out.mu.Lock()
+	c.startWriter(c.out.claimWriter())
+	c.out.mu.Unlock()
+}
+
+// startWriter starts the writer that claimWriter or push asked for. It is
+// counted while out.mu is held, before the queue can be shut, so that end
+// cannot wait for the writers while one is about to start.
+func (c *conn) startWriter(start bool) {
+	if start {
+		c.writers.Add(1)
+		go c.writeLoop()
+	}
+}
+
+// writeJob is what the writer does next.
+type writeJob int
+
+const (
+	jobNone writeJob = iota
+	jobFrame
+	jobPing
+	jobClose
+)
+
+// next picks the writer's next job. A close takes precedence over queued
+// frames: a member dropped as too slow must not be fed the frames it could
+// not take. With nothing to do, the writer stops being the writer.
+func (c *conn) next() (writeJob, chat.Frame) {
+	closing := false
+	select {
+	case <-c.closing:
+		closing = true
+	default:
+	}
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	switch {
+	case closing:
+		return jobClose, chat.Frame{}
+	case c.out.pingDue:
+		c.out.pingDue = false
+		return jobPing, chat.Frame{}
+	}
+	if f, ok := c.out.pop(); ok {
+		return jobFrame, f
+	}
+	c.out.writing = false
+	return jobNone, chat.Frame{}
+}
+
+// writeLoop is the connection's writer. It runs only while there is
+// something to write: a frame queued, a ping due, or the close. It ends
+// when the queue is empty, and the next frame starts another; a quiet
+// connection has no writer goroutine at all. Frames are written in the
+// order queued, since one writer at most runs at a time.
 func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.s.cfg.PingInterval)
-	defer ping.Stop()
+	defer c.writers.Done()
 	for {
-		// A close takes precedence over queued frames: a member dropped as
-		// too slow must not be fed the frames it could not take.
-		select {
-		case <-c.closing:
-			c.finish()
+		job, frame := c.next()
+		switch job {
+		case jobNone:
 			return
-		default:
-		}
-		select {
-		case frame := <-c.queue:
+		case jobFrame:
 			c.wakeReader()
 			if !c.write(frame) {
+				c.shutQueue()
 				return
 			}
-		case <-ping.C:
+		case jobPing:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline(c.s.cfg.WriteTimeout)); err != nil {
 				c.lost()
+				c.shutQueue()
 				return
 			}
-		case <-c.closing:
+		case jobClose:
 			c.finish()
+			c.shutQueue()
 			return
 		}
+	}
+}
+
+// shutQueue ends the writing for good: nothing more is queued, and no
+// writer starts again.
+func (c *conn) shutQueue() {
+	c.out.mu.Lock()
+	c.out.shut = true
+	c.out.writing = false
+	clear(c.out.ring)
+	c.out.release()
+	c.out.n, c.out.head = 0, 0
+	c.out.mu.Unlock()
+}
+
+// wakeReader tells a reader waiting in awaitQueue that the queue has
+// drained to the watermark. The signal is kept for a reader about to wait,
+// and one covers any number of frames taken.
+func (c *conn) wakeReader() {
+	if c.out.length() > c.watermark {
+		return
+	}
+	select {
+	case c.drained <- struct{}{}:
+	default:
 	}
 }
 
@@ -116,14 +197,15 @@ func (c *conn) writeLoop() {
 // and then the close frame, and gives the client closeGrace to answer.
 func (c *conn) finish() {
 	if c.draining.Load() {
-		for flushed := false; !flushed; {
-			select {
-			case frame := <-c.queue:
-				if !c.write(frame) {
-					return
-				}
-			default:
-				flushed = true
+		for {
+			c.out.mu.Lock()
+			frame, ok := c.out.pop()
+			c.out.mu.Unlock()
+			if !ok {
+				break
+			}
+			if !c.write(frame) {
+				return
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -56,7 +55,6 @@ func (s *Server) upgrade() http.HandlerFunc {
 				span.End()
 			}
 		}()
-		session := r.Context()
 		r = r.WithContext(ctx)
 		if s.Draining() {
 			s.metrics.upgrades.WithLabelValues("draining").Inc()
@@ -82,34 +80,42 @@ func (s *Server) upgrade() http.HandlerFunc {
 			s.writeError(w, r, err)
 			return
 		}
-		// Counted from before the upgrade until the handler returns, when
-		// the connection has ended (or never began).
+		// Counted from before the upgrade until the connection ends.
 		if !s.ws.conns.take(claims.User.ID) {
 			s.metrics.upgrades.WithLabelValues(codeRateLimited).Inc()
 			s.writeError(w, r, s.refuse(limitConnsPerUser, connCapWait,
 				fmt.Sprintf("too many connections: at most %d per user", s.cfg.MaxConnsPerUser)))
 			return
 		}
-		defer s.ws.conns.give(claims.User.ID)
+		// From here the connection, not this handler, holds its places
+		// under both caps: the handler returns as soon as it is open.
+		addrSlot := keepAddrSlot(r)
 		ws, err := s.upgrader.Upgrade(w, r, s.upgraded)
 		if err != nil {
 			// The upgrader has answered with an HTTP error already.
 			s.metrics.upgrades.WithLabelValues("failed").Inc()
+			addrSlot.release()
+			s.ws.conns.give(claims.User.ID)
 			return
 		}
 		upgraded = true
 		span.End()
-		c := newConn(session, s, ws, claims)
+		c := newConn(s, ws, claims, addrSlot)
 		c.upgrade = span.SpanContext()
 		if !s.track(c) {
 			// Drain began during the upgrade.
 			s.metrics.upgrades.WithLabelValues("draining").Inc()
 			c.refuse()
+			c.releaseSlots()
 			return
 		}
-		defer s.untrack(c)
 		s.metrics.upgrades.WithLabelValues("ok").Inc()
-		c.serve()
+		s.metrics.connections.Inc()
+		// The reader runs on a goroutine of its own, which track counted
+		// and Drain waits for: this handler returns now, and with it
+		// net/http's request, buffers and goroutine, which an open socket
+		// would otherwise hold for its whole life.
+		go c.serve()
 	}
 }
 
@@ -153,10 +159,4 @@ func jitter(d time.Duration) time.Duration {
 		return 0
 	}
 	return rand.N(d)
-}
-
-// sessionContext is the context of a connection's work: it outlives the
-// upgrade request (which ends with the handler) but not the connection.
-func sessionContext(r context.Context) (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.WithoutCancel(r))
 }

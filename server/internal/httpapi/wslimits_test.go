@@ -119,7 +119,7 @@ func TestTypingFromManySocketsOfOneUserDoesNotOverflowAMember(t *testing.T) {
 		member := api.connOf("slow")
 		typing, deepest := 0, 0
 		for {
-			deepest = max(deepest, len(member.queue))
+			deepest = max(deepest, member.out.length())
 			f, err := slow.read()
 			var netErr net.Error
 			if errors.As(err, &netErr) && netErr.Timeout() {

@@ -45,18 +45,19 @@ func (s *Store) Session(_ context.Context, id string, now time.Time) (chat.Sessi
 	return sess, nil
 }
 
-// SessionStatuses tells the status at now of every listed session.
+// SessionStatuses tells which of the listed sessions are not live at now.
 func (s *Store) SessionStatuses(_ context.Context, ids []string, now time.Time) (map[string]chat.SessionStatus, error) {
-	out := make(map[string]chat.SessionStatus, len(ids))
+	out := make(map[string]chat.SessionStatus)
 	s.sessionsMu.Lock()
 	defer s.sessionsMu.Unlock()
 	for _, id := range ids {
-		sess, ok := s.sessions[id]
-		if !ok {
-			out[id] = chat.SessionEnded
-			continue
+		status := chat.SessionEnded
+		if sess, ok := s.sessions[id]; ok {
+			status = s.status(sess, now)
 		}
-		out[id] = s.status(sess, now)
+		if status != chat.SessionLive {
+			out[id] = status
+		}
 	}
 	return out, nil
 }

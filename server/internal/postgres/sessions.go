@@ -62,28 +62,26 @@ func (s *Store) Session(ctx context.Context, id string, now time.Time) (chat.Ses
 	return sess, nil
 }
 
-// SessionStatuses tells the status at now of every listed session, in one
-// query. An empty list is answered without asking the database.
+// SessionStatuses tells which of the listed sessions are not live at now,
+// in one round trip: only those rows come back.
 func (s *Store) SessionStatuses(ctx context.Context, ids []string, now time.Time) (map[string]chat.SessionStatus, error) {
-	out := make(map[string]chat.SessionStatus, len(ids))
-	for _, id := range ids {
-		out[id] = chat.SessionEnded
-	}
+	out := make(map[string]chat.SessionStatus)
 	if len(ids) == 0 {
 		return out, nil
 	}
 	rows, _ := s.pool.Query(ctx,
-		`SELECT s.id, s.expires > $2, u.deleted_at IS NOT NULL FROM sessions s JOIN users u ON u.id = s.user_id
-		 WHERE s.id = ANY($1)`,
+		`SELECT q.id, u.deleted_at IS NOT NULL
+		 FROM unnest($1::text[]) AS q(id)
+		 LEFT JOIN sessions s ON s.id = q.id
+		 LEFT JOIN users u ON u.id = s.user_id
+		 WHERE s.id IS NULL OR s.expires <= $2 OR u.deleted_at IS NOT NULL`,
 		ids, now)
 	var id string
-	var live, deleted bool
-	_, err := pgx.ForEachRow(rows, []any{&id, &live, &deleted}, func() error {
-		switch {
-		case deleted:
+	var deleted bool
+	_, err := pgx.ForEachRow(rows, []any{&id, &deleted}, func() error {
+		out[id] = chat.SessionEnded
+		if deleted {
 			out[id] = chat.SessionUserDeleted
-		case live:
-			out[id] = chat.SessionLive
 		}
 		return nil
 	})

@@ -1,0 +1,60 @@
+package httpapi
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// keepAliveTick is the longest step of the keepalive loop: how late a ping
+// or a token's expiry may be seen.
+const keepAliveTick = time.Second
+
+// keepAlive pings each open connection every PingInterval and closes, with
+// 1008, those whose token has expired. One loop serves every connection, so
+// that a connection has no timer and no goroutine of its own for either
+// (an idle one has only its reader). It runs while there are connections:
+// track starts it with the first, it ends once the last has gone, and
+// connWG counts it, so Drain waits for it too.
+func (s *Server) keepAlive() {
+	defer s.connWG.Done()
+	tick := time.NewTicker(min(s.cfg.PingInterval/4, keepAliveTick))
+	defer tick.Stop()
+	var ping, expired []*conn
+	for range tick.C {
+		ping, expired = ping[:0], expired[:0]
+		now, clock := time.Now(), s.now()
+		s.mu.Lock()
+		if len(s.conns) == 0 {
+			s.keeping = false
+			s.mu.Unlock()
+			return
+		}
+		for c := range s.conns {
+			if !now.Before(c.nextPing) {
+				c.nextPing = now.Add(s.cfg.PingInterval)
+				ping = append(ping, c)
+			}
+			if !clock.Before(c.expires) {
+				expired = append(expired, c)
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range ping {
+			c.ping()
+		}
+		for _, c := range expired {
+			c.closeWith(websocket.ClosePolicyViolation, "token expired")
+		}
+		clear(ping) // keep no connection alive until the next tick
+		clear(expired)
+	}
+}
+
+// firstPing is when a new connection's first ping is due: a random point
+// of its first interval, so that sockets opened together (a reconnect
+// storm) are not pinged together ever after.
+func (s *Server) firstPing() time.Time {
+	return time.Now().Add(s.cfg.PingInterval/2 + rand.N(s.cfg.PingInterval/2+1))
+}
