@@ -18,21 +18,21 @@ type figures struct {
 
 // fanoutResult is the fan-out shape's figures.
 type fanoutResult struct {
-	Rate              float64 `json:"rate"`
-	Connections       int     `json:"connections"`
-	WindowSeconds     float64 `json:"window_seconds"`      // the load window CPU is measured over
-	CPUSeconds        float64 `json:"cpu_seconds"`         // the server's, over the window
-	CPUPer1k          float64 `json:"cpu_seconds_per_1k"`  // per 1,000 deliveries
-	Expected          int64   `json:"expected_deliveries"` // (message, recipient) pairs
-	Deliveries        int64   `json:"deliveries"`
-	Lost              int64   `json:"lost"`        // acked, never delivered
-	Unconfirmed       int64   `json:"unconfirmed"` // unanswered, never delivered
-	SendsFailed       int64   `json:"sends_failed"`
-	P50MS             float64 `json:"delivery_p50_ms"`
-	P99MS             float64 `json:"delivery_p99_ms"`
-	P999MS            float64 `json:"delivery_p999_ms"`
-	GeneratorSaturate bool    `json:"generator_saturated"`
-	TraceExports      int64   `json:"trace_exports"` // OTLP requests the sink took during the run
+	Rate               float64 `json:"rate"`
+	Connections        int     `json:"connections"`
+	WindowSeconds      float64 `json:"window_seconds"`      // the load window CPU is measured over
+	CPUSeconds         float64 `json:"cpu_seconds"`         // the server's, over the window
+	CPUPer1k           float64 `json:"cpu_seconds_per_1k"`  // per 1,000 deliveries
+	Expected           int64   `json:"expected_deliveries"` // (message, recipient) pairs
+	Deliveries         int64   `json:"deliveries"`
+	Lost               int64   `json:"lost"`        // acked, never delivered
+	Unconfirmed        int64   `json:"unconfirmed"` // unanswered, never delivered
+	SendsFailed        int64   `json:"sends_failed"`
+	P50MS              float64 `json:"delivery_p50_ms"`
+	P99MS              float64 `json:"delivery_p99_ms"`
+	P999MS             float64 `json:"delivery_p999_ms"`
+	GeneratorSaturated bool    `json:"generator_saturated"`
+	TraceExports       int64   `json:"trace_exports"` // OTLP requests the sink took during the run
 }
 
 // kneeStep is one rate of the knee shape.
@@ -75,8 +75,8 @@ func kneeOf(steps []kneeStep) float64 {
 
 // idleResult is the idle shape's figures.
 type idleResult struct {
-	Connections int     `json:"connections"`  // open at the end of the hold
-	HoldSeconds float64 `json:"hold_seconds"` //
+	Connections int     `json:"connections"` // open at the end of the hold
+	HoldSeconds float64 `json:"hold_seconds"`
 	RSSBefore   int64   `json:"rss_before_kib"`
 	RSSAfter    int64   `json:"rss_after_kib"`
 	PerConnKiB  float64 `json:"rss_kib_per_connection"`

@@ -245,7 +245,7 @@ func writeNotes(w io.Writer, rows []figures) {
 		if r := f.Fanout; r != nil {
 			fmt.Fprintf(w, "%s fanout: %d of %d deliveries, %d lost, %d unconfirmed, %d sends failed; %.2f CPU s over %.0f s; %d trace exports\n",
 				f.Target, r.Deliveries, r.Expected, r.Lost, r.Unconfirmed, r.SendsFailed, r.CPUSeconds, r.WindowSeconds, r.TraceExports)
-			if r.GeneratorSaturate {
+			if r.GeneratorSaturated {
 				fmt.Fprintf(w, "  warning: the load generator was saturated: latencies include its own delays\n")
 			}
 		}

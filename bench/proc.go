@@ -92,9 +92,7 @@ const samplingInterval = 100 * time.Millisecond
 type sampler struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	mu     sync.Mutex
-	series []sample
-	err    error
+	series []sample // the sampling goroutine's until stop returns
 }
 
 func startSampler(ctx context.Context, pid int) *sampler {
@@ -105,16 +103,10 @@ func startSampler(ctx context.Context, pid int) *sampler {
 		defer t.Stop()
 		for {
 			smp, err := readSample(pid)
-			s.mu.Lock()
 			if err != nil {
-				s.err = err // the process has gone: keep what was read
-			} else {
-				s.series = append(s.series, smp)
+				return // the process has gone: keep what was read
 			}
-			s.mu.Unlock()
-			if err != nil {
-				return
-			}
+			s.series = append(s.series, smp)
 			select {
 			case <-ctx.Done():
 				return

@@ -140,7 +140,7 @@ func (r *runner) fanout(ctx context.Context, t target) (*fanoutResult, error) {
 		Rate: o.rate, Connections: res.Generator.Connections, WindowSeconds: o.duration.Seconds(), CPUSeconds: cpu1 - cpu0,
 		Expected: res.Counts.Expected, Deliveries: res.Counts.Delivered, Lost: res.Counts.Lost, Unconfirmed: res.Counts.Unconfirmed,
 		SendsFailed: res.Counts.Failed, P50MS: res.Latency.Delivery.P50MS, P99MS: res.Latency.Delivery.P99MS, P999MS: res.Latency.Delivery.P999MS,
-		GeneratorSaturate: res.Generator.Saturated, TraceExports: r.sink.requests.Load() - exports,
+		GeneratorSaturated: res.Generator.Saturated, TraceExports: r.sink.requests.Load() - exports,
 	}
 	if f.Deliveries > 0 {
 		f.CPUPer1k = f.CPUSeconds / float64(f.Deliveries) * 1000

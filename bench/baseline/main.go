@@ -189,9 +189,7 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	joined := map[string]*room{}
 	defer func() {
 		for _, rm := range joined {
-			rm.mu.Lock()
-			delete(rm.members, c)
-			rm.mu.Unlock()
+			rm.remove(c)
 		}
 		c.close()
 	}()
@@ -199,48 +197,50 @@ func (h *hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	_ = ws.SetReadDeadline(time.Now().Add(pongWait))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(pongWait)) })
 	for {
-		var f struct {
-			Type, Room, Body string
-			ClientID         string `json:"client_id"`
-		}
 		_, raw, err := ws.ReadMessage()
 		if err != nil {
 			return
 		}
-		if json.Unmarshal(raw, &f) != nil {
-			c.offer(encode(map[string]string{"type": "error", "code": "bad_request", "message": "not a JSON frame", "ref": ""}))
-			continue
-		}
 		_ = ws.SetReadDeadline(time.Now().Add(pongWait))
+		var f struct {
+			Type, Room, Body string
+			ClientID         string `json:"client_id"`
+		}
+		_ = json.Unmarshal(raw, &f) // a frame that is not JSON has no type: bad_request below
 		h.mu.Lock()
 		rm := h.rooms[f.Room]
 		h.mu.Unlock()
-		ref := f.Type
-		if f.Type == "send" {
-			ref = f.ClientID
-		}
 		switch {
-		case f.Type == "typing":
-		case rm == nil:
-			c.offer(encode(map[string]string{"type": "error", "code": "not_found", "message": "room not found", "ref": ref}))
-		case f.Type == "join":
+		case f.Type == "typing": // not fanned out: the shapes send none
+		case f.Type == "send" && rm != nil && f.ClientID != "" && f.Body != "":
+			rm.send(c, f.Room, f.ClientID, f.Body)
+		case f.Type == "join" && rm != nil:
 			rm.mu.Lock()
 			rm.members[c] = true
 			c.offer(encode(map[string]any{"type": "joined", "room": f.Room, "last_seq": rm.seq, "members": []user{}}))
 			rm.mu.Unlock()
 			joined[f.Room] = rm
-		case f.Type == "leave":
-			rm.mu.Lock()
-			delete(rm.members, c)
-			rm.mu.Unlock()
+		case f.Type == "leave" && rm != nil:
+			rm.remove(c)
 			delete(joined, f.Room)
 			c.offer(encode(map[string]string{"type": "left", "room": f.Room}))
-		case f.Type == "send" && f.ClientID != "" && f.Body != "":
-			rm.send(c, f.Room, f.ClientID, f.Body)
 		default:
-			c.offer(encode(map[string]string{"type": "error", "code": "bad_request", "message": "bad frame", "ref": ref}))
+			code, ref := "bad_request", f.Type
+			if f.Type == "send" {
+				ref = f.ClientID
+			}
+			if rm == nil && (f.Type == "send" || f.Type == "join" || f.Type == "leave") {
+				code = "not_found"
+			}
+			c.offer(encode(map[string]string{"type": "error", "code": code, "message": code, "ref": ref}))
 		}
 	}
+}
+
+func (rm *room) remove(c *conn) {
+	rm.mu.Lock()
+	delete(rm.members, c)
+	rm.mu.Unlock()
 }
 
 // send numbers a message and offers it to every member under the room's
