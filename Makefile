@@ -1,7 +1,7 @@
 # Developer and CI entry points. Integration tests read TEST_DATABASE_URL and
 # TEST_REDIS_URL from the environment (.ci/run sets them); nothing here does.
 
-.PHONY: run build test lint bench cluster alerts dashboards k8s loadtest observe observe-down observe-logs fuzz clean
+.PHONY: run build test lint bench bench-compare cluster alerts dashboards k8s loadtest observe observe-down observe-logs fuzz clean
 
 # The server on :8080 with the embedded in-memory store.
 run:
@@ -41,6 +41,10 @@ $(GOLANGCI_LINT):
 
 bench:
 	go test -run='^$$' -bench=. -benchmem -benchtime=2s ./server/... ./loadtest/...
+
+# Parley beside a bare hub under the same load, in one table (docs/performance.md).
+bench-compare:
+	go run ./bench
 
 # Recording rules, burn-rate alerts and promtool unit tests from
 # alerts/slos.yaml into alerts/generated/ (commit the result: a test fails
