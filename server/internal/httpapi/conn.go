@@ -77,8 +77,8 @@ type conn struct {
 
 	framesIn, framesOut atomic.Int64
 
-	// nextPing is when the keepalive loop pings next; it is guarded by the
-	// server's mu.
+	// nextPing is when the keepalive loop pings next: set by track, then
+	// read and written by that loop only.
 	nextPing time.Time
 
 	// upgrade is the upgrade request's span, which frame spans link to.
@@ -116,6 +116,7 @@ func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSl
 		flood:     floodGuard{window: s.cfg.RateLimitedClose},
 		start:     s.now(),
 	}
+	c.out.wake.L = &c.out.mu
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	ws.SetPongHandler(func(string) error {
 		c.extendRead()

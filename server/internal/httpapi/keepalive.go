@@ -11,19 +11,19 @@ import (
 // or a token's expiry may be seen.
 const keepAliveTick = time.Second
 
-// keepAlive pings each open connection every PingInterval and closes, with
-// 1008, those whose token has expired. One loop serves every connection, so
-// that a connection has no timer and no goroutine of its own for either
-// (an idle one has only its reader). It runs while there are connections:
-// track starts it with the first, it ends once the last has gone, and
-// connWG counts it, so Drain waits for it too.
+// keepAlive pings each open connection every PingInterval, closes with
+// 1008 those whose token has expired, and retires writers that have had
+// nothing to write for a tick (sendQueue.retireIdle). One loop serves every
+// connection, so that a connection has no timer of its own, and an idle
+// one has no goroutine but its reader. It runs while there are
+// connections: track starts it with the first, it ends once the last has
+// gone, and connWG counts it, so Drain waits for it too.
 func (s *Server) keepAlive() {
 	defer s.connWG.Done()
 	tick := time.NewTicker(min(s.cfg.PingInterval/4, keepAliveTick))
 	defer tick.Stop()
-	var ping, expired []*conn
+	var open []*conn
 	for range tick.C {
-		ping, expired = ping[:0], expired[:0]
 		now, clock := time.Now(), s.now()
 		s.mu.Lock()
 		if len(s.conns) == 0 {
@@ -31,24 +31,22 @@ func (s *Server) keepAlive() {
 			s.mu.Unlock()
 			return
 		}
+		open = open[:0]
 		for c := range s.conns {
-			if !now.Before(c.nextPing) {
-				c.nextPing = now.Add(s.cfg.PingInterval)
-				ping = append(ping, c)
-			}
-			if !clock.Before(c.expires) {
-				expired = append(expired, c)
-			}
+			open = append(open, c)
 		}
 		s.mu.Unlock()
-		for _, c := range ping {
-			c.ping()
+		for _, c := range open {
+			if !now.Before(c.nextPing) {
+				c.nextPing = now.Add(s.cfg.PingInterval)
+				c.ping()
+			}
+			if !clock.Before(c.expires) {
+				c.closeWith(websocket.ClosePolicyViolation, "token expired")
+			}
+			c.out.retireIdle()
 		}
-		for _, c := range expired {
-			c.closeWith(websocket.ClosePolicyViolation, "token expired")
-		}
-		clear(ping) // keep no connection alive until the next tick
-		clear(expired)
+		clear(open) // keep no connection alive until the next tick
 	}
 }
 

@@ -23,8 +23,17 @@ type sendQueue struct {
 	rings   *sync.Pool // of *[smallRing]chat.Frame, all slots zero
 
 	// writing is true while a writer goroutine runs: the one that set it
-	// starts it, and the writer clears it when it finds nothing to do.
+	// starts it, and the writer clears it when it ends.
 	writing bool
+	// A writer out of work waits on wake rather than ending at once: a
+	// busy connection keeps its writer, since waking a parked goroutine
+	// costs less than starting one (and growing its stack again). The
+	// keepalive loop retires a writer that has waited through a whole tick
+	// (retireIdle), so a quiet connection has none. wake.L is &mu.
+	wake    sync.Cond
+	waiting bool // the writer waits on wake
+	idle    int  // keepalive ticks seen while it waited
+	retire  bool // the writer is to end
 	// pingDue asks the writer for a ping (see keepalive.go).
 	pingDue bool
 	// shut is set once the connection has written its last frame: nothing
@@ -47,17 +56,50 @@ func (q *sendQueue) push(f chat.Frame) (ok, start bool) {
 	}
 	q.ring[(q.head+q.n)%len(q.ring)] = f
 	q.n++
-	return true, q.claimWriter()
+	return true, q.callWriter()
 }
 
-// claimWriter reports whether the caller must start a writer: true when
-// none runs, and then one counts as running. mu is held.
-func (q *sendQueue) claimWriter() bool {
-	if q.writing || q.shut {
+// callWriter wakes the writer if it waits, and reports whether the caller
+// must start one: true when none runs, and then one counts as running.
+// mu is held.
+func (q *sendQueue) callWriter() bool {
+	switch {
+	case q.shut:
+		return false
+	case q.waiting:
+		q.wake.Signal()
+		return false
+	case q.writing:
 		return false
 	}
 	q.writing = true
 	return true
+}
+
+// await waits for work, and reports false when the writer is to end
+// instead. mu is held.
+func (q *sendQueue) await() bool {
+	if q.retire {
+		q.retire, q.writing = false, false
+		return false
+	}
+	q.waiting, q.idle = true, 0
+	q.wake.Wait()
+	q.waiting = false
+	return true
+}
+
+// retireIdle ends the writer if it has waited through a whole keepalive
+// tick; the keepalive loop calls it every tick.
+func (q *sendQueue) retireIdle() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.waiting {
+		if q.idle++; q.idle > 1 {
+			q.retire = true
+			q.wake.Signal()
+		}
+	}
 }
 
 func (q *sendQueue) grow() {

@@ -77,7 +77,7 @@ func (c *conn) ping() {
 	c.out.mu.Lock()
 	if !c.out.shut {
 		c.out.pingDue = true
-		c.startWriter(c.out.claimWriter())
+		c.startWriter(c.out.callWriter())
 	}
 	c.out.mu.Unlock()
 }
@@ -86,11 +86,11 @@ func (c *conn) ping() {
 // closing. closeWith calls it.
 func (c *conn) wakeWriter() {
 	c.out.mu.Lock()
-	c.startWriter(c.out.claimWriter())
+	c.startWriter(c.out.callWriter())
 	c.out.mu.Unlock()
 }
 
-// startWriter starts the writer that claimWriter or push asked for. It is
+// startWriter starts the writer that callWriter or push asked for. It is
 // counted while out.mu is held, before the queue can be shut, so that end
 // cannot wait for the writers while one is about to start.
 func (c *conn) startWriter(start bool) {
@@ -110,46 +110,48 @@ const (
 	jobClose
 )
 
-// next picks the writer's next job. A close takes precedence over queued
-// frames: a member dropped as too slow must not be fed the frames it could
-// not take. With nothing to do, the writer stops being the writer.
-func (c *conn) next() (writeJob, chat.Frame) {
-	closing := false
-	select {
-	case <-c.closing:
-		closing = true
-	default:
-	}
+// next picks the writer's next job, waiting for one. A close takes
+// precedence over queued frames: a member dropped as too slow must not be
+// fed the frames it could not take. A writer retired while it waited
+// gets jobNone, and is no longer the writer.
+func (c *conn) next() (writeJob, chat.Frame, int) {
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
-	switch {
-	case closing:
-		return jobClose, chat.Frame{}
-	case c.out.pingDue:
-		c.out.pingDue = false
-		return jobPing, chat.Frame{}
+	for {
+		select {
+		case <-c.closing:
+			return jobClose, chat.Frame{}, 0
+		default:
+		}
+		if c.out.pingDue {
+			c.out.pingDue = false
+			return jobPing, chat.Frame{}, 0
+		}
+		if f, ok := c.out.pop(); ok {
+			return jobFrame, f, c.out.n
+		}
+		if !c.out.await() {
+			return jobNone, chat.Frame{}, 0
+		}
 	}
-	if f, ok := c.out.pop(); ok {
-		return jobFrame, f
-	}
-	c.out.writing = false
-	return jobNone, chat.Frame{}
 }
 
 // writeLoop is the connection's writer. It runs only while there is
-// something to write: a frame queued, a ping due, or the close. It ends
-// when the queue is empty, and the next frame starts another; a quiet
-// connection has no writer goroutine at all. Frames are written in the
-// order queued, since one writer at most runs at a time.
+// something to write (a frame queued, a ping due, the close) or there was
+// a moment ago: a connection quiet for a keepalive tick has no writer
+// goroutine at all, and its next frame starts one. Frames are written in
+// the order queued, since one writer at most runs at a time.
 func (c *conn) writeLoop() {
 	defer c.writers.Done()
 	for {
-		job, frame := c.next()
+		job, frame, left := c.next()
 		switch job {
 		case jobNone:
 			return
 		case jobFrame:
-			c.wakeReader()
+			if left <= c.watermark {
+				c.wakeReader()
+			}
 			if !c.write(frame) {
 				c.shutQueue()
 				return
@@ -184,9 +186,6 @@ func (c *conn) shutQueue() {
 // drained to the watermark. The signal is kept for a reader about to wait,
 // and one covers any number of frames taken.
 func (c *conn) wakeReader() {
-	if c.out.length() > c.watermark {
-		return
-	}
 	select {
 	case c.drained <- struct{}{}:
 	default:
