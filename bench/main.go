@@ -272,7 +272,7 @@ func build(ctx context.Context, dir string) (binaries, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
 	root := filepath.Dir(strings.TrimSpace(string(out)))
 	if err != nil || root == "." || root == "" {
-		return binaries{}, fmt.Errorf("finding the module's root (go env GOMOD): %v", err)
+		return binaries{}, fmt.Errorf("finding the module's root (go env GOMOD): %w", err)
 	}
 	b := binaries{parley: filepath.Join(dir, "parley"), baseline: filepath.Join(dir, "baseline"), loadtest: filepath.Join(dir, "loadtest")}
 	for bin, pkg := range map[string]string{b.parley: "./server", b.baseline: "./bench/baseline", b.loadtest: "./loadtest"} {

@@ -221,7 +221,7 @@ func (s *server) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-s.done:
-			return fmt.Errorf("exited before it was ready: %v", s.err)
+			return fmt.Errorf("exited before it was ready: %w", s.err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(readyPollPeriod):

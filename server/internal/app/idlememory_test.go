@@ -368,7 +368,7 @@ func framesWritten(client *http.Client, admin string) (int, error) {
 		}
 		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 		if err != nil {
-			return 0, fmt.Errorf("GET /metrics: %q: %v", line, err)
+			return 0, fmt.Errorf("GET /metrics: %q: %w", line, err)
 		}
 		total += v
 	}

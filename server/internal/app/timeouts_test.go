@@ -286,7 +286,7 @@ func tryPost(url, token string, body, into any) error {
 		return fmt.Errorf("POST %s: got %s, want 201", url, resp.Status)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
-		return fmt.Errorf("POST %s: %v", url, err)
+		return fmt.Errorf("POST %s: %w", url, err)
 	}
 	return nil
 }

@@ -122,6 +122,11 @@ func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSl
 		c.extendRead()
 		return nil
 	})
+	// gorilla would answer pings and close frames itself, writing on the
+	// reader's goroutine; the writer is the only one to write (framing.go).
+	ws.SetPingHandler(c.pong)
+	ws.SetCloseHandler(func(int, string) error { return nil }) // readFailed chooses the close
+
 	return c
 }
 

@@ -34,8 +34,10 @@ type sendQueue struct {
 	waiting bool // the writer waits on wake
 	idle    int  // keepalive ticks seen while it waited
 	retire  bool // the writer is to end
-	// pingDue asks the writer for a ping (see keepalive.go).
+	// pingDue asks the writer for a ping (see keepalive.go); pong, when
+	// not nil, is the payload of the client's last ping, to be answered.
 	pingDue bool
+	pong    []byte
 	// shut is set once the connection has written its last frame: nothing
 	// more is queued, and no writer starts again.
 	shut bool
@@ -139,6 +141,18 @@ func (q *sendQueue) pop() (chat.Frame, bool) {
 		q.release()
 	}
 	return f, true
+}
+
+// popInto moves up to max of the oldest frames to dst. mu is held.
+func (q *sendQueue) popInto(dst []chat.Frame, max int) []chat.Frame {
+	for range max {
+		f, ok := q.pop()
+		if !ok {
+			break
+		}
+		dst = append(dst, f)
+	}
+	return dst
 }
 
 // length is how many frames wait.

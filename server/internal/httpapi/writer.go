@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 
-	"github.com/gorilla/websocket"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/parleychat/parley/server/internal/chat"
@@ -82,6 +81,20 @@ func (c *conn) ping() {
 	c.out.mu.Unlock()
 }
 
+// pong asks the writer to answer the client's ping; gorilla calls it as
+// the ping handler, on the reader's goroutine. A ping not yet answered is
+// answered by the pong to the latest (RFC 6455, section 5.5.3).
+func (c *conn) pong(data string) error {
+	c.extendRead()
+	c.out.mu.Lock()
+	if !c.out.shut {
+		c.out.pong = []byte(data)
+		c.startWriter(c.out.callWriter())
+	}
+	c.out.mu.Unlock()
+	return nil
+}
+
 // wakeWriter makes sure a writer runs to see that the connection is
 // closing. closeWith calls it.
 func (c *conn) wakeWriter() {
@@ -100,70 +113,56 @@ func (c *conn) startWriter(start bool) {
 	}
 }
 
-// writeJob is what the writer does next.
-type writeJob int
-
-const (
-	jobNone writeJob = iota
-	jobFrame
-	jobPing
-	jobClose
-)
-
-// next picks the writer's next job, waiting for one. A close takes
-// precedence over queued frames: a member dropped as too slow must not be
-// fed the frames it could not take. A writer retired while it waited
-// gets jobNone, and is no longer the writer.
-func (c *conn) next() (writeJob, chat.Frame, int) {
+// next waits for the writer's next batch and takes it into b. It reports
+// false when the writer is to end: retired while it waited, or because
+// the connection is closing, in which case b holds what is still to be
+// written (see finish). A close takes precedence over queued frames: a
+// member dropped as too slow must not be fed the frames it could not
+// take.
+func (c *conn) next(b *wireBatch) (closing bool, ok bool) {
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
 	for {
 		select {
 		case <-c.closing:
-			return jobClose, chat.Frame{}, 0
+			return true, false
 		default:
 		}
-		if c.out.pingDue {
-			c.out.pingDue = false
-			return jobPing, chat.Frame{}, 0
-		}
-		if f, ok := c.out.pop(); ok {
-			return jobFrame, f, c.out.n
+		b.ping, c.out.pingDue = c.out.pingDue, false
+		b.pong, c.out.pong = c.out.pong, nil
+		b.frames = c.out.popInto(b.frames, maxBatch)
+		if !b.empty() {
+			if c.out.n <= c.watermark {
+				c.wakeReader()
+			}
+			return false, true
 		}
 		if !c.out.await() {
-			return jobNone, chat.Frame{}, 0
+			return false, false
 		}
 	}
 }
 
 // writeLoop is the connection's writer. It runs only while there is
-// something to write (a frame queued, a ping due, the close) or there was
-// a moment ago: a connection quiet for a keepalive tick has no writer
-// goroutine at all, and its next frame starts one. Frames are written in
-// the order queued, since one writer at most runs at a time.
+// something to write (frames queued, a ping or pong due, the close) or
+// there was a moment ago: a connection quiet for a keepalive tick has no
+// writer goroutine at all, and its next frame starts one. It writes
+// everything waiting at once (framing.go), in the order queued, since one
+// writer at most runs at a time.
 func (c *conn) writeLoop() {
 	defer c.writers.Done()
+	var b wireBatch
 	for {
-		job, frame, left := c.next()
-		switch job {
-		case jobNone:
+		closing, ok := c.next(&b)
+		switch {
+		case closing:
+			c.finish(&b)
+			c.shutQueue()
 			return
-		case jobFrame:
-			if left <= c.watermark {
-				c.wakeReader()
-			}
-			if !c.write(frame) {
-				c.shutQueue()
-				return
-			}
-		case jobPing:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, deadline(c.s.cfg.WriteTimeout)); err != nil {
-				c.lost()
-				c.shutQueue()
-				return
-			}
-		case jobClose:
-			c.finish()
+		case !ok:
+			return
+		}
+		if !c.write(&b) {
 			c.shutQueue()
 			return
 		}
@@ -192,47 +191,60 @@ func (c *conn) wakeReader() {
 	}
 }
 
-// finish writes what a drain leaves queued (acks of the last sends among it)
-// and then the close frame, and gives the client closeGrace to answer.
-func (c *conn) finish() {
-	if c.draining.Load() {
-		for {
-			c.out.mu.Lock()
-			frame, ok := c.out.pop()
-			c.out.mu.Unlock()
-			if !ok {
-				break
-			}
-			if !c.write(frame) {
-				return
-			}
+// finish writes what a drain leaves queued (acks of the last sends among
+// it) and then the close frame, and gives the client closeGrace to answer.
+func (c *conn) finish(b *wireBatch) {
+	for c.draining.Load() {
+		c.out.mu.Lock()
+		b.frames = c.out.popInto(b.frames, maxBatch)
+		c.out.mu.Unlock()
+		if len(b.frames) == 0 {
+			break
+		}
+		if !c.write(b) {
+			return
 		}
 	}
 	if c.code != closeLost {
-		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(c.code, c.reason),
-			deadline(c.s.cfg.WriteTimeout))
+		b.close = closePayload(c.code, c.reason)
+		c.write(b)
 	}
 	c.stopReading(deadline(closeGrace))
 }
 
-// write writes one frame. A live message's delivery is timed here, from its
-// arrival at the server that stored it to its write on this socket: the
-// delivery SLI, with the delivery's trace as exemplar.
-func (c *conn) write(frame chat.Frame) bool {
-	c.ws.SetWriteDeadline(deadline(c.s.cfg.WriteTimeout))
-	if err := c.ws.WriteMessage(websocket.TextMessage, frame.Data); err != nil {
+// write writes the batch in one go, and empties it. A live message's
+// delivery is timed here, from its arrival at the server that stored it
+// to its write on this socket: the delivery SLI, with the delivery's trace
+// as exemplar. The frames of a batch reach the socket together, so they
+// share the time they did.
+func (c *conn) write(b *wireBatch) bool {
+	defer b.reset()
+	nc := c.ws.NetConn()
+	if err := nc.SetWriteDeadline(deadline(c.s.cfg.WriteTimeout)); err != nil {
+		c.lost() // the socket is closed
+		return false
+	}
+	bufs := b.encode()
+	if _, err := bufs.WriteTo(nc); err != nil {
 		c.lost()
 		return false
 	}
-	c.framesOut.Add(1)
-	c.s.metrics.framesOut(frame.Kind).Inc()
-	if !frame.Arrived.IsZero() {
+	if len(b.frames) == 0 {
+		return true
+	}
+	c.framesOut.Add(int64(len(b.frames)))
+	now := c.s.now()
+	for _, f := range b.frames {
+		c.s.metrics.framesOut(f.Kind).Inc()
+		if f.Arrived.IsZero() {
+			continue
+		}
 		var sc trace.SpanContext
-		if frame.Ctx != nil {
-			sc = trace.SpanContextFromContext(frame.Ctx)
+		if f.Ctx != nil {
+			sc = trace.SpanContextFromContext(f.Ctx)
 		}
 		// Clocks of two replicas may disagree by more than the latency.
-		observeWithTrace(c.s.metrics.deliveryLatency, max(0, c.s.now().Sub(frame.Arrived)).Seconds(), sc)
+		observeWithTrace(c.s.metrics.deliveryLatency, max(0, now.Sub(f.Arrived)).Seconds(), sc)
 	}
 	return true
 }

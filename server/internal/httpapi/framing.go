@@ -1,0 +1,113 @@
+package httpapi
+
+import (
+	"encoding/binary"
+	"net"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parleychat/parley/server/internal/chat"
+)
+
+// A connection's writer puts frames on the wire itself, in batches: every
+// frame waiting in its queue, and a ping or a pong due, go out in one
+// write (writev), rather than one write per frame through gorilla's
+// message writer. On loopback and in the kernel, a write costs more than
+// anything else a delivery does, and a sender's ack and its own message
+// come out together, as does a replay. gorilla still does the handshake
+// and all the reading; it writes nothing once the connection is served:
+// the ping and close handlers set in newConn hand their answers to the
+// writer, so no write of gorilla's can interleave with the writer's.
+//
+// Server frames are unmasked, unfragmented and uncompressed (RFC 6455,
+// section 5.2; compression is not negotiated).
+
+// maxBatch bounds the frames of one write. A ping due waits for the write
+// in hand, and to a client reading slowly a write of many frames takes
+// long: small batches keep pings (and so the client's pongs, which keep
+// its connection open) flowing, and a long queue is still written in a
+// sixteenth of the writes.
+const maxBatch = 16
+
+// wireBatch is what one write puts on the wire, with the writer's scratch
+// space, kept while the writer lives.
+type wireBatch struct {
+	ping   bool
+	pong   []byte // the payload of a pong due, or nil
+	frames []chat.Frame
+	close  []byte // the payload of the close frame, last of all, or nil
+
+	head []byte      // the frames' headers, and the control frames
+	bufs net.Buffers // what writev takes: headers and payloads in turn
+}
+
+func (b *wireBatch) empty() bool {
+	return !b.ping && b.pong == nil && len(b.frames) == 0 && b.close == nil
+}
+
+// reset forgets the batch but keeps its scratch space; the frames' bytes
+// and contexts are let go.
+func (b *wireBatch) reset() {
+	clear(b.frames)
+	b.ping, b.pong, b.frames, b.close = false, nil, b.frames[:0], nil
+}
+
+// encode lays the batch out in bufs: control frames first (a ping or a
+// pong is small, and answers the client's liveness check sooner), then
+// each frame's header and its shared payload, and the close frame last.
+func (b *wireBatch) encode() net.Buffers {
+	b.head = b.head[:0]
+	// The headers are laid out first, in one buffer that does not grow
+	// afterwards, so that the slices of it stay valid.
+	need := 2 + 2 + len(b.pong) + len(b.frames)*10 + 2 + len(b.close)
+	if cap(b.head) < need {
+		b.head = make([]byte, 0, need)
+	}
+	if b.ping {
+		b.head = appendFrameHeader(b.head, websocket.PingMessage, 0)
+	}
+	if b.pong != nil {
+		b.head = appendFrameHeader(b.head, websocket.PongMessage, len(b.pong))
+		b.head = append(b.head, b.pong...)
+	}
+	bufs := b.bufs[:0]
+	if len(b.head) > 0 {
+		bufs = append(bufs, b.head)
+	}
+	for _, f := range b.frames {
+		start := len(b.head)
+		b.head = appendFrameHeader(b.head, websocket.TextMessage, len(f.Data))
+		bufs = append(bufs, b.head[start:], f.Data)
+	}
+	if b.close != nil {
+		start := len(b.head)
+		b.head = appendFrameHeader(b.head, websocket.CloseMessage, len(b.close))
+		b.head = append(b.head, b.close...)
+		bufs = append(bufs, b.head[start:])
+	}
+	b.bufs = bufs[:0]
+	return bufs
+}
+
+// appendFrameHeader appends the header of a final, unmasked frame of the
+// given opcode and payload length.
+func appendFrameHeader(b []byte, opcode int, n int) []byte {
+	b = append(b, 0x80|byte(opcode))
+	switch {
+	case n < 126:
+		return append(b, byte(n))
+	case n <= 0xFFFF:
+		return binary.BigEndian.AppendUint16(append(b, 126), uint16(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, 127), uint64(n))
+	}
+}
+
+// closePayload is the payload of a close frame with code and reason;
+// 1005 (no status) is sent as an empty payload, as the RFC requires.
+func closePayload(code int, reason string) []byte {
+	if code == websocket.CloseNoStatusReceived {
+		return []byte{}
+	}
+	return websocket.FormatCloseMessage(code, reason)
+}
