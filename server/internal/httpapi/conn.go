@@ -47,6 +47,7 @@ type conn struct {
 
 	out     sendQueue
 	writers sync.WaitGroup // the writer, while one runs (writer.go)
+	handler handoff        // the handler of the frames read (handoff.go)
 	// The reader waits while the queue holds more than watermark frames
 	// (see awaitQueue); the writer signals drained as it takes frames
 	// below it, and stopReading closes readStop.
@@ -84,7 +85,7 @@ type conn struct {
 	// upgrade is the upgrade request's span, which frame spans link to.
 	upgrade trace.SpanContext
 
-	// Used by the reader goroutine only.
+	// Used while a frame is handled, one frame at a time (handoff.go).
 	frame   string   // the type of the frame being handled, for error reports
 	rooms   []string // joined; a slice, as a connection joins few
 	frames  bucket   // the connection's own frame limit, ConnRate
@@ -130,17 +131,12 @@ func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSl
 	return c
 }
 
-// serve is the connection's reader: it reads and handles one frame, then
-// hands reading on to a fresh goroutine, until reading stops and it ends
-// the connection. Handling a frame (JSON, the store, the hub, spans) grows
-// a goroutine's stack to 8 KiB or more, which Go does not give back while
-// the goroutine waits in a read: on an idle connection that was most of
-// its memory. A fresh goroutine waits with the smallest stack, for the
-// cost of starting one per frame. One reader runs at a time, so frames are
-// still handled in order. The server counts the connection among its own
-// (track) until end, and Drain waits for it. Pings and the token's expiry
-// are the server's keepalive loop's to check (keepalive.go): a connection
-// has no timer of its own.
+// serve is the connection's reader: it reads frames and has the handler
+// handle them (handoff.go) until reading stops, and then ends the
+// connection. The server counts the connection among its own (track) until
+// end, and Drain waits for it. Pings and the token's expiry are the
+// server's keepalive loop's to check (keepalive.go): a connection has no
+// timer of its own.
 func (c *conn) serve() {
 	readOn := false
 	defer func() {
@@ -180,6 +176,7 @@ func (c *conn) end() {
 		c.drainTimer.Stop()
 	}
 	c.readMu.Unlock()
+	c.handler.end()
 	for _, room := range c.rooms {
 		c.s.chat.Leave(room, c)
 	}

@@ -12,8 +12,9 @@ import (
 const keepAliveTick = time.Second
 
 // keepAlive pings each open connection every PingInterval, closes with
-// 1008 those whose token has expired, and retires writers that have had
-// nothing to write for a tick (sendQueue.retireIdle). One loop serves every
+// 1008 those whose token has expired, and retires writers and handlers
+// that have had nothing to do for a tick (sendQueue.retireIdle,
+// handoff.retireIdle). One loop serves every
 // connection, so that a connection has no timer of its own, and an idle
 // one has no goroutine but its reader. It runs while there are
 // connections: track starts it with the first, it ends once the last has
@@ -45,6 +46,7 @@ func (s *Server) keepAlive() {
 				c.closeWith(websocket.ClosePolicyViolation, "token expired")
 			}
 			c.out.retireIdle()
+			c.handler.retireIdle()
 		}
 		clear(open) // keep no connection alive until the next tick
 	}

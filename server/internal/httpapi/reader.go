@@ -27,7 +27,7 @@ func (c *conn) readFrame() bool {
 		return false
 	}
 	c.framesIn.Add(1)
-	return c.handle(kind, data)
+	return c.handler.handle(c, inFrame{kind, data})
 }
 
 // readFailed picks the close code for a reader that stopped.

@@ -85,7 +85,6 @@ func (c *conn) ping() {
 // the ping handler, on the reader's goroutine. A ping not yet answered is
 // answered by the pong to the latest (RFC 6455, section 5.5.3).
 func (c *conn) pong(data string) error {
-	c.extendRead()
 	c.out.mu.Lock()
 	if !c.out.shut {
 		c.out.pong = []byte(data)
@@ -118,8 +117,9 @@ func (c *conn) startWriter(start bool) {
 // the connection is closing, in which case b holds what is still to be
 // written (see finish). A close takes precedence over queued frames: a
 // member dropped as too slow must not be fed the frames it could not
-// take.
-func (c *conn) next(b *wireBatch) (closing bool, ok bool) {
+// take. A writer that has just written only a ping or a pong does not wait
+// for more: that is all an idle connection writes, every few seconds.
+func (c *conn) next(b *wireBatch, linger bool) (closing bool, ok bool) {
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
 	for {
@@ -137,6 +137,10 @@ func (c *conn) next(b *wireBatch) (closing bool, ok bool) {
 			}
 			return false, true
 		}
+		if !linger {
+			c.out.writing = false
+			return false, false
+		}
 		if !c.out.await() {
 			return false, false
 		}
@@ -152,8 +156,9 @@ func (c *conn) next(b *wireBatch) (closing bool, ok bool) {
 func (c *conn) writeLoop() {
 	defer c.writers.Done()
 	var b wireBatch
+	linger := true
 	for {
-		closing, ok := c.next(&b)
+		closing, ok := c.next(&b, linger)
 		switch {
 		case closing:
 			c.finish(&b)
@@ -162,6 +167,7 @@ func (c *conn) writeLoop() {
 		case !ok:
 			return
 		}
+		linger = len(b.frames) > 0
 		if !c.write(&b) {
 			c.shutQueue()
 			return
