@@ -46,8 +46,7 @@ type conn struct {
 	start   time.Time // when it opened
 
 	out     sendQueue
-	writers sync.WaitGroup // the writer, while one runs (writer.go)
-	handler handoff        // the handler of the frames read (handoff.go)
+	writers sync.WaitGroup // a writer at work for it (writer.go)
 	// The reader waits while the queue holds more than watermark frames
 	// (see awaitQueue); the writer signals drained as it takes frames
 	// below it, and stopReading closes readStop.
@@ -85,7 +84,7 @@ type conn struct {
 	// upgrade is the upgrade request's span, which frame spans link to.
 	upgrade trace.SpanContext
 
-	// Used while a frame is handled, one frame at a time (handoff.go).
+	// Used while a frame is handled, one frame at a time (pool.go).
 	frame   string   // the type of the frame being handled, for error reports
 	rooms   []string // joined; a slice, as a connection joins few
 	frames  bucket   // the connection's own frame limit, ConnRate
@@ -117,7 +116,6 @@ func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSl
 		flood:     floodGuard{window: s.cfg.RateLimitedClose},
 		start:     s.now(),
 	}
-	c.out.wake.L = &c.out.mu
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	ws.SetPongHandler(func(string) error {
 		c.extendRead()
@@ -131,34 +129,29 @@ func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSl
 	return c
 }
 
-// serve is the connection's reader: it reads frames and has the handler
-// handle them (handoff.go) until reading stops, and then ends the
-// connection. The server counts the connection among its own (track) until
-// end, and Drain waits for it. Pings and the token's expiry are the
-// server's keepalive loop's to check (keepalive.go): a connection has no
-// timer of its own.
+// serve runs the connection's reader (reader.go) on a goroutine of its
+// own until reading stops, and then ends the connection. The server counts
+// it among its connections (track) until end, and Drain waits for it.
+// Pings and the token's expiry are the server's keepalive loop's to check
+// (keepalive.go): a connection has no timer of its own.
 func (c *conn) serve() {
-	readOn := false
-	defer func() {
-		if readOn {
-			go c.serve()
-		} else {
-			c.end()
-		}
+	go func() {
+		defer c.end()
+		defer func() {
+			if v := recover(); v != nil {
+				c.recovered(v)
+			}
+		}()
+		c.readLoop()
 	}()
-	defer c.recoverPanic()
-	readOn = c.readFrame()
 }
 
-// recoverPanic ends, with 1011, a connection whose reader panicked outside
-// a frame's handling (handle recovers its own), rather than the process.
-func (c *conn) recoverPanic() {
-	if v := recover(); v != nil {
-		c.s.metrics.panics.WithLabelValues("ws").Inc()
-		logPanic(c.s.log, c.ctx, "ws reader", v, debug.Stack())
-		c.s.tel.Reporter.CapturePanic(c.ctx, v, nil)
-		c.closeWith(websocket.CloseInternalServerErr, "internal error")
-	}
+// recovered ends, with 1011, a connection whose reader panicked.
+func (c *conn) recovered(v any) {
+	c.s.metrics.panics.WithLabelValues("ws").Inc()
+	logPanic(c.s.log, c.ctx, "ws reader", v, debug.Stack())
+	c.s.tel.Reporter.CapturePanic(c.ctx, v, nil)
+	c.closeWith(websocket.CloseInternalServerErr, "internal error")
 }
 
 // end cleans up after the reader, deferred so that it runs even if the
@@ -176,7 +169,6 @@ func (c *conn) end() {
 		c.drainTimer.Stop()
 	}
 	c.readMu.Unlock()
-	c.handler.end()
 	for _, room := range c.rooms {
 		c.s.chat.Leave(room, c)
 	}

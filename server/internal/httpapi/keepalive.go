@@ -11,12 +11,9 @@ import (
 // or a token's expiry may be seen.
 const keepAliveTick = time.Second
 
-// keepAlive pings each open connection every PingInterval, closes with
-// 1008 those whose token has expired, and retires writers and handlers
-// that have had nothing to do for a tick (sendQueue.retireIdle,
-// handoff.retireIdle). One loop serves every
-// connection, so that a connection has no timer of its own, and an idle
-// one has no goroutine but its reader. It runs while there are
+// keepAlive pings each open connection every PingInterval and closes, with
+// 1008, those whose token has expired. One loop serves every connection,
+// so that a connection has no timer of its own. It runs while there are
 // connections: track starts it with the first, it ends once the last has
 // gone, and connWG counts it, so Drain waits for it too.
 func (s *Server) keepAlive() {
@@ -45,8 +42,6 @@ func (s *Server) keepAlive() {
 			if !clock.Before(c.expires) {
 				c.closeWith(websocket.ClosePolicyViolation, "token expired")
 			}
-			c.out.retireIdle()
-			c.handler.retireIdle()
 		}
 		clear(open) // keep no connection alive until the next tick
 	}

@@ -8,26 +8,28 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// readFrame reads and handles one frame, and reports whether reading goes
-// on. It handles one frame at a time, so a client that sends faster than
-// its replies drain is slowed by its own queue (see awaitQueue), and a
-// drain can let the frame in hand finish. When it returns false, reading
-// has stopped and the close code is chosen.
-func (c *conn) readFrame() bool {
+// readLoop is the connection's reader: it reads one frame at a time, has
+// a handler handle it (pool.go), and goes on until reading stops,
+// with the close code chosen. A client that sends faster than its replies
+// drain is slowed by its own queue (see awaitQueue), and a drain lets the
+// frame in hand finish. The reader itself does nothing deep, so its
+// stack, which it keeps while it waits for the client, stays small.
+func (c *conn) readLoop() {
 	// The deadline is extended after the wait: a wait is bounded by the
 	// writer, whose writes time out, not by the client's pongs, which
 	// are read only while reading.
-	if !c.awaitQueue() || !c.extendRead() {
-		c.readFailed(nil)
-		return false
+	for c.awaitQueue() && c.extendRead() {
+		kind, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.framesIn.Add(1)
+		if !c.handleOnPool(kind, data) {
+			return
+		}
 	}
-	kind, data, err := c.ws.ReadMessage()
-	if err != nil {
-		c.readFailed(err)
-		return false
-	}
-	c.framesIn.Add(1)
-	return c.handler.handle(c, inFrame{kind, data})
+	c.readFailed(nil)
 }
 
 // readFailed picks the close code for a reader that stopped.

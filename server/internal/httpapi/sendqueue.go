@@ -7,11 +7,11 @@ import (
 )
 
 // sendQueue holds a connection's frames on their way to the client, and
-// says whether a writer goroutine is at work on them. It costs nothing
-// while empty: an idle connection holds no buffer (a channel of
-// SendQueue frames cost every connection 20 KiB whether it was used or
-// not) and no writer goroutine, so that thousands of quiet sockets cost
-// little more than their reader. The buffer comes from rings, the
+// says whether a writer is at work on them. It costs nothing while empty:
+// an idle connection holds no buffer (a channel of SendQueue frames cost
+// every connection 20 KiB whether it was used or not) and no writer (the
+// writers are the server's, shared), so that thousands of quiet sockets
+// cost little more than their reader. The buffer comes from rings, the
 // server's pool of small ones, grows by doubling as frames queue up, to at
 // most limit, and goes once drained: a small one back to the pool, so that
 // a message now and then allocates nothing, a grown one to the collector.
@@ -22,18 +22,10 @@ type sendQueue struct {
 	limit   int
 	rings   *sync.Pool // of *[smallRing]chat.Frame, all slots zero
 
-	// writing is true while a writer goroutine runs: the one that set it
-	// starts it, and the writer clears it when it ends.
+	// writing is true while a writer of the pool works for the
+	// connection: the one that set it submits it, and the writer clears it
+	// when it finds nothing more to write.
 	writing bool
-	// A writer out of work waits on wake rather than ending at once: a
-	// busy connection keeps its writer, since waking a parked goroutine
-	// costs less than starting one (and growing its stack again). The
-	// keepalive loop retires a writer that has waited through a whole tick
-	// (retireIdle), so a quiet connection has none. wake.L is &mu.
-	wake    sync.Cond
-	waiting bool // the writer waits on wake
-	idle    int  // keepalive ticks seen while it waited
-	retire  bool // the writer is to end
 	// pingDue asks the writer for a ping (see keepalive.go); pong, when
 	// not nil, is the payload of the client's last ping, to be answered.
 	pingDue bool
@@ -61,47 +53,15 @@ func (q *sendQueue) push(f chat.Frame) (ok, start bool) {
 	return true, q.callWriter()
 }
 
-// callWriter wakes the writer if it waits, and reports whether the caller
-// must start one: true when none runs, and then one counts as running.
-// mu is held.
+// callWriter reports whether the caller must submit the connection to the
+// writers: true when no writer works for it, and then one does. mu is
+// held.
 func (q *sendQueue) callWriter() bool {
-	switch {
-	case q.shut:
-		return false
-	case q.waiting:
-		q.wake.Signal()
-		return false
-	case q.writing:
+	if q.writing || q.shut {
 		return false
 	}
 	q.writing = true
 	return true
-}
-
-// await waits for work, and reports false when the writer is to end
-// instead. mu is held.
-func (q *sendQueue) await() bool {
-	if q.retire {
-		q.retire, q.writing = false, false
-		return false
-	}
-	q.waiting, q.idle = true, 0
-	q.wake.Wait()
-	q.waiting = false
-	return true
-}
-
-// retireIdle ends the writer if it has waited through a whole keepalive
-// tick; the keepalive loop calls it every tick.
-func (q *sendQueue) retireIdle() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.waiting {
-		if q.idle++; q.idle > 1 {
-			q.retire = true
-			q.wake.Signal()
-		}
-	}
 }
 
 func (q *sendQueue) grow() {

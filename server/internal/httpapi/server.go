@@ -178,11 +178,14 @@ type Server struct {
 	draining atomic.Bool
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
-	keeping  bool           // the keepalive loop runs (keepalive.go)
-	rings    sync.Pool      // the connections' small send buffers (sendqueue.go)
-	checkMu  sync.Mutex     // one session check at a time, for checked
-	checked  []string       // the session check's buffer (sessioncheck.go)
-	connWG   sync.WaitGroup // the connections' readers and the keepalive loop
+	keeping  bool            // the keepalive loop runs (keepalive.go)
+	rings    sync.Pool       // the connections' small send buffers (sendqueue.go)
+	handlers *pool[frameJob] // the goroutines that handle frames (pool.go)
+	writers  *pool[*conn]    // and those that write them (writer.go)
+	batches  sync.Pool       // of *wireBatch, the writers' scratch space
+	checkMu  sync.Mutex      // one session check at a time, for checked
+	checked  []string        // the session check's buffer (sessioncheck.go)
+	connWG   sync.WaitGroup  // the connections' readers and the keepalive loop
 }
 
 // readBufferSize is each connection's read buffer (see New).
@@ -204,7 +207,10 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		limits:   newRESTLimits(cfg.Limits, cfg.Now),
 		ws:       newWSLimits(cfg),
 		conns:    make(map[*conn]struct{}),
+		handlers: newPool(handleFrame),
+		writers:  newPool((*conn).writeQueued),
 	}
+	s.batches.New = func() any { return new(wireBatch) }
 	s.rings.New = func() any { return new([smallRing]chat.Frame) }
 	if cfg.Replica != "" {
 		s.upgraded = http.Header{replicaHeader: {cfg.Replica}}
@@ -258,6 +264,8 @@ func (s *Server) Drain(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		s.handlers.stop()
+		s.writers.stop()
 		return nil
 	case <-ctx.Done():
 		for _, c := range conns {
@@ -268,6 +276,8 @@ func (s *Server) Drain(ctx context.Context) error {
 		// one, and must not hold shutdown with it.
 		select {
 		case <-done:
+			s.handlers.stop()
+			s.writers.stop()
 		case <-time.After(abortGrace):
 			s.log.Error("connections still running after the drain was aborted", "grace", abortGrace.String())
 		}

@@ -71,7 +71,7 @@ func (c *conn) send(kind string, data []byte) {
 	}
 }
 
-// ping asks the writer for a ping; keepalive.go calls it when one is due.
+// ping asks for a ping; keepalive.go calls it when one is due.
 func (c *conn) ping() {
 	c.out.mu.Lock()
 	if !c.out.shut {
@@ -94,81 +94,70 @@ func (c *conn) pong(data string) error {
 	return nil
 }
 
-// wakeWriter makes sure a writer runs to see that the connection is
-// closing. closeWith calls it.
+// wakeWriter makes sure a writer sees that the connection is closing.
+// closeWith calls it.
 func (c *conn) wakeWriter() {
 	c.out.mu.Lock()
 	c.startWriter(c.out.callWriter())
 	c.out.mu.Unlock()
 }
 
-// startWriter starts the writer that callWriter or push asked for. It is
-// counted while out.mu is held, before the queue can be shut, so that end
-// cannot wait for the writers while one is about to start.
+// startWriter submits the connection to the writers when callWriter or
+// push asked for it. It is counted while out.mu is held, before the queue
+// can be shut, so that end cannot wait for the writing while a writer is
+// about to start it.
 func (c *conn) startWriter(start bool) {
 	if start {
 		c.writers.Add(1)
-		go c.writeLoop()
+		c.s.writers.submit(c)
 	}
 }
 
-// next waits for the writer's next batch and takes it into b. It reports
-// false when the writer is to end: retired while it waited, or because
-// the connection is closing, in which case b holds what is still to be
-// written (see finish). A close takes precedence over queued frames: a
-// member dropped as too slow must not be fed the frames it could not
-// take. A writer that has just written only a ping or a pong does not wait
-// for more: that is all an idle connection writes, every few seconds.
-func (c *conn) next(b *wireBatch, linger bool) (closing bool, ok bool) {
+// next takes the writer's next batch into b and reports whether there is
+// one; with none, the writer is done with the connection. closing reports
+// that the connection is closing instead: a close takes precedence over
+// queued frames, since a member dropped as too slow must not be fed the
+// frames it could not take.
+func (c *conn) next(b *wireBatch) (closing, ok bool) {
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
-	for {
-		select {
-		case <-c.closing:
-			return true, false
-		default:
-		}
-		b.ping, c.out.pingDue = c.out.pingDue, false
-		b.pong, c.out.pong = c.out.pong, nil
-		b.frames = c.out.popInto(b.frames, maxBatch)
-		if !b.empty() {
-			if c.out.n <= c.watermark {
-				c.wakeReader()
-			}
-			return false, true
-		}
-		if !linger {
-			c.out.writing = false
-			return false, false
-		}
-		if !c.out.await() {
-			return false, false
-		}
+	select {
+	case <-c.closing:
+		return true, false
+	default:
 	}
+	b.ping, c.out.pingDue = c.out.pingDue, false
+	b.pong, c.out.pong = c.out.pong, nil
+	b.frames = c.out.popInto(b.frames, maxBatch)
+	if b.empty() {
+		c.out.writing = false
+		return false, false
+	}
+	if c.out.n <= c.watermark {
+		c.wakeReader()
+	}
+	return false, true
 }
 
-// writeLoop is the connection's writer. It runs only while there is
-// something to write (frames queued, a ping or pong due, the close) or
-// there was a moment ago: a connection quiet for a keepalive tick has no
-// writer goroutine at all, and its next frame starts one. It writes
-// everything waiting at once (framing.go), in the order queued, since one
-// writer at most runs at a time.
-func (c *conn) writeLoop() {
+// writeQueued is a writer's job for the connection (see pool.go): it
+// writes everything waiting, a batch at a time (framing.go), in the order
+// queued, until nothing is left, and on a closing connection the close.
+// One writer at most works for a connection at a time.
+func (c *conn) writeQueued() {
 	defer c.writers.Done()
-	var b wireBatch
-	linger := true
+	b := c.s.batches.Get().(*wireBatch)
+	defer c.s.batches.Put(b)
 	for {
-		closing, ok := c.next(&b, linger)
+		closing, ok := c.next(b)
 		switch {
 		case closing:
-			c.finish(&b)
+			c.finish(b)
 			c.shutQueue()
 			return
 		case !ok:
 			return
 		}
-		linger = len(b.frames) > 0
-		if !c.write(&b) {
+		if !c.write(b) {
 			c.shutQueue()
 			return
 		}

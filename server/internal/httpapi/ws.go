@@ -111,11 +111,11 @@ func (s *Server) upgrade() http.HandlerFunc {
 		}
 		s.metrics.upgrades.WithLabelValues("ok").Inc()
 		s.metrics.connections.Inc()
-		// The reader runs on a goroutine of its own, which track counted
-		// and Drain waits for: this handler returns now, and with it
-		// net/http's request, buffers and goroutine, which an open socket
-		// would otherwise hold for its whole life.
-		go c.serve()
+		// The reader runs on goroutines of its own, which track counted
+		// and Drain waits for: serve starts it, and this handler returns
+		// now, and with it net/http's request, buffers and goroutine,
+		// which an open socket would otherwise hold for its whole life.
+		c.serve()
 	}
 }
 

@@ -1,0 +1,92 @@
+package httpapi
+
+import (
+	"sync"
+	"time"
+)
+
+// poolIdle is how long a pool's goroutine waits for a job before it ends.
+const poolIdle = time.Second
+
+// pool runs jobs on goroutines shared by all connections: the handling
+// of the frames they read (handleFrame) and the writing of the frames
+// queued for them (conn.writeQueued). Both grow a goroutine's stack (to
+// 8 KiB or more for handling), and Go does not give a stack back while its
+// goroutine waits. Done on goroutines of each connection's own, every idle
+// connection would keep those stacks; done on a fresh goroutine each time,
+// every job would pay for starting one and growing its stack. A pool's
+// goroutines keep their stacks from job to job, and wait for work only a
+// second: a quiet server has none. There are as many as jobs in hand at
+// once (a job that finds none waiting starts one), bounded by nothing but
+// the connections' own limits, so that a slow store call or a slow client
+// of one connection never holds up another's.
+type pool[J any] struct {
+	run  func(J)
+	jobs chan J        // unbuffered: a job goes to a goroutine that waits for one
+	quit chan struct{} // closed by stop
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+func newPool[J any](run func(J)) *pool[J] {
+	return &pool[J]{run: run, jobs: make(chan J), quit: make(chan struct{})}
+}
+
+// submit runs job on a waiting goroutine, or on a new one.
+func (p *pool[J]) submit(job J) {
+	select {
+	case p.jobs <- job:
+	default:
+		p.wg.Add(1)
+		go p.work(job)
+	}
+}
+
+// work runs job, then what comes, until it has waited poolIdle for a job
+// or stop.
+func (p *pool[J]) work(job J) {
+	defer p.wg.Done()
+	idle := time.NewTimer(poolIdle)
+	defer idle.Stop()
+	for {
+		p.run(job)
+		var none J
+		job = none // let the job go while waiting
+		idle.Reset(poolIdle)
+		select {
+		case job = <-p.jobs:
+		case <-idle.C:
+			return
+		case <-p.quit:
+			return
+		}
+	}
+}
+
+// stop ends the pool's goroutines and waits for them. It is for the end
+// of the server's life (Drain), once no connection submits any more; a
+// second call does nothing more.
+func (p *pool[J]) stop() {
+	p.once.Do(func() { close(p.quit) })
+	p.wg.Wait()
+}
+
+// frameJob is a frame read from c, for a handler; done receives whether c
+// reads on.
+type frameJob struct {
+	c    *conn
+	kind int
+	data []byte
+	done chan<- bool
+}
+
+func handleFrame(j frameJob) { j.done <- j.c.handle(j.kind, j.data) }
+
+// handleOnPool has a handler of the pool handle the frame, waits for it,
+// and reports whether c reads on. The reader waits, so a connection's
+// frames are handled one at a time and in order.
+func (c *conn) handleOnPool(kind int, data []byte) bool {
+	done := make(chan bool, 1)
+	c.s.handlers.submit(frameJob{c: c, kind: kind, data: data, done: done})
+	return <-done
+}
