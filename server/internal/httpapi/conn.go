@@ -47,6 +47,7 @@ type conn struct {
 
 	out     sendQueue
 	writers sync.WaitGroup // a writer at work for it (writer.go)
+	writeBy time.Time      // the socket's write deadline; the writer's only
 	// The reader waits while the queue holds more than watermark frames
 	// (see awaitQueue); the writer signals drained as it takes frames
 	// below it, and stopReading closes readStop.

@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// poolIdle is how long a pool's goroutine waits for a job before it ends.
+// poolIdle is how long, at least, a pool's goroutine waits for a job
+// before it ends (at most twice that).
 const poolIdle = time.Second
 
 // pool runs jobs on goroutines shared by all connections: the handling
@@ -16,7 +17,7 @@ const poolIdle = time.Second
 // connection would keep those stacks; done on a fresh goroutine each time,
 // every job would pay for starting one and growing its stack. A pool's
 // goroutines keep their stacks from job to job, and wait for work only a
-// second: a quiet server has none. There are as many as jobs in hand at
+// second or two: a quiet server has none. There are as many as jobs in hand at
 // once (a job that finds none waiting starts one), bounded by nothing but
 // the connections' own limits, so that a slow store call or a slow client
 // of one connection never holds up another's.
@@ -42,21 +43,27 @@ func (p *pool[J]) submit(job J) {
 	}
 }
 
-// work runs job, then what comes, until it has waited poolIdle for a job
-// or stop.
+// work runs job, then what comes, until it has run nothing for a whole
+// poolIdle, or stop. The idle check is a tick, not a timer reset after
+// every job, which on a busy pool cost more than the job's hand-over.
 func (p *pool[J]) work(job J) {
 	defer p.wg.Done()
-	idle := time.NewTimer(poolIdle)
-	defer idle.Stop()
+	tick := time.NewTicker(poolIdle)
+	defer tick.Stop()
+	p.run(job)
+	ran := true
 	for {
-		p.run(job)
 		var none J
 		job = none // let the job go while waiting
-		idle.Reset(poolIdle)
 		select {
 		case job = <-p.jobs:
-		case <-idle.C:
-			return
+			p.run(job)
+			ran = true
+		case <-tick.C:
+			if !ran {
+				return
+			}
+			ran = false
 		case <-p.quit:
 			return
 		}

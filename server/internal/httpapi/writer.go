@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -215,9 +216,16 @@ func (c *conn) finish(b *wireBatch) {
 func (c *conn) write(b *wireBatch) bool {
 	defer b.reset()
 	nc := c.ws.NetConn()
-	if err := nc.SetWriteDeadline(deadline(c.s.cfg.WriteTimeout)); err != nil {
-		c.lost() // the socket is closed
-		return false
+	// The deadline is moved only once half of it has passed: setting it is
+	// a timer's update, which for every write would cost more than the
+	// rest of the write's own work. A write still times out after half to
+	// all of WriteTimeout.
+	if now := time.Now(); c.writeBy.Sub(now) < c.s.cfg.WriteTimeout/2 {
+		c.writeBy = now.Add(c.s.cfg.WriteTimeout)
+		if err := nc.SetWriteDeadline(c.writeBy); err != nil {
+			c.lost() // the socket is closed
+			return false
+		}
 	}
 	bufs := b.encode()
 	if _, err := bufs.WriteTo(nc); err != nil {
