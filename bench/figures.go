@@ -3,17 +3,20 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 )
 
-// figures are one target's results, shape by shape; a shape not run is
-// nil.
+// figures are one target's results, shape by shape: every run's, in the
+// order run (a shape not run has none), and per column the median and
+// spread over the runs with its ratio to the baseline's median.
 type figures struct {
-	Target string        `json:"target"`
-	Fanout *fanoutResult `json:"fanout,omitempty"`
-	Knee   *kneeResult   `json:"knee,omitempty"`
-	Idle   *idleResult   `json:"idle,omitempty"`
+	Target  string             `json:"target"`
+	Fanout  []*fanoutResult    `json:"fanout,omitempty"`
+	Knee    []*kneeResult      `json:"knee,omitempty"`
+	Idle    []*idleResult      `json:"idle,omitempty"`
+	Summary map[string]summary `json:"summary,omitempty"` // by column key; set by summarise
 }
 
 // fanoutResult is the fan-out shape's figures.
@@ -83,58 +86,118 @@ type idleResult struct {
 	Goroutines  int     `json:"goroutines,omitempty"` // at the end of the hold; 0 where not read
 }
 
-// column is one figure of the table: how to read it from a target's
-// figures, and how to print it.
+// column is one figure of the table: how to read it from each of a
+// target's runs, and how to print it.
 type column struct {
-	name   string
-	value  func(figures) (float64, bool)
+	name   string // in the table
+	key    string // in the JSON summary
+	values func(figures) []float64
 	format string
 }
 
 var columns = []column{
-	{"CPU s/1k deliveries", func(f figures) (float64, bool) {
-		return fanoutField(f, func(r *fanoutResult) float64 { return r.CPUPer1k })
-	}, "%.4f"},
-	{"p50 ms", func(f figures) (float64, bool) {
-		return fanoutField(f, func(r *fanoutResult) float64 { return r.P50MS })
-	}, "%.2f"},
-	{"p99 ms", func(f figures) (float64, bool) {
-		return fanoutField(f, func(r *fanoutResult) float64 { return r.P99MS })
-	}, "%.2f"},
-	{"p99.9 ms", func(f figures) (float64, bool) {
-		return fanoutField(f, func(r *fanoutResult) float64 { return r.P999MS })
-	}, "%.2f"},
-	{"knee msg/s", func(f figures) (float64, bool) {
-		if f.Knee == nil {
-			return 0, false
-		}
-		return f.Knee.Knee, true
-	}, "%.0f"},
-	{"RSS KiB/idle conn", func(f figures) (float64, bool) {
-		if f.Idle == nil {
-			return 0, false
-		}
-		return f.Idle.PerConnKiB, true
+	{"CPU s/1k deliveries", "cpu_seconds_per_1k", fanoutField(func(r *fanoutResult) float64 { return r.CPUPer1k }), "%.4f"},
+	{"p50 ms", "delivery_p50_ms", fanoutField(func(r *fanoutResult) float64 { return r.P50MS }), "%.2f"},
+	{"p99 ms", "delivery_p99_ms", fanoutField(func(r *fanoutResult) float64 { return r.P99MS }), "%.2f"},
+	{"p99.9 ms", "delivery_p999_ms", fanoutField(func(r *fanoutResult) float64 { return r.P999MS }), "%.2f"},
+	{"knee msg/s", "knee", func(f figures) []float64 { return each(f.Knee, func(r *kneeResult) float64 { return r.Knee }) }, "%.0f"},
+	{"RSS KiB/idle conn", "rss_kib_per_connection", func(f figures) []float64 {
+		return each(f.Idle, func(r *idleResult) float64 { return r.PerConnKiB })
 	}, "%.1f"},
 }
 
-func fanoutField(f figures, get func(*fanoutResult) float64) (float64, bool) {
-	if f.Fanout == nil {
-		return 0, false
-	}
-	return get(f.Fanout), true
+func fanoutField(get func(*fanoutResult) float64) func(figures) []float64 {
+	return func(f figures) []float64 { return each(f.Fanout, get) }
 }
 
-// writeTable prints one row per target and one column per figure, each
-// with its ratio to the baseline's (the row named baseline) when both are
-// there: "0.031 (1.52x)". A figure not measured is "-".
-func writeTable(w io.Writer, rows []figures, baseline string) error {
+func each[R any](runs []R, get func(R) float64) []float64 {
+	var out []float64
+	for _, r := range runs {
+		out = append(out, get(r))
+	}
+	return out
+}
+
+// summary is one column's figures over one target's runs.
+type summary struct {
+	Median float64 `json:"median"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	Runs   int     `json:"runs"`
+	// Ratio is the median's ratio to the baseline's median; absent for the
+	// baseline itself, and where the baseline has no figure above zero.
+	Ratio *float64 `json:"ratio_to_baseline,omitempty"`
+}
+
+// summaryOf is the median, the smallest and the largest of values; with an
+// even count the median is the mean of the middle two. False when there
+// are none.
+func summaryOf(values []float64) (summary, bool) {
+	n := len(values)
+	if n == 0 {
+		return summary{}, false
+	}
+	sorted := slices.Sorted(slices.Values(values))
+	s := summary{Min: sorted[0], Max: sorted[n-1], Runs: n, Median: sorted[n/2]}
+	if n%2 == 0 {
+		s.Median = (sorted[n/2-1] + sorted[n/2]) / 2
+	}
+	return s, true
+}
+
+// summarise sets every row's summary: per column, its median and spread
+// over the row's runs, and the ratio of its median to the median of the
+// row named baseline.
+func summarise(rows []figures, baseline string) {
 	var base *figures
 	for i := range rows {
 		if rows[i].Target == baseline {
 			base = &rows[i]
 		}
 	}
+	for i := range rows {
+		r := &rows[i]
+		r.Summary = map[string]summary{}
+		for _, c := range columns {
+			s, ok := summaryOf(c.values(*r))
+			if !ok {
+				continue
+			}
+			if base != nil && base != r {
+				if b, ok := summaryOf(c.values(*base)); ok && b.Median > 0 {
+					ratio := s.Median / b.Median
+					s.Ratio = &ratio
+				}
+			}
+			r.Summary[c.key] = s
+		}
+	}
+}
+
+// writeTables prints the summarised rows: one table of the medians, each
+// with its ratio to the baseline's ("0.0289 (1.07x)"), and, when any
+// figure comes from more than one run, a table of the spreads in the same
+// layout ("0.0281–0.0302"). A figure not measured is "-".
+func writeTables(w io.Writer, rows []figures) error {
+	if err := writeTable(w, rows, medianCell); err != nil {
+		return err
+	}
+	multi := false
+	for _, r := range rows {
+		for _, s := range r.Summary {
+			multi = multi || s.Runs > 1
+		}
+	}
+	if !multi {
+		return nil
+	}
+	fmt.Fprintln(w, "\nspread over the runs (min–max):")
+	return writeTable(w, rows, spreadCell)
+}
+
+// writeTable prints one row per target and one column per figure, each
+// cell as cell prints its summary.
+func writeTable(w io.Writer, rows []figures, cell func(column, summary) string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "target\t")
 	for _, c := range columns {
@@ -144,24 +207,30 @@ func writeTable(w io.Writer, rows []figures, baseline string) error {
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t", r.Target)
 		for _, c := range columns {
-			fmt.Fprintf(tw, "%s\t", cell(c, r, base))
+			text := "-"
+			if s, ok := r.Summary[c.key]; ok {
+				text = cell(c, s)
+			}
+			fmt.Fprintf(tw, "%s\t", text)
 		}
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }
 
-func cell(c column, r figures, base *figures) string {
-	v, ok := c.value(r)
-	if !ok {
-		return "-"
+// medianCell is "0.0289 (1.07x)", or the median alone without a ratio.
+func medianCell(c column, s summary) string {
+	text := fmt.Sprintf(c.format, s.Median)
+	if s.Ratio != nil {
+		text += " (" + strconv.FormatFloat(*s.Ratio, 'f', 2, 64) + "x)"
 	}
-	s := fmt.Sprintf(c.format, v)
-	if base == nil || base.Target == r.Target {
-		return s
+	return text
+}
+
+// spreadCell is "0.0281–0.0302", or the one figure of a single run.
+func spreadCell(c column, s summary) string {
+	if s.Runs < 2 {
+		return fmt.Sprintf(c.format, s.Median)
 	}
-	if b, ok := c.value(*base); ok && b > 0 {
-		s += " (" + strconv.FormatFloat(v/b, 'f', 2, 64) + "x)"
-	}
-	return s
+	return fmt.Sprintf(c.format+"–"+c.format, s.Min, s.Max)
 }

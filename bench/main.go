@@ -2,7 +2,10 @@
 // (bench/baseline) under the same load generator and workload, and prints
 // one table: server CPU per 1,000 deliveries and delivery latency in a
 // fan-out, the knee (the highest rate that stays healthy), and RSS per
-// idle connection, each also as a ratio to the baseline's.
+// idle connection, each the median of several runs with its ratio to the
+// baseline's median, and below it the spread of each figure over the runs.
+// The runs are interleaved (every target once, then every target again),
+// so that a slow spell of a shared machine falls on all targets alike.
 //
 //	go run ./bench                                  # every shape, every target
 //	go run ./bench -shapes fanout -duration 5s      # a quick look
@@ -26,6 +29,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,6 +57,7 @@ type options struct {
 	idleConns       int
 	idleRoom        int
 	hold            time.Duration
+	runs, kneeRuns  int // rounds of each shape: fanout and idle, knee
 	databaseURL     string
 	jsonOut         string
 	logDir          string
@@ -73,6 +78,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.idleConns, "idle-conns", 5000, "idle: connections, one user each")
 	fs.IntVar(&o.idleRoom, "idle-room", 100, "idle: members of each room")
 	fs.DurationVar(&o.hold, "hold", 2*time.Minute, "idle: how long the connections are held (two minutes lets the Go runtime's periodic collection and scavenging run)")
+	fs.IntVar(&o.runs, "runs", 3, "fanout and idle: runs of each target, interleaved; the table gives each figure's median")
+	fs.IntVar(&o.kneeRuns, "knee-runs", 1, "knee: climbs of each target, interleaved; the table gives the median knee")
 	fs.StringVar(&o.databaseURL, "database-url", "", "also measure the knee of Parley on this PostgreSQL (target parley-postgres)")
 	fs.StringVar(&o.jsonOut, "json", "", "write the raw figures as JSON to this file")
 	fs.StringVar(&o.logDir, "logs", "", "keep every server's and load generator's output in this folder (default: a temporary folder, removed)")
@@ -108,10 +115,23 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			errs = append(errs, fmt.Errorf("%s must be positive, got %v", name, d))
 		}
 	}
+	for name, n := range map[string]int{"-runs": o.runs, "-knee-runs": o.kneeRuns} {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", name, n))
+		}
+	}
 	if o.rate <= 0 {
 		errs = append(errs, fmt.Errorf("-rate must be positive, got %v", o.rate))
 	}
 	return o, errors.Join(errs...)
+}
+
+// rounds is how many times each target runs shape.
+func (o options) rounds(shape string) int {
+	if shape == shapeKnee {
+		return o.kneeRuns
+	}
+	return o.runs
 }
 
 func splitList(s string) []string {
@@ -154,6 +174,8 @@ type report struct {
 		IdleConns    int       `json:"idle_conns"`
 		IdleRoom     int       `json:"idle_room"`
 		Hold         string    `json:"hold"`
+		Runs         int       `json:"runs"`
+		KneeRuns     int       `json:"knee_runs"`
 	} `json:"options"`
 	Targets []figures `json:"targets"`
 }
@@ -196,34 +218,43 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rep.Options.Shapes, rep.Options.Conns, rep.Options.Rate, rep.Options.Duration = o.shapes, o.conns, o.rate, o.duration.String()
 	rep.Options.KneeRates, rep.Options.KneeDuration = o.kneeRates, o.kneeDuration.String()
 	rep.Options.IdleConns, rep.Options.IdleRoom, rep.Options.Hold = o.idleConns, o.idleRoom, o.hold.String()
+	rep.Options.Runs, rep.Options.KneeRuns = o.runs, o.kneeRuns
 	for _, t := range targets {
 		rep.Targets = append(rep.Targets, figures{Target: t.name})
 	}
+	// Round by round, every target in turn: a slow spell of the machine
+	// then touches one run of each target rather than every run of one.
 	for _, shape := range o.shapes {
-		for i, t := range targets {
-			if !t.runs(shape) {
-				continue
-			}
-			r.progress("%s: %s", shape, t.name)
-			f := &rep.Targets[i]
-			switch shape {
-			case shapeFanout:
-				f.Fanout, err = r.fanout(ctx, t)
-			case shapeKnee:
-				f.Knee, err = r.knee(ctx, t)
-			case shapeIdle:
-				f.Idle, err = r.idle(ctx, t)
-			}
-			if err != nil {
-				return fmt.Errorf("%s on %s: %w", shape, t.name, err)
+		n := o.rounds(shape)
+		for round := 1; round <= n; round++ {
+			for i, t := range targets {
+				if !t.runs(shape) {
+					continue
+				}
+				r.progress("%s, run %d of %d: %s", shape, round, n, t.name)
+				f := &rep.Targets[i]
+				switch shape {
+				case shapeFanout:
+					err = appendRun(ctx, &f.Fanout, r.fanout, t, round)
+				case shapeKnee:
+					err = appendRun(ctx, &f.Knee, r.knee, t, round)
+				case shapeIdle:
+					err = appendRun(ctx, &f.Idle, r.idle, t, round)
+				}
+				if err != nil {
+					return fmt.Errorf("%s run %d on %s: %w", shape, round, t.name, err)
+				}
 			}
 		}
 	}
+	summarise(rep.Targets, baselineName)
 
 	fmt.Fprintf(stdout, "%d CPUs; %s\n", rep.CPUs, pinning)
-	if err := writeTable(stdout, rep.Targets, baselineName); err != nil {
+	fmt.Fprintf(stdout, "medians of %s, the targets interleaved; ratios are to the baseline's median\n", runCounts(o))
+	if err := writeTables(stdout, rep.Targets); err != nil {
 		return err
 	}
+	fmt.Fprintln(stdout)
 	writeNotes(stdout, rep.Targets)
 	if o.jsonOut != "" {
 		raw, err := json.MarshalIndent(rep, "", "  ")
@@ -237,30 +268,61 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// writeNotes prints, below the table, what a reader needs to trust it: the
-// deliveries and losses behind the fan-out, the idle connections counted,
-// and any run whose load generator could not keep up.
+// appendRun runs one round of a shape on t and adds its figures to runs.
+func appendRun[R any](ctx context.Context, runs *[]*R, measure func(context.Context, target, int) (*R, error), t target, round int) error {
+	res, err := measure(ctx, t, round)
+	if err != nil {
+		return err
+	}
+	*runs = append(*runs, res)
+	return nil
+}
+
+// runCounts says how many runs each shape asked for: "3 runs" when they
+// agree, "3 runs (knee 1)" when they do not.
+func runCounts(o options) string {
+	s := plural(o.runs, "run")
+	if slices.Contains(o.shapes, shapeKnee) && o.kneeRuns != o.runs {
+		if !slices.Contains(o.shapes, shapeFanout) && !slices.Contains(o.shapes, shapeIdle) {
+			return plural(o.kneeRuns, "run")
+		}
+		s += fmt.Sprintf(" (knee %d)", o.kneeRuns)
+	}
+	return s
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// writeNotes prints, below the tables, what a reader needs to trust them:
+// run by run, the deliveries and losses behind the fan-out, the idle
+// connections counted, and any run whose load generator could not keep
+// up.
 func writeNotes(w io.Writer, rows []figures) {
 	for _, f := range rows {
-		if r := f.Fanout; r != nil {
-			fmt.Fprintf(w, "%s fanout: %d of %d deliveries, %d lost, %d unconfirmed, %d sends failed; %.2f CPU s over %.0f s; %d trace exports\n",
-				f.Target, r.Deliveries, r.Expected, r.Lost, r.Unconfirmed, r.SendsFailed, r.CPUSeconds, r.WindowSeconds, r.TraceExports)
+		for i, r := range f.Fanout {
+			fmt.Fprintf(w, "%s fanout run %d: %d of %d deliveries, %d lost, %d unconfirmed, %d sends failed; %.2f CPU s over %.0f s; %d trace exports\n",
+				f.Target, i+1, r.Deliveries, r.Expected, r.Lost, r.Unconfirmed, r.SendsFailed, r.CPUSeconds, r.WindowSeconds, r.TraceExports)
 			if r.GeneratorSaturated {
 				fmt.Fprintf(w, "  warning: the load generator was saturated: latencies include its own delays\n")
 			}
 		}
-		if r := f.Idle; r != nil {
+		for i, r := range f.Idle {
 			g := ""
 			if r.Goroutines > 0 {
 				g = fmt.Sprintf(", %d goroutines", r.Goroutines)
 			}
-			fmt.Fprintf(w, "%s idle: %d connections, RSS %d KiB -> %d KiB over the setup and a %.0f s hold%s\n",
-				f.Target, r.Connections, r.RSSBefore, r.RSSAfter, r.HoldSeconds, g)
+			fmt.Fprintf(w, "%s idle run %d: %d connections, RSS %d KiB -> %d KiB over the setup and a %.0f s hold%s\n",
+				f.Target, i+1, r.Connections, r.RSSBefore, r.RSSAfter, r.HoldSeconds, g)
 		}
-		if r := f.Knee; r != nil {
+		for i, r := range f.Knee {
 			for _, s := range r.Steps {
 				if s.Saturated {
-					fmt.Fprintf(w, "  warning: %s knee at %g msg/s: the load generator was saturated\n", f.Target, s.Rate)
+					fmt.Fprintf(w, "  warning: %s knee run %d at %g msg/s: the load generator was saturated\n", f.Target, i+1, s.Rate)
 				}
 			}
 		}

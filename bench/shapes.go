@@ -115,9 +115,14 @@ func (r *runner) load(ctx context.Context, srv *server, label, sc string, rate f
 	return res, series, nil
 }
 
-// fanout runs the fan-out shape on a fresh server.
-func (r *runner) fanout(ctx context.Context, t target) (*fanoutResult, error) {
-	label := t.name + "-fanout"
+// runLabel names a run's files: target, shape and round.
+func runLabel(t target, shape string, round int) string {
+	return fmt.Sprintf("%s-%s-r%d", t.name, shape, round)
+}
+
+// fanout runs round of the fan-out shape on a fresh server.
+func (r *runner) fanout(ctx context.Context, t target, round int) (*fanoutResult, error) {
+	label := runLabel(t, shapeFanout, round)
 	srv, err := startServer(ctx, t, r.bins, r.serverCPU, r.logDir, label)
 	if err != nil {
 		return nil, err
@@ -148,13 +153,13 @@ func (r *runner) fanout(ctx context.Context, t target) (*fanoutResult, error) {
 	return f, nil
 }
 
-// knee runs the knee shape: each rate on a fresh server, rising, until one
-// does not hold.
-func (r *runner) knee(ctx context.Context, t target) (*kneeResult, error) {
+// knee runs round of the knee shape: each rate on a fresh server, rising,
+// until one does not hold.
+func (r *runner) knee(ctx context.Context, t target, round int) (*kneeResult, error) {
 	k := &kneeResult{}
 	o := r.opts
 	for _, rate := range o.kneeRates {
-		label := fmt.Sprintf("%s-knee-%g", t.name, rate)
+		label := fmt.Sprintf("%s-%g", runLabel(t, shapeKnee, round), rate)
 		srv, err := startServer(ctx, t, r.bins, r.serverCPU, r.logDir, label)
 		if err != nil {
 			return nil, err
@@ -179,10 +184,10 @@ func (r *runner) knee(ctx context.Context, t target) (*kneeResult, error) {
 	return k, nil
 }
 
-// idle runs the idle shape: connections that join their rooms and then
-// send nothing for the hold.
-func (r *runner) idle(ctx context.Context, t target) (*idleResult, error) {
-	label := t.name + "-idle"
+// idle runs round of the idle shape: connections that join their rooms
+// and then send nothing for the hold.
+func (r *runner) idle(ctx context.Context, t target, round int) (*idleResult, error) {
+	label := runLabel(t, shapeIdle, round)
 	srv, err := startServer(ctx, t, r.bins, r.serverCPU, r.logDir, label)
 	if err != nil {
 		return nil, err
