@@ -196,3 +196,15 @@ func idles(perConnKiB ...float64) []*idleResult {
 }
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-12 }
+
+func TestASaturatedFanoutRunIsLeftOutOfTheMedians(t *testing.T) {
+	f := figures{Fanout: []*fanoutResult{
+		{CPUPer1k: 0.02},
+		{CPUPer1k: 0.003, GeneratorSaturated: true}, // deliveries after the window
+		{CPUPer1k: 0.03},
+	}}
+	got := columns[0].values(f)
+	if len(got) != 2 || got[0] != 0.02 || got[1] != 0.03 {
+		t.Errorf("got CPU figures %v, want [0.02 0.03] without the saturated run", got)
+	}
+}

@@ -308,7 +308,7 @@ func writeNotes(w io.Writer, rows []figures) {
 			fmt.Fprintf(w, "%s fanout run %d: %d of %d deliveries, %d lost, %d unconfirmed, %d sends failed; %.2f CPU s over %.0f s; %d trace exports\n",
 				f.Target, i+1, r.Deliveries, r.Expected, r.Lost, r.Unconfirmed, r.SendsFailed, r.CPUSeconds, r.WindowSeconds, r.TraceExports)
 			if r.GeneratorSaturated {
-				fmt.Fprintf(w, "  warning: the load generator was saturated: latencies include its own delays\n")
+				fmt.Fprintf(w, "  warning: the load generator was saturated: left out of the medians (its CPU per delivery and latencies are not the server's)\n")
 			}
 		}
 		for i, r := range f.Idle {
