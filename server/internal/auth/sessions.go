@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -121,6 +122,9 @@ type sessionCache struct {
 	mu        sync.Mutex
 	entries   map[string]cachedSession
 	nextSweep int
+	// peak is the most entries the map has held: a Go map keeps the room
+	// it grew to, so once it holds far fewer, drop moves them to a new one.
+	peak int
 	// drops counts the calls of drop, so that a lookup that raced with one
 	// does not put back what it dropped.
 	drops uint64
@@ -169,6 +173,7 @@ func (c *sessionCache) get(ctx context.Context, store Store, id string) (chat.Se
 		c.nextSweep = max(2*len(c.entries), minCacheSweep)
 	}
 	c.entries[id] = cachedSession{sess: sess, err: err, until: now.Add(c.ttl)}
+	c.peak = max(c.peak, len(c.entries))
 	return sess, err
 }
 
@@ -187,5 +192,9 @@ func (c *sessionCache) drop(match func(id string, sess chat.Session) bool) {
 		if e.err != nil || !now.Before(e.until) || match(id, e.sess) {
 			delete(c.entries, id)
 		}
+	}
+	if len(c.entries) < c.peak/4 {
+		c.entries = maps.Clone(c.entries)
+		c.peak = len(c.entries)
 	}
 }
