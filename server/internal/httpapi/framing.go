@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"encoding/binary"
-	"net"
 
 	"github.com/gorilla/websocket"
 
@@ -11,13 +10,15 @@ import (
 
 // A connection's writer puts frames on the wire itself, in batches: every
 // frame waiting in its queue, and a ping or a pong due, go out in one
-// write (writev), rather than one write per frame through gorilla's
-// message writer. On loopback and in the kernel, a write costs more than
-// anything else a delivery does, and a sender's ack and its own message
-// come out together, as does a replay. gorilla still does the handshake
-// and all the reading; it writes nothing once the connection is served:
-// the ping and close handlers set in newConn hand their answers to the
-// writer, so no write of gorilla's can interleave with the writer's.
+// write, rather than one write per frame through gorilla's message writer.
+// On loopback and in the kernel, a write costs more than anything else a
+// delivery does, and a sender's ack and its own message come out together,
+// as does a replay. The batch is copied into one buffer rather than
+// written with writev, which would leave each socket holding an iovec
+// array for life. gorilla still does the handshake and all the reading;
+// it writes nothing once the connection is served: the ping and close
+// handlers set in newConn hand their answers to the writer, so no write
+// of gorilla's can interleave with the writer's.
 //
 // Server frames are unmasked, unfragmented and uncompressed (RFC 6455,
 // section 5.2; compression is not negotiated).
@@ -30,15 +31,14 @@ import (
 const maxBatch = 16
 
 // wireBatch is what one write puts on the wire, with the writer's scratch
-// space, kept while the writer lives.
+// space (the writers share a pool of them).
 type wireBatch struct {
 	ping   bool
 	pong   []byte // the payload of a pong due, or nil
 	frames []chat.Frame
 	close  []byte // the payload of the close frame, last of all, or nil
 
-	head []byte      // the frames' headers, and the control frames
-	bufs net.Buffers // what writev takes: headers and payloads in turn
+	wire []byte // the batch as written
 }
 
 func (b *wireBatch) empty() bool {
@@ -52,42 +52,32 @@ func (b *wireBatch) reset() {
 	b.ping, b.pong, b.frames, b.close = false, nil, b.frames[:0], nil
 }
 
-// encode lays the batch out in bufs: control frames first (a ping or a
-// pong is small, and answers the client's liveness check sooner), then
-// each frame's header and its shared payload, and the close frame last.
-func (b *wireBatch) encode() net.Buffers {
-	b.head = b.head[:0]
-	// The headers are laid out first, in one buffer that does not grow
-	// afterwards, so that the slices of it stay valid.
-	need := 2 + 2 + len(b.pong) + len(b.frames)*10 + 2 + len(b.close)
-	if cap(b.head) < need {
-		b.head = make([]byte, 0, need)
-	}
+// encode lays the batch out as it goes on the wire: control frames first (a
+// ping or a pong is small, and answers the client's liveness check sooner),
+// then the frames, and the close frame last.
+func (b *wireBatch) encode() []byte {
+	w := b.wire[:0]
 	if b.ping {
-		b.head = appendFrameHeader(b.head, websocket.PingMessage, 0)
+		w = appendFrameHeader(w, websocket.PingMessage, 0)
 	}
 	if b.pong != nil {
-		b.head = appendFrameHeader(b.head, websocket.PongMessage, len(b.pong))
-		b.head = append(b.head, b.pong...)
-	}
-	bufs := b.bufs[:0]
-	if len(b.head) > 0 {
-		bufs = append(bufs, b.head)
+		w = append(appendFrameHeader(w, websocket.PongMessage, len(b.pong)), b.pong...)
 	}
 	for _, f := range b.frames {
-		start := len(b.head)
-		b.head = appendFrameHeader(b.head, websocket.TextMessage, len(f.Data))
-		bufs = append(bufs, b.head[start:], f.Data)
+		w = append(appendFrameHeader(w, websocket.TextMessage, len(f.Data)), f.Data...)
 	}
 	if b.close != nil {
-		start := len(b.head)
-		b.head = appendFrameHeader(b.head, websocket.CloseMessage, len(b.close))
-		b.head = append(b.head, b.close...)
-		bufs = append(bufs, b.head[start:])
+		w = append(appendFrameHeader(w, websocket.CloseMessage, len(b.close)), b.close...)
 	}
-	b.bufs = bufs[:0]
-	return bufs
+	if cap(w) <= maxKeptWire {
+		b.wire = w
+	}
+	return w
 }
+
+// maxKeptWire bounds the buffer a batch keeps for the next: one big batch
+// must not make every pooled batch hold its size.
+const maxKeptWire = 64 << 10
 
 // appendFrameHeader appends the header of a final, unmasked frame of the
 // given opcode and payload length.

@@ -227,8 +227,7 @@ func (c *conn) write(b *wireBatch) bool {
 			return false
 		}
 	}
-	bufs := b.encode()
-	if _, err := bufs.WriteTo(nc); err != nil {
+	if _, err := nc.Write(b.encode()); err != nil {
 		c.lost()
 		return false
 	}
