@@ -53,11 +53,9 @@ func (p *pool[J]) work(job J) {
 	p.run(job)
 	ran := true
 	for {
-		var none J
-		job = none // let the job go while waiting
 		select {
-		case job = <-p.jobs:
-			p.run(job)
+		case next := <-p.jobs:
+			p.run(next)
 			ran = true
 		case <-tick.C:
 			if !ran {
