@@ -106,8 +106,8 @@ func (s *Service) SessionStatuses(ctx context.Context, ids []string) (map[string
 		return nil, fmt.Errorf("session statuses: %w", err)
 	}
 	s.sessions.drop(func(id string, _ chat.Session) bool {
-		status, asked := st[id]
-		return asked && status != chat.SessionLive
+		_, ended := st[id] // only sessions that are not live have an entry
+		return ended
 	})
 	return st, nil
 }

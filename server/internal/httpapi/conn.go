@@ -56,8 +56,10 @@ type conn struct {
 	readStop  chan struct{}
 
 	// closing is closed once, by closeWith, when the connection is to end;
-	// code and reason are set just before and read only after.
+	// code and reason are set just before and read only after. closeSent
+	// says that gorilla wrote the close frame itself (see readFailed).
 	closing   chan struct{}
+	closeSent bool
 	closeOnce sync.Once
 	code      int
 	reason    string
@@ -137,14 +139,20 @@ func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSl
 // (keepalive.go): a connection has no timer of its own.
 func (c *conn) serve() {
 	go func() {
+		// Deferred first, so that it also catches a panic in end (whose
+		// own deferred calls still give the connection's places back).
+		defer c.recoverPanic()
 		defer c.end()
-		defer func() {
-			if v := recover(); v != nil {
-				c.recovered(v)
-			}
-		}()
 		c.readLoop()
 	}()
+}
+
+// recoverPanic ends, with 1011, a connection whose reader panicked outside
+// a frame's handling (handle recovers its own), rather than the process.
+func (c *conn) recoverPanic() {
+	if v := recover(); v != nil {
+		c.recovered(v)
+	}
 }
 
 // recovered ends, with 1011, a connection whose reader panicked.
@@ -224,11 +232,12 @@ func (c *conn) closeWith(code int, reason string) bool {
 		c.code, c.reason = code, reason
 		close(c.closing)
 		c.cancel()
+		// Inside Do, so that a later caller (end, on the reader) returns
+		// only once the writer that writes the close frame is counted,
+		// and its wait for the writers covers it.
+		c.wakeWriter()
 		first = true
 	})
-	if first {
-		c.wakeWriter() // to write the close frame
-	}
 	return first
 }
 

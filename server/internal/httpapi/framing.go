@@ -16,9 +16,12 @@ import (
 // as does a replay. The batch is copied into one buffer rather than
 // written with writev, which would leave each socket holding an iovec
 // array for life. gorilla still does the handshake and all the reading;
-// it writes nothing once the connection is served: the ping and close
-// handlers set in newConn hand their answers to the writer, so no write
-// of gorilla's can interleave with the writer's.
+// it writes nothing once the connection is served but a close frame for a
+// frame it cannot read (too large, 1009, or breaking the protocol, 1002),
+// after which the writer writes no close of its own (readFailed): the
+// ping and close handlers set in newConn hand their answers to the writer.
+// Go serializes writes on a socket, so gorilla's close and a batch of the
+// writer's never interleave their bytes.
 //
 // Server frames are unmasked, unfragmented and uncompressed (RFC 6455,
 // section 5.2; compression is not negotiated).
@@ -98,6 +101,10 @@ func appendFrameHeader(b []byte, opcode int, n int) []byte {
 func closePayload(code int, reason string) []byte {
 	if code == websocket.CloseNoStatusReceived {
 		return []byte{}
+	}
+	// A control frame's payload is at most 125 bytes, 2 of them the code.
+	if len(reason) > 123 {
+		reason = reason[:123]
 	}
 	return websocket.FormatCloseMessage(code, reason)
 }

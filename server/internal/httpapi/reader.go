@@ -40,6 +40,9 @@ func (c *conn) readFailed(err error) {
 	case c.draining.Load():
 		c.closeWith(websocket.CloseGoingAway, "server going away")
 	case errors.Is(err, websocket.ErrReadLimit):
+		// gorilla has written the 1009 itself, on this goroutine; the
+		// writer must not write a second close.
+		c.closeSent = true
 		c.closeWith(websocket.CloseMessageTooBig, "frame too large")
 	case errors.As(err, &closeErr):
 		c.closeWith(closeErr.Code, "")

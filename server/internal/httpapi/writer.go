@@ -201,7 +201,7 @@ func (c *conn) finish(b *wireBatch) {
 			return
 		}
 	}
-	if c.code != closeLost {
+	if c.code != closeLost && !c.closeSent {
 		b.close = closePayload(c.code, c.reason)
 		c.write(b)
 	}

@@ -87,15 +87,21 @@ func (s *Server) upgrade() http.HandlerFunc {
 				fmt.Sprintf("too many connections: at most %d per user", s.cfg.MaxConnsPerUser)))
 			return
 		}
-		// From here the connection, not this handler, holds its places
-		// under both caps: the handler returns as soon as it is open.
+		// Once it is served, the connection, not this handler, holds its
+		// places under both caps (the handler returns as soon as it is
+		// open); until then, however this handler ends, they go back.
 		addrSlot := keepAddrSlot(r)
+		served := false
+		defer func() {
+			if !served {
+				addrSlot.release()
+				s.ws.conns.give(claims.User.ID)
+			}
+		}()
 		ws, err := s.upgrader.Upgrade(w, r, s.upgraded)
 		if err != nil {
 			// The upgrader has answered with an HTTP error already.
 			s.metrics.upgrades.WithLabelValues("failed").Inc()
-			addrSlot.release()
-			s.ws.conns.give(claims.User.ID)
 			return
 		}
 		upgraded = true
@@ -106,7 +112,6 @@ func (s *Server) upgrade() http.HandlerFunc {
 			// Drain began during the upgrade.
 			s.metrics.upgrades.WithLabelValues("draining").Inc()
 			c.refuse()
-			c.releaseSlots()
 			return
 		}
 		s.metrics.upgrades.WithLabelValues("ok").Inc()
@@ -115,6 +120,7 @@ func (s *Server) upgrade() http.HandlerFunc {
 		// and Drain waits for: serve starts it, and this handler returns
 		// now, and with it net/http's request, buffers and goroutine,
 		// which an open socket would otherwise hold for its whole life.
+		served = true
 		c.serve()
 	}
 }
