@@ -266,11 +266,15 @@ func (s *fakeStore) SessionStatuses(_ context.Context, ids []string, now time.Ti
 	if s.fail != nil {
 		return nil, s.fail
 	}
-	out := make(map[string]chat.SessionStatus, len(ids))
+	// As the contract says, only the sessions that are not live.
+	out := make(map[string]chat.SessionStatus)
 	for _, id := range ids {
-		out[id] = chat.SessionEnded
+		status := chat.SessionEnded
 		if sess, ok := s.sessions[id]; ok {
-			out[id] = s.status(sess, now)
+			status = s.status(sess, now)
+		}
+		if status != chat.SessionLive {
+			out[id] = status
 		}
 	}
 	return out, nil

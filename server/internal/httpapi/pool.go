@@ -75,23 +75,3 @@ func (p *pool[J]) stop() {
 	p.once.Do(func() { close(p.quit) })
 	p.wg.Wait()
 }
-
-// frameJob is a frame read from c, for a handler; done receives whether c
-// reads on.
-type frameJob struct {
-	c    *conn
-	kind int
-	data []byte
-	done chan<- bool
-}
-
-func handleFrame(j frameJob) { j.done <- j.c.handle(j.kind, j.data) }
-
-// handleOnPool has a handler of the pool handle the frame, waits for it,
-// and reports whether c reads on. The reader waits, so a connection's
-// frames are handled one at a time and in order.
-func (c *conn) handleOnPool(kind int, data []byte) bool {
-	done := make(chan bool, 1)
-	c.s.handlers.submit(frameJob{c: c, kind: kind, data: data, done: done})
-	return <-done
-}

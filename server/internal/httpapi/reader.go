@@ -96,3 +96,24 @@ func (c *conn) extendRead() bool {
 	}
 	return !c.stopped
 }
+
+// frameJob is a frame read from c, for a handler; done receives whether c
+// reads on.
+type frameJob struct {
+	c    *conn
+	kind int
+	data []byte
+	done chan<- bool
+}
+
+// handleFrame is the handlers' job (see pool.go).
+func handleFrame(j frameJob) { j.done <- j.c.handle(j.kind, j.data) }
+
+// handleOnPool has a handler of the pool handle the frame, waits for it,
+// and reports whether c reads on. The reader waits, so a connection's
+// frames are handled one at a time and in order.
+func (c *conn) handleOnPool(kind int, data []byte) bool {
+	done := make(chan bool, 1)
+	c.s.handlers.submit(frameJob{c: c, kind: kind, data: data, done: done})
+	return <-done
+}

@@ -81,7 +81,7 @@ var calls = []call{
 	}, []any{"s1", lobby.CreatedAt}, session},
 	{storehook.SessionStatuses, func(ctx context.Context, s chat.Store) (any, error) {
 		return s.SessionStatuses(ctx, []string{"s1", "s2"}, lobby.CreatedAt)
-	}, []any{[]string{"s1", "s2"}, lobby.CreatedAt}, map[string]chat.SessionStatus{"s1": chat.SessionLive, "s2": chat.SessionUserDeleted}},
+	}, []any{[]string{"s1", "s2"}, lobby.CreatedAt}, map[string]chat.SessionStatus{"s2": chat.SessionUserDeleted}},
 	{storehook.RevokeSession, func(ctx context.Context, s chat.Store) (any, error) {
 		return nil, s.RevokeSession(ctx, "s1")
 	}, []any{"s1"}, nil},
@@ -266,7 +266,7 @@ func (s *fakeStore) Session(ctx context.Context, id string, now time.Time) (chat
 
 func (s *fakeStore) SessionStatuses(ctx context.Context, ids []string, now time.Time) (map[string]chat.SessionStatus, error) {
 	s.record(ctx, ids, now)
-	return map[string]chat.SessionStatus{"s1": chat.SessionLive, "s2": chat.SessionUserDeleted}, s.err
+	return map[string]chat.SessionStatus{"s2": chat.SessionUserDeleted}, s.err
 }
 
 func (s *fakeStore) RevokeSession(ctx context.Context, id string) error {
