@@ -73,34 +73,32 @@ func (c *conn) send(kind string, data []byte) {
 }
 
 // ping asks for a ping; keepalive.go calls it when one is due.
-func (c *conn) ping() {
-	c.out.mu.Lock()
-	if !c.out.shut {
-		c.out.pingDue = true
-		c.startWriter(c.out.callWriter())
-	}
-	c.out.mu.Unlock()
-}
+func (c *conn) ping() { c.callWriter(func(q *sendQueue) { q.pingDue = true }) }
 
 // pong asks the writer to answer the client's ping; gorilla calls it as
 // the ping handler, on the reader's goroutine. A ping not yet answered is
 // answered by the pong to the latest (RFC 6455, section 5.5.3).
 func (c *conn) pong(data string) error {
-	c.out.mu.Lock()
-	if !c.out.shut {
-		c.out.pong = []byte(data)
-		c.startWriter(c.out.callWriter())
-	}
-	c.out.mu.Unlock()
+	c.callWriter(func(q *sendQueue) { q.pong = []byte(data) })
 	return nil
 }
 
 // wakeWriter makes sure a writer sees that the connection is closing.
 // closeWith calls it.
-func (c *conn) wakeWriter() {
+func (c *conn) wakeWriter() { c.callWriter(nil) }
+
+// callWriter asks for a control frame with set, unless the connection has
+// written its last, and makes sure a writer will see it.
+func (c *conn) callWriter(set func(*sendQueue)) {
 	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	if c.out.shut {
+		return
+	}
+	if set != nil {
+		set(&c.out)
+	}
 	c.startWriter(c.out.callWriter())
-	c.out.mu.Unlock()
 }
 
 // startWriter submits the connection to the writers when callWriter or
