@@ -37,7 +37,7 @@ var errConnClosed = errors.New("connection closed")
 // queued. This file holds its state and how it ends.
 type conn struct {
 	s       *Server
-	ws      *websocket.Conn
+	nc      net.Conn // the socket, once upgraded (gorilla's conn is let go)
 	user    chat.User
 	session string // the id of the session its token or ticket names
 	expires time.Time
@@ -56,10 +56,8 @@ type conn struct {
 	readStop  chan struct{}
 
 	// closing is closed once, by closeWith, when the connection is to end;
-	// code and reason are set just before and read only after. closeSent
-	// says that gorilla wrote the close frame itself (see readFailed).
+	// code and reason are set just before and read only after.
 	closing   chan struct{}
-	closeSent bool
 	closeOnce sync.Once
 	code      int
 	reason    string
@@ -87,6 +85,8 @@ type conn struct {
 	// upgrade is the upgrade request's span, which frame spans link to.
 	upgrade trace.SpanContext
 
+	head [frameHead]byte // the header of the frame being read (clientframes.go)
+
 	// Used while a frame is handled, one frame at a time (pool.go).
 	frame   string   // the type of the frame being handled, for error reports
 	rooms   []string // joined; a slice, as a connection joins few
@@ -95,7 +95,7 @@ type conn struct {
 	retryAt time.Time // when the last refusal said to send again
 }
 
-func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSlot) *conn {
+func newConn(s *Server, nc net.Conn, claims auth.Claims, addrSlot *addrSlot) *conn {
 	// The connection's own context: it outlives the upgrade request, and
 	// carries none of the request's values, which would keep the request
 	// (and net/http's buffers) alive for as long as the socket.
@@ -104,7 +104,7 @@ func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSl
 		ctx:      ctx,
 		cancel:   cancel,
 		s:        s,
-		ws:       ws,
+		nc:       nc,
 		user:     claims.User,
 		session:  claims.Session,
 		expires:  claims.ExpiresAt,
@@ -119,16 +119,6 @@ func newConn(s *Server, ws *websocket.Conn, claims auth.Claims, addrSlot *addrSl
 		flood:     floodGuard{window: s.cfg.RateLimitedClose},
 		start:     s.now(),
 	}
-	ws.SetReadLimit(s.cfg.MaxFrameBytes)
-	ws.SetPongHandler(func(string) error {
-		c.extendRead()
-		return nil
-	})
-	// gorilla would answer pings and close frames itself, writing on the
-	// reader's goroutine; the writer is the only one to write (framing.go).
-	ws.SetPingHandler(c.pong)
-	ws.SetCloseHandler(func(int, string) error { return nil }) // readFailed chooses the close
-
 	return c
 }
 
@@ -204,22 +194,21 @@ func (c *conn) releaseSlots() {
 // oversized frame is still arriving). So: send FIN, read and discard until
 // the client closes too or closeGrace passes, then close.
 func (c *conn) lingeringClose() {
-	nc := c.ws.NetConn()
-	if tcp, ok := nc.(*net.TCPConn); ok {
+	if tcp, ok := c.nc.(*net.TCPConn); ok {
 		tcp.CloseWrite()
 		_ = tcp.SetReadDeadline(deadline(closeGrace))
 		io.Copy(io.Discard, tcp)
 	}
-	nc.Close()
+	c.nc.Close()
 }
 
 // refuse closes a fresh connection that the server will not serve.
 func (c *conn) refuse() {
 	c.cancel()
-	c.ws.WriteControl(websocket.CloseMessage,
-		websocket.FormatCloseMessage(websocket.CloseGoingAway, "server is draining"),
-		deadline(c.s.cfg.WriteTimeout))
-	c.ws.Close()
+	payload := closePayload(websocket.CloseGoingAway, "server is draining")
+	_ = c.nc.SetWriteDeadline(deadline(c.s.cfg.WriteTimeout))
+	c.nc.Write(append(appendFrameHeader(nil, websocket.CloseMessage, len(payload)), payload...))
+	c.nc.Close()
 }
 
 // closeWith asks the connection to end with code and reports whether this
@@ -274,7 +263,7 @@ func (c *conn) drainAfter(d time.Duration) {
 func (c *conn) abort() {
 	c.closeWith(websocket.CloseGoingAway, "server going away")
 	c.cancel()
-	c.ws.Close()
+	c.nc.Close()
 }
 
 // closeCodeLabel keeps the disconnects metric's label bounded: close codes

@@ -15,13 +15,9 @@ import (
 // delivery does, and a sender's ack and its own message come out together,
 // as does a replay. The batch is copied into one buffer rather than
 // written with writev, which would leave each socket holding an iovec
-// array for life. gorilla still does the handshake and all the reading;
-// it writes nothing once the connection is served but a close frame for a
-// frame it cannot read (too large, 1009, or breaking the protocol, 1002),
-// after which the writer writes no close of its own (readFailed): the
-// ping and close handlers set in newConn hand their answers to the writer.
-// Go serializes writes on a socket, so gorilla's close and a batch of the
-// writer's never interleave their bytes.
+// array for life. gorilla does only the handshake; the reader
+// (clientframes.go) hands the pongs and the close it wants to the writer,
+// the only one to write on an open connection.
 //
 // Server frames are unmasked, unfragmented and uncompressed (RFC 6455,
 // section 5.2; compression is not negotiated).

@@ -12,8 +12,7 @@ import (
 	"github.com/parleychat/parley/server/internal/memstore"
 )
 
-// A frame over the limit gets one close frame, 1009, and nothing after it:
-// gorilla writes that close itself, and the writer must not add its own.
+// A frame over the limit gets one close frame, 1009, and nothing after it.
 func TestAnOversizedFrameGetsOneCloseFrame(t *testing.T) {
 	t.Parallel()
 	api := startAPI(t, memstore.New(memstore.Options{}), Config{MaxFrameBytes: 1024})

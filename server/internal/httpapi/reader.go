@@ -19,7 +19,7 @@ func (c *conn) readLoop() {
 	// writer, whose writes time out, not by the client's pongs, which
 	// are read only while reading.
 	for c.awaitQueue() && c.extendRead() {
-		kind, data, err := c.ws.ReadMessage()
+		kind, data, err := c.readMessage()
 		if err != nil {
 			c.readFailed(err)
 			return
@@ -36,14 +36,14 @@ func (c *conn) readLoop() {
 func (c *conn) readFailed(err error) {
 	var closeErr *websocket.CloseError
 	var netErr net.Error
+	var protoErr protocolError
 	switch {
 	case c.draining.Load():
 		c.closeWith(websocket.CloseGoingAway, "server going away")
-	case errors.Is(err, websocket.ErrReadLimit):
-		// gorilla has written the 1009 itself, on this goroutine; the
-		// writer must not write a second close.
-		c.closeSent = true
+	case errors.Is(err, errMessageTooBig):
 		c.closeWith(websocket.CloseMessageTooBig, "frame too large")
+	case errors.As(err, &protoErr):
+		c.closeWith(websocket.CloseProtocolError, string(protoErr))
 	case errors.As(err, &closeErr):
 		c.closeWith(closeErr.Code, "")
 	case errors.As(err, &netErr) && netErr.Timeout():
@@ -83,7 +83,7 @@ func (c *conn) stopReading(t time.Time) {
 		close(c.readStop)
 	}
 	c.stopped = true
-	c.ws.SetReadDeadline(t)
+	c.nc.SetReadDeadline(t)
 }
 
 // extendRead pushes the read deadline out, unless reading has been stopped.
@@ -92,7 +92,7 @@ func (c *conn) extendRead() bool {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
 	if !c.stopped {
-		c.ws.SetReadDeadline(deadline(2 * c.s.cfg.PingInterval))
+		c.nc.SetReadDeadline(deadline(2 * c.s.cfg.PingInterval))
 	}
 	return !c.stopped
 }

@@ -188,9 +188,6 @@ type Server struct {
 	connWG   sync.WaitGroup  // the connections' readers and the keepalive loop
 }
 
-// readBufferSize is each connection's read buffer (see New).
-const readBufferSize = 256
-
 // New returns a Server. Its metrics are registered with reg.
 func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheus.Registerer, cfg Config) *Server {
 	cfg.setDefaults()
@@ -216,16 +213,10 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		s.upgraded = http.Header{replicaHeader: {cfg.Replica}}
 	}
 	s.upgrader = websocket.Upgrader{
-		// Each connection keeps its read buffer for life, so it is small:
-		// a chat frame fits, and a bigger one is read straight into the
-		// message (gorilla reads past the buffer when asked for more
-		// than it holds). Set, it also keeps gorilla from adopting
-		// net/http's 4 KiB reader, which could then not be let go.
-		ReadBufferSize:  readBufferSize,
-		WriteBufferSize: 4 << 10,
-		// Idle connections hold no write buffer: with thousands of sockets
-		// that is most of a connection's memory.
-		WriteBufferPool: &sync.Pool{},
+		// No buffer sizes: the upgrader then writes the 101 through the
+		// buffers net/http already has, and allocates none of its own.
+		// Once upgraded, the connection reads and writes its socket itself
+		// (clientframes.go, framing.go) and gorilla's conn is let go.
 		// Origins are checked before the upgrade, where a refusal can still
 		// be a 403 with a JSON body.
 		CheckOrigin: func(*http.Request) bool { return true },

@@ -75,12 +75,11 @@ func (c *conn) send(kind string, data []byte) {
 // ping asks for a ping; keepalive.go calls it when one is due.
 func (c *conn) ping() { c.callWriter(func(q *sendQueue) { q.pingDue = true }) }
 
-// pong asks the writer to answer the client's ping; gorilla calls it as
-// the ping handler, on the reader's goroutine. A ping not yet answered is
+// pong asks the writer to answer the client's ping; the reader calls it
+// (clientframes.go). A ping not yet answered is
 // answered by the pong to the latest (RFC 6455, section 5.5.3).
-func (c *conn) pong(data string) error {
-	c.callWriter(func(q *sendQueue) { q.pong = []byte(data) })
-	return nil
+func (c *conn) pong(data []byte) {
+	c.callWriter(func(q *sendQueue) { q.pong = data })
 }
 
 // wakeWriter makes sure a writer sees that the connection is closing.
@@ -199,7 +198,7 @@ func (c *conn) finish(b *wireBatch) {
 			return
 		}
 	}
-	if c.code != closeLost && !c.closeSent {
+	if c.code != closeLost {
 		b.close = closePayload(c.code, c.reason)
 		c.write(b)
 	}
@@ -213,7 +212,7 @@ func (c *conn) finish(b *wireBatch) {
 // share the time they did.
 func (c *conn) write(b *wireBatch) bool {
 	defer b.reset()
-	nc := c.ws.NetConn()
+	nc := c.nc
 	// The deadline is moved only once half of it has passed: setting it is
 	// a timer's update, which for every write would cost more than the
 	// rest of the write's own work. A write still times out after half to

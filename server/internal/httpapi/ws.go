@@ -106,7 +106,7 @@ func (s *Server) upgrade() http.HandlerFunc {
 		}
 		upgraded = true
 		span.End()
-		c := newConn(s, ws, claims, addrSlot)
+		c := newConn(s, ws.NetConn(), claims, addrSlot)
 		c.upgrade = span.SpanContext()
 		if !s.track(c) {
 			// Drain began during the upgrade.

@@ -273,10 +273,8 @@ func TestConnectionsPerUserAreCapped(t *testing.T) {
 }
 
 // A close frame with a one-byte payload is malformed (RFC 6455 §5.5.1), and
-// would deserve 1002; the WebSocket library maps it to 1005 before the
-// server sees it (docs/protocol.md, close codes). This pins what the server
-// does, so that a library that starts telling the two apart is noticed.
-func TestAOneByteClosePayloadIsAnsweredAsAnEmptyOne(t *testing.T) {
+// is answered with 1002 (docs/protocol.md, close codes).
+func TestAOneByteClosePayloadIsAProtocolError(t *testing.T) {
 	t.Parallel()
 	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
 	c := api.mustDialRaw(api.mustRegister("alice"))
@@ -286,7 +284,7 @@ func TestAOneByteClosePayloadIsAnsweredAsAnEmptyOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := c.read()
-	if got := closeCodeOf(err); got != websocket.CloseNoStatusReceived {
-		t.Fatalf("got %v (close code %d), want the empty close (1005) documented", err, got)
+	if got := closeCodeOf(err); got != websocket.CloseProtocolError {
+		t.Fatalf("got %v (close code %d), want 1002", err, got)
 	}
 }

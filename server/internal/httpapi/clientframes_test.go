@@ -1,0 +1,174 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/parleychat/parley/server/internal/memstore"
+)
+
+// maskedFrame is a frame as a client puts it on the wire: masked, with
+// the header the flags ask for. long forces the 8-byte length.
+func maskedFrame(fin bool, opcode int, payload []byte, long bool) []byte {
+	b0 := byte(opcode)
+	if fin {
+		b0 |= 0x80
+	}
+	b := []byte{b0}
+	switch n := len(payload); {
+	case long || n > 0xFFFF:
+		b = binary.BigEndian.AppendUint64(append(b, 0x80|127), uint64(n))
+	case n >= 126:
+		b = binary.BigEndian.AppendUint16(append(b, 0x80|126), uint16(n))
+	default:
+		b = append(b, 0x80|byte(n))
+	}
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	b = append(b, key[:]...)
+	for i, p := range payload {
+		b = append(b, p^key[i&3])
+	}
+	return b
+}
+
+func closeFrame(code int, reason string) []byte {
+	return maskedFrame(true, websocket.CloseMessage,
+		append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...), false)
+}
+
+// Frames that break RFC 6455 end the connection with 1002 and a reason
+// that says what was wrong.
+func TestFramesThatBreakTheProtocolAreClosedWith1002(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
+	token := api.mustRegister("alice")
+	text := []byte(`{"type":"typing","room":"x"}`)
+	unmasked := maskedFrame(true, websocket.TextMessage, text, false)
+	unmasked[1] &^= 0x80
+	unmasked = append(unmasked[:2], text...) // no key, payload in the clear
+	for _, tc := range []struct {
+		name, reason string
+		wire         []byte
+	}{
+		{"unmasked", "client frame not masked", unmasked},
+		{"reserved bit", "reserved bits set", func() []byte {
+			f := maskedFrame(true, websocket.TextMessage, text, false)
+			f[0] |= 0x40
+			return f
+		}()},
+		{"unknown data opcode", "unknown opcode", maskedFrame(true, 3, nil, false)},
+		{"unknown control opcode", "unknown opcode", maskedFrame(true, 11, nil, false)},
+		{"fragmented ping", "fragmented control frame", maskedFrame(false, websocket.PingMessage, nil, false)},
+		{"long ping", "control frame over 125 bytes", maskedFrame(true, websocket.PingMessage, make([]byte, 126), false)},
+		{"lone continuation", "continuation frame without a message", maskedFrame(true, 0, text, false)},
+		{"message within a message", "new message before the last one ended",
+			append(maskedFrame(false, websocket.TextMessage, text[:5], false), maskedFrame(true, websocket.TextMessage, text, false)...)},
+		{"close of one byte", "close frame of one byte", maskedFrame(true, websocket.CloseMessage, []byte{3}, false)},
+		{"close code 1005", "invalid close code", closeFrame(websocket.CloseNoStatusReceived, "")},
+		{"close code 2999", "invalid close code", closeFrame(2999, "")},
+		{"close reason not UTF-8", "close reason not UTF-8", closeFrame(websocket.CloseNormalClosure, "\xff")},
+	} {
+		c := api.mustDialRaw(token)
+		if _, err := c.ws.NetConn().Write(tc.wire); err != nil {
+			t.Fatalf("%s: write: %v", tc.name, err)
+		}
+		_, err := c.read()
+		ce, ok := err.(*websocket.CloseError)
+		if !ok || ce.Code != websocket.CloseProtocolError || ce.Text != tc.reason {
+			t.Errorf("%s: got %v, want close 1002 %q", tc.name, err, tc.reason)
+		}
+	}
+}
+
+// A message may come in fragments, with control frames between them and
+// any length encoding: it is read whole, and a ping among its fragments is
+// answered.
+func TestAFragmentedMessageIsReadWhole(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
+	room := api.mustCreateRoom("general")
+	c := api.mustDialRaw(api.mustRegister("alice"))
+	pong := make(chan string, 1)
+	c.ws.SetPongHandler(func(data string) error { pong <- data; return nil })
+
+	body := string(bytes.Repeat([]byte("é"), 100)) // 200 bytes: a 2-byte length
+	join := []byte(`{"type":"join","room":"` + room + `"}`)
+	send := []byte(`{"type":"send","room":"` + room + `","client_id":"c1","body":"` + body + `"}`)
+	var wire []byte
+	wire = append(wire, maskedFrame(true, websocket.TextMessage, join, true)...)
+	wire = append(wire, maskedFrame(false, websocket.TextMessage, send[:7], false)...)
+	wire = append(wire, maskedFrame(true, websocket.PingMessage, []byte("are you there"), false)...)
+	wire = append(wire, maskedFrame(false, 0, send[7:150], false)...)
+	wire = append(wire, maskedFrame(true, 0, send[150:], false)...)
+	if _, err := c.ws.NetConn().Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	// The sender's own message and its ack come in either order.
+	got := map[string]int{}
+	for range 3 {
+		f, err := c.read()
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		if f.Type == "message" && f.Body != body {
+			t.Errorf("got body %q, want %q", f.Body, body)
+		}
+		got[f.Type]++
+	}
+	if got["joined"] != 1 || got["ack"] != 1 || got["message"] != 1 {
+		t.Errorf("got frames %v, want joined, ack and message", got)
+	}
+	select {
+	case got := <-pong:
+		if got != "are you there" {
+			t.Errorf("got pong %q, want the ping's payload", got)
+		}
+	case <-time.After(waitFor):
+		t.Error("the ping between the fragments was not answered")
+	}
+}
+
+// A client's close is answered with its own code; an empty one with an
+// empty one.
+func TestAClientsCloseIsAnsweredWithItsCode(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
+	token := api.mustRegister("alice")
+	for _, tc := range []struct {
+		wire []byte
+		want int
+	}{
+		{closeFrame(4000, "bye"), 4000},
+		{closeFrame(websocket.CloseNormalClosure, ""), websocket.CloseNormalClosure},
+		{maskedFrame(true, websocket.CloseMessage, nil, false), websocket.CloseNoStatusReceived},
+	} {
+		c := api.mustDialRaw(token)
+		if _, err := c.ws.NetConn().Write(tc.wire); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.read(); closeCodeOf(err) != tc.want {
+			t.Errorf("got %v, want close %d", err, tc.want)
+		}
+	}
+}
+
+func TestUnmaskMatchesTheRFC(t *testing.T) {
+	key := [4]byte{0x12, 0x34, 0x56, 0x78}
+	for n := range 40 {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i * 7)
+		}
+		got := bytes.Clone(b)
+		unmask(key, got)
+		for i := range b {
+			if want := b[i] ^ key[i%4]; got[i] != want {
+				t.Fatalf("length %d, byte %d: got %#x, want %#x", n, i, got[i], want)
+			}
+		}
+	}
+}
