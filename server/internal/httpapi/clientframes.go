@@ -3,18 +3,16 @@ package httpapi
 import (
 	"encoding/binary"
 	"errors"
-	"io"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 )
 
 // A connection's reader takes the client's frames off the socket itself
-// (RFC 6455, section 5), and reads exactly one frame at a time: a header,
-// then the payload it announces, never a byte beyond. So between frames a
-// connection holds no read buffer at all (gorilla's reader keeps a
-// buffered reader for life), and its reader's goroutine waits for the
-// next frame on a stack that only the socket's read is on.
+// (RFC 6455, section 5), through inbound.go, which holds a read buffer only
+// while it holds bytes (gorilla's reader keeps a buffered reader for
+// life); its goroutine waits for the next frame on a stack that only the
+// socket's read is on.
 //
 // Client frames must be masked and must not set the reserved bits (no
 // extension is negotiated); control frames (ping, pong, close) are final,
@@ -51,7 +49,7 @@ type frameHeader struct {
 func (c *conn) readHeader() (frameHeader, error) {
 	var h frameHeader
 	b := c.head[:]
-	if _, err := io.ReadFull(c.nc, b[:2]); err != nil {
+	if err := c.in.readFull(b[:2]); err != nil {
 		return h, err
 	}
 	h.fin = b[0]&0x80 != 0
@@ -70,7 +68,7 @@ func (c *conn) readHeader() (frameHeader, error) {
 		extra += 8
 	}
 	rest := b[2 : 2+extra]
-	if _, err := io.ReadFull(c.nc, rest); err != nil {
+	if err := c.in.readFull(rest); err != nil {
 		return h, err
 	}
 	switch n := b[1] & 0x7F; n {
@@ -120,7 +118,7 @@ func (c *conn) readMessage() (kind int, data []byte, err error) {
 		}
 		start := len(data)
 		data = append(data, make([]byte, h.length)...)
-		if _, err := io.ReadFull(c.nc, data[start:]); err != nil {
+		if err := c.in.readFull(data[start:]); err != nil {
 			return 0, nil, err
 		}
 		unmask(h.mask, data[start:])
@@ -141,7 +139,7 @@ func (c *conn) readControl(h frameHeader) error {
 		return protocolError("control frame over 125 bytes")
 	}
 	payload := make([]byte, h.length)
-	if _, err := io.ReadFull(c.nc, payload); err != nil {
+	if err := c.in.readFull(payload); err != nil {
 		return err
 	}
 	unmask(h.mask, payload)

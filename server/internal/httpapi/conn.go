@@ -85,6 +85,7 @@ type conn struct {
 	// upgrade is the upgrade request's span, which frame spans link to.
 	upgrade trace.SpanContext
 
+	in   inbound         // read from the socket, not yet taken (inbound.go)
 	head [frameHead]byte // the header of the frame being read (clientframes.go)
 
 	// Used while a frame is handled, one frame at a time (pool.go).
@@ -119,6 +120,7 @@ func newConn(s *Server, nc net.Conn, claims auth.Claims, addrSlot *addrSlot) *co
 		flood:     floodGuard{window: s.cfg.RateLimitedClose},
 		start:     s.now(),
 	}
+	c.in.init(nc, &s.inbufs)
 	return c
 }
 

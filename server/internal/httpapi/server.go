@@ -183,6 +183,7 @@ type Server struct {
 	handlers *pool[frameJob] // the goroutines that handle frames (pool.go)
 	writers  *pool[*conn]    // and those that write them (writer.go)
 	batches  sync.Pool       // of *wireBatch, the writers' scratch space
+	inbufs   sync.Pool       // of *inboundBuf, the readers' (inbound.go)
 	checkMu  sync.Mutex      // one session check at a time, for checked
 	checked  []string        // the session check's buffer (sessioncheck.go)
 	connWG   sync.WaitGroup  // the connections' readers and the keepalive loop
@@ -208,6 +209,7 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		writers:  newPool((*conn).writeQueued),
 	}
 	s.batches.New = func() any { return new(wireBatch) }
+	s.inbufs.New = func() any { return new(inboundBuf) }
 	s.rings.New = func() any { return new([smallRing]chat.Frame) }
 	if cfg.Replica != "" {
 		s.upgraded = http.Header{replicaHeader: {cfg.Replica}}
