@@ -222,12 +222,17 @@ func TestGracefulDrain(t *testing.T) {
 		}
 		sender := srv.dial(alice.Token)
 
-		// The sender keeps sending until its socket closes, counting acks.
+		// The sender keeps sending until its socket closes, counting acks,
+		// at most one send a millisecond: the listeners' frames are read
+		// only at the end, and must fit their clients' buffers until then.
 		var acked atomic.Int64
 		var lastAck atomic.Int64
 		var wg sync.WaitGroup
 		wg.Go(func() {
+			pace := time.NewTicker(time.Millisecond)
+			defer pace.Stop()
 			for i := 0; ; i++ {
+				<-pace.C
 				if sender.write(map[string]any{"type": "send", "room": room.ID, "client_id": fmt.Sprint(i), "body": "x"}) != nil {
 					return
 				}
