@@ -141,7 +141,8 @@ type room struct {
 	loadErr error         // set before ready is closed
 
 	mu       sync.Mutex // guards the fields below
-	members  map[Subscriber]*member
+	members  map[Subscriber]*member // to find a member
+	list     []*member              // the same members, to visit them all (see addMember)
 	seq      sequence // which seqs members have had; see ordering.go
 	presence presence // who is in the room; see presence.go
 	typists  typists  // who was last announced typing; see presence.go

@@ -109,7 +109,7 @@ func (r *room) register(sub Subscriber, user User, since *int64) (*member, int64
 	if since != nil {
 		m.floor = *since
 	}
-	r.members[sub] = m
+	r.addMember(m)
 	r.arrive(sub, user)
 	last := r.seq.last
 	r.offer(m, Frame{Data: r.hub.codec.Joined(r.id, last, r.users(maxListedMembers)), Kind: "joined"})
@@ -175,7 +175,7 @@ func (h *Hub) Leave(roomID string, sub Subscriber) bool {
 	r.mu.Lock()
 	m, ok := r.members[sub]
 	if ok {
-		delete(r.members, sub)
+		r.removeMember(m)
 		r.depart(m.user)
 	}
 	r.mu.Unlock()

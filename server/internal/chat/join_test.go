@@ -298,3 +298,30 @@ func TestHubReplayFailureLeavesNoMembership(t *testing.T) {
 		t.Fatal("got the subscriber still a member after a failed replay")
 	}
 }
+
+// Members leave from anywhere in the room's list; each message still
+// reaches exactly the members that are in the room when it is sent.
+func TestHubDeliversToExactlyTheMembersLeft(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, chat.HubOptions{})
+	subs := make([]*recorder, 5)
+	for i := range subs {
+		subs[i] = new(recorder)
+		f.mustJoin(t, subs[i], chat.User{ID: fmt.Sprintf("u%d", i), Username: fmt.Sprintf("user%d", i)}, nil)
+	}
+	in := map[int]bool{0: true, 1: true, 2: true, 3: true, 4: true}
+	for seq, leaving := range []int{2, 0, 4, 1} { // the middle, the first, the last, and one more
+		if !f.svc.Leave(f.room.ID, subs[leaving]) {
+			t.Fatalf("member %d was not in the room", leaving)
+		}
+		delete(in, leaving)
+		f.mustSend(t, alice, fmt.Sprintf("after %d left", leaving))
+		for i, r := range subs {
+			got := r.seqs()
+			has := len(got) > 0 && got[len(got)-1] == int64(seq+1)
+			if has != in[i] {
+				t.Fatalf("message %d: member %d got it: %v, want %v (its seqs: %v)", seq+1, i, has, in[i], got)
+			}
+		}
+	}
+}

@@ -121,7 +121,7 @@ func (r *room) drain() {
 // does not have it yet. r.mu is held.
 func (r *room) fanout(ctx context.Context, msg Message) {
 	var frame Frame
-	for _, m := range r.members {
+	for _, m := range r.list {
 		if msg.Seq <= m.floor {
 			continue
 		}

@@ -230,7 +230,7 @@ func (h *Hub) Typing(roomID string, sub Subscriber, user User) error {
 // typing offers a typing frame to the members who are not user. r.mu is held.
 func (r *room) typing(user User) {
 	var frame Frame
-	for _, m := range r.members {
+	for _, m := range r.list {
 		if m.user.ID == user.ID {
 			continue
 		}

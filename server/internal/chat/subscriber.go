@@ -60,6 +60,26 @@ type member struct {
 	replaying bool
 	held      []Frame
 	dropped   bool
+	at        int // its index in the room's list
+}
+
+// addMember and removeMember keep the room's members in both its map, to
+// find one, and its list, which the fan-out walks: a walk over a slice of
+// ten costs a fraction of one over a map, and a room walks its members
+// for every message. r.mu is held.
+func (r *room) addMember(m *member) {
+	m.at = len(r.list)
+	r.list = append(r.list, m)
+	r.members[m.sub] = m
+}
+
+func (r *room) removeMember(m *member) {
+	last := len(r.list) - 1
+	r.list[m.at] = r.list[last]
+	r.list[m.at].at = m.at
+	r.list[last] = nil
+	r.list = r.list[:last]
+	delete(r.members, m.sub)
 }
 
 // offer queues frame for m, or holds it while m replays history. A member
@@ -85,8 +105,8 @@ func (r *room) offer(m *member, frame Frame) bool {
 
 // broadcast offers frame to every member but except. r.mu is held.
 func (r *room) broadcast(frame Frame, except Subscriber) {
-	for sub, m := range r.members {
-		if sub != except {
+	for _, m := range r.list {
+		if m.sub != except {
 			r.offer(m, frame)
 		}
 	}
