@@ -165,9 +165,7 @@ func (c *conn) sendMessage(ctx context.Context, start time.Time, f clientFrame) 
 		c.fail(ctx, err, f.ClientID)
 		return
 	}
-	c.send("ack", encode(ackFrame{
-		Type: "ack", Room: msg.Room, ClientID: msg.ClientID, ID: msg.ID, Seq: msg.Seq, TS: formatTime(msg.TS),
-	}))
+	c.send("ack", appendAckFrame(make([]byte, 0, frameSizeOf(msg)), msg))
 }
 
 // fail answers a frame whose handling failed. Internal errors are logged

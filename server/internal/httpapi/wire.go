@@ -70,6 +70,7 @@ type (
 		Type string `json:"type"`
 		Room string `json:"room"`
 	}
+	// ackFrame is the shape appendAckFrame writes by hand (wireappend.go).
 	ackFrame struct {
 		Type     string `json:"type"`
 		Room     string `json:"room"`
@@ -115,9 +116,7 @@ func encode(v any) []byte {
 type wsCodec struct{ replica string }
 
 func (wsCodec) Message(m chat.Message) []byte {
-	f := toMessage(m)
-	f.Type = "message"
-	return encode(f)
+	return appendMessageFrame(make([]byte, 0, frameSizeOf(m)), m)
 }
 
 func (c wsCodec) Joined(room string, lastSeq int64, members []chat.User) []byte {
