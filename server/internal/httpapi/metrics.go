@@ -25,7 +25,7 @@ type metrics struct {
 	resumes         *prometheus.CounterVec
 	framesOutByKind *prometheus.CounterVec
 	framesOutKnown  map[string]prometheus.Counter // by kind, resolved once
-	deliveryLatency prometheus.Observer
+	deliveryLatency *sampledHistogram
 }
 
 // outKinds are the kinds of frame the server writes: the values of the
@@ -124,7 +124,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		Help:    "Time from a message's arrival at the server that stored it to its write on a recipient's socket, per recipient (replayed history excluded); exemplars carry trace ids. Across replicas it includes their clock difference.",
 		Buckets: latencyBuckets,
 	})
-	m.deliveryLatency = delivery
+	m.deliveryLatency = newSampledHistogram(delivery, latencyBuckets)
 	reg.MustRegister(m.connections, m.upgrades, m.disconnects, m.framesIn, m.slowCloses, m.rateLimited, m.limited, m.panics,
 		m.httpRequests, m.httpDuration, m.sends, m.ackLatency, m.ready, m.resumes, m.framesOutByKind, delivery)
 	// Every label value the server can produce exists from the start, so

@@ -243,7 +243,7 @@ func (c *conn) write(b *wireBatch) bool {
 			sc = trace.SpanContextFromContext(f.Ctx)
 		}
 		// Clocks of two replicas may disagree by more than the latency.
-		observeWithTrace(c.s.metrics.deliveryLatency, max(0, now.Sub(f.Arrived)).Seconds(), sc)
+		c.s.metrics.deliveryLatency.observe(max(0, now.Sub(f.Arrived)).Seconds(), sc, now)
 	}
 	return true
 }
