@@ -140,12 +140,12 @@ type room struct {
 	ready   chan struct{} // closed once the room is loaded (or loading failed)
 	loadErr error         // set before ready is closed
 
-	mu       sync.Mutex // guards the fields below
+	mu       sync.Mutex             // guards the fields below
 	members  map[Subscriber]*member // to find a member
 	list     []*member              // the same members, to visit them all (see addMember)
-	seq      sequence // which seqs members have had; see ordering.go
-	presence presence // who is in the room; see presence.go
-	typists  typists  // who was last announced typing; see presence.go
+	seq      sequence               // which seqs members have had; see ordering.go
+	presence presence               // who is in the room; see presence.go
+	typists  typists                // who was last announced typing; see presence.go
 }
 
 func (h *Hub) shardOf(roomID string) *shard {
