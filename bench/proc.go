@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"strconv"
@@ -93,6 +95,7 @@ type sampler struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	series []sample // the sampling goroutine's until stop returns
+	failed error    // the last read that failed, if any, likewise
 }
 
 func startSampler(ctx context.Context, pid int) *sampler {
@@ -103,10 +106,14 @@ func startSampler(ctx context.Context, pid int) *sampler {
 		defer t.Stop()
 		for {
 			smp, err := readSample(pid)
-			if err != nil {
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
 				return // the process has gone: keep what was read
+			case err != nil:
+				s.failed = err // kept for the report; the next tick tries again
+			default:
+				s.series = append(s.series, smp)
 			}
-			s.series = append(s.series, smp)
 			select {
 			case <-ctx.Done():
 				return
@@ -137,6 +144,15 @@ func cpuAt(series []sample, t time.Time) (float64, bool) {
 	a, b := series[i-1], series[i]
 	frac := float64(t.Sub(a.at)) / float64(b.at.Sub(a.at))
 	return a.cpu + frac*(b.cpu-a.cpu), true
+}
+
+// describeSeries says what a series covers, for an error about it.
+func describeSeries(series []sample) string {
+	if len(series) == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("%d samples from %s to %s", len(series),
+		series[0].at.Format(time.StampMilli), series[len(series)-1].at.Format(time.StampMilli))
 }
 
 // rssBefore is the RSS of the last sample taken at or before t; ok is false

@@ -96,6 +96,9 @@ func (r *runner) load(ctx context.Context, srv *server, label, sc string, rate f
 	}
 	<-gen.done
 	series := samples.stop()
+	if samples.failed != nil {
+		fmt.Fprintf(os.Stderr, "%s: a sample of the server failed: %v\n", label, samples.failed)
+	}
 	// Exit status 1 is a broken threshold; these scenarios have none, and
 	// the figures are judged here anyway.
 	if ctx.Err() != nil {
@@ -139,7 +142,8 @@ func (r *runner) fanout(ctx context.Context, t target, round int) (*fanoutResult
 	cpu0, ok0 := cpuAt(series, start)
 	cpu1, ok1 := cpuAt(series, end)
 	if !ok0 || !ok1 {
-		return nil, fmt.Errorf("%s: the server's samples do not cover the load window %s to %s", label, start.Format(time.StampMilli), end.Format(time.StampMilli))
+		return nil, fmt.Errorf("%s: the server's samples (%s) do not cover the load window %s to %s",
+			label, describeSeries(series), start.Format(time.StampMilli), end.Format(time.StampMilli))
 	}
 	f := &fanoutResult{
 		Rate: o.rate, Connections: res.Generator.Connections, WindowSeconds: o.duration.Seconds(), CPUSeconds: cpu1 - cpu0,
