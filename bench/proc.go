@@ -94,13 +94,14 @@ const samplingInterval = 100 * time.Millisecond
 type sampler struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	pid    int
 	series []sample // the sampling goroutine's until stop returns
 	failed error    // the last read that failed, if any, likewise
 }
 
 func startSampler(ctx context.Context, pid int) *sampler {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &sampler{cancel: cancel}
+	s := &sampler{cancel: cancel, pid: pid}
 	s.wg.Go(func() {
 		t := time.NewTicker(samplingInterval)
 		defer t.Stop()
@@ -124,10 +125,15 @@ func startSampler(ctx context.Context, pid int) *sampler {
 	return s
 }
 
-// stop ends the sampling and returns the samples, oldest first.
+// stop ends the sampling and returns the samples, oldest first, with a
+// last one taken now: a load generator that ends right at the end of its
+// window would otherwise leave it up to a tick past the last sample.
 func (s *sampler) stop() []sample {
 	s.cancel()
 	s.wg.Wait()
+	if smp, err := readSample(s.pid); err == nil {
+		s.series = append(s.series, smp)
+	}
 	return s.series
 }
 

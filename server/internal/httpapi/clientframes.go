@@ -40,7 +40,7 @@ func (e protocolError) Error() string { return string(e) }
 type frameHeader struct {
 	fin    bool
 	opcode int
-	length int
+	length uint64 // as announced: checked against the limits before use
 	mask   [4]byte
 }
 
@@ -73,15 +73,14 @@ func (c *conn) readHeader() (frameHeader, error) {
 	}
 	switch n := b[1] & 0x7F; n {
 	case 126:
-		h.length = int(binary.BigEndian.Uint16(rest))
+		h.length = uint64(binary.BigEndian.Uint16(rest))
 	case 127:
-		n := binary.BigEndian.Uint64(rest)
-		if n > 1<<62 {
-			return h, protocolError("frame length out of range")
+		h.length = binary.BigEndian.Uint64(rest)
+		if h.length>>63 != 0 {
+			return h, protocolError("frame length out of range") // RFC 6455, section 5.2
 		}
-		h.length = int(n)
 	default:
-		h.length = int(n)
+		h.length = uint64(n)
 	}
 	copy(h.mask[:], rest[extra-4:])
 	return h, nil
@@ -113,19 +112,35 @@ func (c *conn) readMessage() (kind int, data []byte, err error) {
 		case h.opcode != opContinuation:
 			kind = h.opcode
 		}
-		if int64(len(data))+int64(h.length) > c.s.cfg.MaxFrameBytes {
+		if uint64(len(data))+h.length > uint64(c.s.cfg.MaxFrameBytes) {
 			return 0, nil, errMessageTooBig
 		}
-		start := len(data)
-		data = append(data, make([]byte, h.length)...)
-		if err := c.in.readFull(data[start:]); err != nil {
+		if data, err = c.readPayload(data, int(h.length), h.mask); err != nil {
 			return 0, nil, err
 		}
-		unmask(h.mask, data[start:])
 		if h.fin {
 			return kind, data, nil
 		}
 	}
+}
+
+// readPayload appends a frame's payload of n bytes to data, unmasked. It
+// grows data as the bytes arrive, a buffer's worth at a time, so that a
+// client that announces a large frame and then stalls holds at most a
+// buffer's worth more than it sent.
+func (c *conn) readPayload(data []byte, n int, mask [4]byte) ([]byte, error) {
+	start := len(data)
+	for n > 0 {
+		step := min(n, inboundSize)
+		at := len(data)
+		data = append(data, make([]byte, step)...)
+		if err := c.in.readFull(data[at:]); err != nil {
+			return nil, err
+		}
+		n -= step
+	}
+	unmask(mask, data[start:])
+	return data, nil
 }
 
 // readControl reads and acts on a control frame.

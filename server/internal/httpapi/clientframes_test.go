@@ -1,8 +1,13 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,6 +174,90 @@ func TestUnmaskMatchesTheRFC(t *testing.T) {
 			if want := b[i] ^ key[i%4]; got[i] != want {
 				t.Fatalf("length %d, byte %d: got %#x, want %#x", n, i, got[i], want)
 			}
+		}
+	}
+}
+
+// A client that sends its first frame with the upgrade request, before the
+// 101 comes back, has it read: the bytes net/http read past the request
+// are not lost.
+func TestAFrameSentWithTheUpgradeRequestIsRead(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
+	room := api.mustCreateRoom("general")
+	token := api.mustRegister("alice")
+	nc, err := net.Dial("tcp", strings.TrimPrefix(api.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	request := "GET /ws HTTP/1.1\r\nHost: " + strings.TrimPrefix(api.base, "http://") +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer " + token + "\r\n\r\n"
+	join := maskedFrame(true, websocket.TextMessage, []byte(`{"type":"join","room":"`+room+`"}`), false)
+	if _, err := nc.Write(append([]byte(request), join...)); err != nil {
+		t.Fatal(err)
+	}
+	nc.SetReadDeadline(time.Now().Add(waitFor))
+	br := bufio.NewReader(nc)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("got %v, %v; want 101", resp, err)
+	}
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(br, head); err != nil {
+		t.Fatal(err)
+	}
+	n := int(head[1] & 0x7f)
+	if n == 126 {
+		ext := make([]byte, 2)
+		io.ReadFull(br, ext)
+		n = int(binary.BigEndian.Uint16(ext))
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(br, payload); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(payload, []byte(`{"type":"joined"`)) {
+		t.Errorf("got frame %q (opcode %d), want the joined frame", payload, head[0]&0x0f)
+	}
+}
+
+// A message longer than a read buffer is read in several goes, whole.
+func TestAMessageLongerThanAReadBufferIsReadWhole(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
+	room := api.mustCreateRoom("general")
+	c := api.mustDial(api.mustRegister("alice"))
+	c.mustJoin(room)
+	body := strings.Repeat("é", 4000) // 8,000 bytes, 4,000 characters: the longest body
+	c.send(sendMsg(room, "long", body))
+	if got := c.expect("message"); got.Body != body {
+		t.Errorf("got a body of %d bytes, want the %d sent", len(got.Body), len(body))
+	}
+}
+
+// Lengths are checked before anything is read or allocated: one with the
+// top bit set breaks the RFC, and one beyond the limit is too big.
+func TestHugeFrameLengthsAreRefusedUnread(t *testing.T) {
+	t.Parallel()
+	api := startAPI(t, memstore.New(memstore.Options{}), Config{})
+	token := api.mustRegister("alice")
+	for _, tc := range []struct {
+		length uint64
+		code   int
+	}{
+		{1 << 63, websocket.CloseProtocolError},
+		{1<<63 - 1, websocket.CloseMessageTooBig},
+		{1 << 40, websocket.CloseMessageTooBig},
+	} {
+		c := api.mustDialRaw(token)
+		wire := binary.BigEndian.AppendUint64([]byte{0x81, 0x80 | 127}, tc.length)
+		if _, err := c.ws.NetConn().Write(append(wire, 1, 2, 3, 4)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.read(); closeCodeOf(err) != tc.code {
+			t.Errorf("length %d: got %v, want close %d", tc.length, err, tc.code)
 		}
 	}
 }

@@ -164,6 +164,7 @@ func (c *conn) end() {
 	// The reader has set the close code on every way out it knows; if it
 	// has not, it died, and the writer must still be told to stop.
 	c.closeWith(websocket.CloseInternalServerErr, "internal error")
+	c.in.release() // what the reader read and will not take now
 	c.readMu.Lock()
 	c.ended = true
 	if c.drainTimer != nil {

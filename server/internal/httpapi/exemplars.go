@@ -37,7 +37,9 @@ func newSampledHistogram(h prometheus.Histogram, bounds []float64) *sampledHisto
 func (s *sampledHistogram) observe(v float64, sc trace.SpanContext, now time.Time) {
 	if sc.IsSampled() {
 		due := &s.due[sort.SearchFloat64s(s.bounds, v)] // the first bound ≥ v: v's bucket
-		if d, t := due.Load(), now.UnixNano(); t >= d && due.CompareAndSwap(d, t+int64(exemplarEvery)) {
+		// A due more than two intervals ahead is a clock that stepped back.
+		d, t := due.Load(), now.UnixNano()
+		if (t >= d || d-t > 2*int64(exemplarEvery)) && due.CompareAndSwap(d, t+int64(exemplarEvery)) {
 			s.h.(prometheus.ExemplarObserver).ObserveWithExemplar(v, prometheus.Labels{"trace_id": sc.TraceID().String()})
 			return
 		}

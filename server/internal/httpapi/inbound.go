@@ -18,8 +18,10 @@ import (
 //
 // On a system socket the wait is the runtime's: the socket's raw read
 // waits until it is readable, and the buffer is taken only then. Any other
-// connection (the tests' in-memory pipes) is read with Read, and holds its
-// buffer while it waits.
+// connection is read with Read, and holds its buffer while it waits: the
+// tests' in-memory pipes, and the rare socket whose client sent bytes
+// before the 101 came, which gorilla hands over behind the bytes net/http
+// had read.
 type inbound struct {
 	nc   net.Conn
 	raw  syscall.RawConn // nil when nc is not a system socket

@@ -215,10 +215,15 @@ func New(svc *chat.Service, authn *auth.Service, log *slog.Logger, reg prometheu
 		s.upgraded = http.Header{replicaHeader: {cfg.Replica}}
 	}
 	s.upgrader = websocket.Upgrader{
-		// No buffer sizes: the upgrader then writes the 101 through the
-		// buffers net/http already has, and allocates none of its own.
-		// Once upgraded, the connection reads and writes its socket itself
-		// (clientframes.go, framing.go) and gorilla's conn is let go.
+		// No write buffer: the upgrader then writes the 101 through the
+		// one net/http already has. A read buffer size is set, however
+		// small, because then a client's bytes that net/http read past
+		// the request (a client that did not wait for the 101) stay in
+		// front of the socket that NetConn returns; gorilla's own reader,
+		// allocated for it, is never used. Once upgraded, the connection
+		// reads and writes its socket itself (clientframes.go,
+		// framing.go) and gorilla's conn is let go.
+		ReadBufferSize: 1,
 		// Origins are checked before the upgrade, where a refusal can still
 		// be a 403 with a JSON body.
 		CheckOrigin: func(*http.Request) bool { return true },

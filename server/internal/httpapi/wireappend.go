@@ -15,9 +15,9 @@ import (
 // arbitrary text), so that a client sees no difference.
 
 // frameSizeOf is room for m's frame, unless its text needs escaping: the
-// field names, ids and time take under 200 bytes.
+// field names, the seq and the time take under 200 bytes.
 func frameSizeOf(m chat.Message) int {
-	return 200 + len(m.ClientID) + len(m.User.Username) + len(m.Body)
+	return 200 + len(m.ID) + len(m.Room) + len(m.ClientID) + len(m.User.ID) + len(m.User.Username) + len(m.Body)
 }
 
 // appendMessageFrame appends m's "message" frame.
