@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -82,7 +83,7 @@ func TestFramesThatBreakTheProtocolAreClosedWith1002(t *testing.T) {
 			t.Fatalf("%s: write: %v", tc.name, err)
 		}
 		_, err := c.read()
-		ce, ok := err.(*websocket.CloseError)
+		ce, ok := errors.AsType[*websocket.CloseError](err)
 		if !ok || ce.Code != websocket.CloseProtocolError || ce.Text != tc.reason {
 			t.Errorf("%s: got %v, want close 1002 %q", tc.name, err, tc.reason)
 		}

@@ -210,7 +210,8 @@ func (c *conn) refuse() {
 	c.cancel()
 	payload := closePayload(websocket.CloseGoingAway, "server is draining")
 	_ = c.nc.SetWriteDeadline(deadline(c.s.cfg.WriteTimeout))
-	c.nc.Write(append(appendFrameHeader(nil, websocket.CloseMessage, len(payload)), payload...))
+	// Best effort: a client that misses the close sees the socket close.
+	_, _ = c.nc.Write(append(appendFrameHeader(nil, websocket.CloseMessage, len(payload)), payload...))
 	c.nc.Close()
 }
 
