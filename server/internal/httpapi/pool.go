@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"slices"
 	"sync"
 	"time"
 )
@@ -21,51 +22,96 @@ const poolIdle = time.Second
 // once (a job that finds none waiting starts one), bounded by nothing but
 // the connections' own limits, so that a slow store call or a slow client
 // of one connection never holds up another's.
+//
+// A job goes to the goroutine that waited least: with a trickle of jobs
+// (an idle server's pings), the few most recent take them all and the
+// rest, left waiting, end. Handed out in turn, as a shared channel does,
+// a trickle kept every goroutine of the last burst alive.
 type pool[J any] struct {
 	run  func(J)
-	jobs chan J        // unbuffered: a job goes to a goroutine that waits for one
-	quit chan struct{} // closed by stop
+	mu   sync.Mutex
+	idle []*poolWorker[J] // waiting for a job, the most recent last
+	quit chan struct{}    // closed by stop
 	once sync.Once
 	wg   sync.WaitGroup
 }
 
+// poolWorker is a pool goroutine's inbox.
+type poolWorker[J any] struct {
+	jobs chan J // of one: it is sent a job only once taken off idle
+}
+
 func newPool[J any](run func(J)) *pool[J] {
-	return &pool[J]{run: run, jobs: make(chan J), quit: make(chan struct{})}
+	return &pool[J]{run: run, quit: make(chan struct{})}
 }
 
-// submit runs job on a waiting goroutine, or on a new one.
+// submit runs job on the goroutine that waited least, or on a new one.
 func (p *pool[J]) submit(job J) {
-	select {
-	case p.jobs <- job:
-	default:
-		p.wg.Add(1)
-		go p.work(job)
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		w.jobs <- job
+		return
 	}
+	p.mu.Unlock()
+	p.wg.Add(1)
+	go p.work(job)
 }
 
-// work runs job, then what comes, until it has run nothing for a whole
-// poolIdle, or stop. The idle check is a tick, not a timer reset after
-// every job, which on a busy pool cost more than the job's hand-over.
+// work runs job, then what comes, until it has been sent nothing for a
+// whole poolIdle, or stop. The idle check is a tick, not a timer reset
+// after every job, which on a busy pool cost more than the job's
+// hand-over.
 func (p *pool[J]) work(job J) {
 	defer p.wg.Done()
+	w := &poolWorker[J]{jobs: make(chan J, 1)}
 	tick := time.NewTicker(poolIdle)
 	defer tick.Stop()
-	p.run(job)
-	ran := true
+	for ok := true; ok; job, ok = p.next(w, tick.C) {
+		p.run(job)
+	}
+}
+
+// next waits, among the idle, for w's next job. It reports false when w
+// got none for a whole tick, or the pool stops, and has left the idle.
+func (p *pool[J]) next(w *poolWorker[J], tick <-chan time.Time) (J, bool) {
+	p.mu.Lock()
+	p.idle = append(p.idle, w)
+	p.mu.Unlock()
+	ran := true // a job just ran: the first tick does not count
 	for {
 		select {
-		case next := <-p.jobs:
-			p.run(next)
-			ran = true
-		case <-tick.C:
-			if !ran {
-				return
+		case job := <-w.jobs:
+			return job, true
+		case <-tick:
+			if ran {
+				ran = false
+				continue
 			}
-			ran = false
 		case <-p.quit:
-			return
 		}
+		if p.leave(w) {
+			var none J
+			return none, false
+		}
+		// A submit took w off the idle just now: its job is on the way.
+		return <-w.jobs, true
 	}
+}
+
+// leave takes w off the idle, and reports false if a submit has already.
+func (p *pool[J]) leave(w *poolWorker[J]) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	i := slices.Index(p.idle, w)
+	if i < 0 {
+		return false
+	}
+	p.idle = slices.Delete(p.idle, i, i+1)
+	return true
 }
 
 // stop ends the pool's goroutines and waits for them. It is for the end
