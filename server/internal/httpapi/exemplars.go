@@ -33,16 +33,19 @@ func newSampledHistogram(h prometheus.Histogram, bounds []float64) *sampledHisto
 }
 
 // observe records v, with the span's trace id as exemplar when the span is
-// sampled and v's bucket is due one.
+// sampled and v's bucket is due one (observeWithTrace, as every latency).
 func (s *sampledHistogram) observe(v float64, sc trace.SpanContext, now time.Time) {
-	if sc.IsSampled() {
-		due := &s.due[sort.SearchFloat64s(s.bounds, v)] // the first bound ≥ v: v's bucket
-		// A due more than two intervals ahead is a clock that stepped back.
-		d, t := due.Load(), now.UnixNano()
-		if (t >= d || d-t > 2*int64(exemplarEvery)) && due.CompareAndSwap(d, t+int64(exemplarEvery)) {
-			s.h.(prometheus.ExemplarObserver).ObserveWithExemplar(v, prometheus.Labels{"trace_id": sc.TraceID().String()})
-			return
-		}
+	if sc.IsSampled() && !s.takeTurn(v, now) {
+		sc = trace.SpanContext{} // not the bucket's turn: counted, without an exemplar
 	}
-	s.h.Observe(v)
+	observeWithTrace(s.h, v, sc)
+}
+
+// takeTurn reports whether v's bucket is due an exemplar, and if so makes
+// the next one due exemplarEvery from now.
+func (s *sampledHistogram) takeTurn(v float64, now time.Time) bool {
+	due := &s.due[sort.SearchFloat64s(s.bounds, v)] // the first bound ≥ v: v's bucket
+	// A due more than two intervals ahead is a clock that stepped back.
+	d, t := due.Load(), now.UnixNano()
+	return (t >= d || d-t > 2*int64(exemplarEvery)) && due.CompareAndSwap(d, t+int64(exemplarEvery))
 }
